@@ -1,0 +1,71 @@
+# dondoc: the two commands of the README (`make demo`, `make test`) and the rest.
+# Everything installs what it needs: uv into .tools/, the Python packages from uv.lock,
+# and the local stack (Kafka jars, PostgreSQL, Prometheus) when first used.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-unit test-integration generate check-generated lock clean down
+
+help:
+	@echo "make demo      the main job on the embedded defaults (Ctrl-C stops it)"
+	@echo "make test      every test, with a real Kafka and PostgreSQL started by the run"
+	@echo "make test-unit the quick loop: unit tests only"
+	@echo "make generate  regenerate every generated file"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+install: .venv/.synced
+
+demo: install
+	$(UV) run --frozen --no-sync dondoc demo
+
+down: install
+	$(UV) run --frozen --no-sync dondoc dev down
+
+test: install check-generated
+	@rc=0; DONDOC_REQUIRE_INTEGRATION=1 $(UV) run --frozen --no-sync pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected, which is a failure" >&2; fi; \
+	exit $$rc
+
+test-unit: install
+	$(UV) run --frozen --no-sync pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install
+	DONDOC_REQUIRE_INTEGRATION=1 $(UV) run --frozen --no-sync pytest -m "integration or e2e" $(PYTEST_ARGS)
+
+lock: $(UV)
+	$(UV) lock
+
+generate: install
+	$(UV) export --frozen --all-packages --no-emit-workspace --no-dev --format requirements-txt \
+		--output-file requirements.lock.txt >/dev/null
+	$(UV) run --frozen --no-sync python -m dondoc.generate
+
+# CI fails when a generated file is stale: regenerate, then ask git whether anything moved.
+check-generated: generate
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		if ! git diff --quiet --exit-code -- requirements.lock.txt docs deploy; then \
+			git --no-pager diff --stat -- requirements.lock.txt docs deploy; \
+			echo "generated files are stale: run 'make generate' and commit the result" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+clean:
+	rm -rf .venv $(TOOLS) .dondoc .pytest_cache

@@ -1,0 +1,1 @@
+"""dondoc public event contracts (filled by the event-backbone work)."""

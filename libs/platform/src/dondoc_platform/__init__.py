@@ -1,0 +1,1 @@
+"""Shared plumbing of the dondoc services: settings, stores, Kafka, outbox, inbox."""

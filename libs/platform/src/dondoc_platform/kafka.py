@@ -1,0 +1,78 @@
+"""Kafka plumbing shared by the services: brokers built on demand, topics declared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.middlewares import AckPolicy
+
+from dondoc_platform.settings import KafkaSettings
+
+#: Commit a message's offset only after its handler returned; on an unhandled error seek
+#: back so it is delivered again. Never the auto-commit default (ACK_FIRST), which loses
+#: a message whose handler crashes.
+AT_LEAST_ONCE = AckPolicy.NACK_ON_ERROR
+
+
+def make_broker(settings: KafkaSettings, **options: Any) -> KafkaBroker:
+    """A broker with an idempotent producer (acks=all) and at-least-once consumers.
+
+    Nothing connects until the broker is started: safe to call at bootstrap time.
+    """
+    defaults: dict[str, Any] = {
+        "client_id": settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "acks": "all",
+        "enable_idempotence": True,
+        "ack_policy": AT_LEAST_ONCE,
+        "allow_auto_create_topics": False,
+    }
+    defaults.update(options)
+    return KafkaBroker(settings.bootstrap, **defaults)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 6
+    replication: int = 1
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def event_topic(name: str, partitions: int = 6, replication: int = 1) -> TopicSpec:
+    """An event topic keeps everything: auditors and new consumers replay from offset 0."""
+    return TopicSpec(name, partitions, replication,
+                     {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete",
+                      "min.insync.replicas": "1"})
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], timeout: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    wanted = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await asyncio.wait_for(admin.start(), timeout)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t.name, t.partitions, t.replication, topic_configs=t.config)
+                     for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # created meanwhile by another process: what we wanted
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+def topic_names(topics: Sequence[TopicSpec]) -> list[str]:
+    return [t.name for t in topics]

@@ -1,0 +1,1 @@
+"""The analytics service of dondoc (see docs/ARCHITECTURE.md for its place in the suite)."""

@@ -1,0 +1,1 @@
+"""Kafka in and out, the translate module (private events to contract events), stores."""

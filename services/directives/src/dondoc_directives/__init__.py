@@ -1,0 +1,1 @@
+"""The directives service of dondoc (see docs/ARCHITECTURE.md for its place in the suite)."""

@@ -1,0 +1,1 @@
+"""Use cases: one command or reaction per function, named as a sentence."""

@@ -1,0 +1,1 @@
+"""Read models this service keeps for its own queries, each with its tracking position."""

@@ -1,0 +1,1 @@
+"""HTTP API and worker processes: they only translate input into use-case calls."""

@@ -1,0 +1,145 @@
+"""The `dondoc` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dondoc.dev import Stack, StackConfig, StackError
+from dondoc.dev.stack import COMPONENTS
+
+app = typer.Typer(help="dondoc: theo dõi, đôn đốc thực hiện chỉ đạo / directive tracking",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+dev = typer.Typer(help="The local stack: real Kafka, PostgreSQL and Prometheus, no Docker.",
+                  no_args_is_help=True)
+app.add_typer(dev, name="dev")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _stack() -> Stack:
+    return Stack(StackConfig.from_env())
+
+
+def _fail(error: StackError) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {error.what}", highlight=False)
+    if error.hint:
+        errors.print(f"[yellow]what to do:[/] {error.hint}", highlight=False)
+    if error.detail:
+        errors.print(error.detail, highlight=False, markup=False)
+    return typer.Exit(1)
+
+
+ComponentsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help=f"Components ({', '.join(COMPONENTS)}); all when omitted."),
+]
+
+
+@dev.command("up")
+def dev_up(components: ComponentsArg = None) -> None:
+    """Start the stack (idempotent) and wait until each part really works."""
+    stack = _stack()
+    try:
+        stack.up(components, report=lambda line: console.print(line, highlight=False))
+    except StackError as e:
+        raise _fail(e) from None
+    for key, value in stack.environment().items():
+        console.print(f"export {key}={value}", highlight=False)
+
+
+@dev.command("down")
+def dev_down(components: ComponentsArg = None) -> None:
+    """Stop the stack; with no component named, no process of it is left behind."""
+    stack = _stack()
+    try:
+        stack.down(components, report=lambda line: console.print(line, highlight=False))
+    except StackError as e:
+        raise _fail(e) from None
+    left = stack.running() if not components else []
+    if left:
+        errors.print(f"[red]still running:[/] {left}")
+        raise typer.Exit(1)
+
+
+@dev.command("status")
+def dev_status() -> None:
+    """Which parts of the stack run, and where."""
+    stack = _stack()
+    table = Table("component", "state", "address")
+    for row in stack.status():
+        table.add_row(*row)
+    console.print(table)
+
+
+@dev.command("env")
+def dev_env() -> None:
+    """Print the environment a service needs to reach the stack (for `eval`)."""
+    for key, value in _stack().environment().items():
+        print(f"export {key}={value}")
+
+
+@dev.command("logs")
+def dev_logs(
+    component: Annotated[str, typer.Argument(help=", ".join(COMPONENTS))] = "kafka",
+    lines: Annotated[int, typer.Option("-n", "--lines")] = 50,
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+) -> None:
+    """Show the end of a component's log."""
+    from dondoc.dev.process import tail
+
+    stack = _stack()
+    try:
+        (chosen,) = stack.select([component])
+    except StackError as e:
+        raise _fail(e) from None
+    paths = [p for p in chosen.log_files() if p.exists()]
+    if not paths:
+        errors.print(f"{component}: no log yet")
+        raise typer.Exit(1)
+    for path in paths:
+        print(tail(path, lines))
+    if follow:
+        path = paths[0]
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            try:
+                while True:
+                    chunk = f.read()
+                    if chunk:
+                        sys.stdout.write(chunk.decode("utf-8", "replace"))
+                        sys.stdout.flush()
+                    else:
+                        time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+
+
+@app.command("demo")
+def demo(
+    wait: Annotated[bool, typer.Option("--wait/--no-wait",
+                                       help="Keep running until Ctrl-C (default) or end at once.")] = True,
+) -> None:
+    """The main job on the embedded defaults (SQLite stores, the local Kafka)."""
+    from dondoc import demo as demo_module
+
+    try:
+        code = demo_module.run(_stack(), wait=wait,
+                               say=lambda line: console.print(line, highlight=False))
+    except StackError as e:
+        raise _fail(e) from None
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The local stack as one thing: configuration, lock, up / down / status / logs."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from dondoc.dev.errors import StackError
+from dondoc.dev.kafka import KafkaConfig, KafkaNode
+from dondoc.dev.postgres import PostgresCluster, PostgresConfig
+from dondoc.dev.process import processes_with, terminate
+from dondoc.dev.prometheus import PrometheusConfig, PrometheusServer
+
+COMPONENTS = ("kafka", "postgres", "prometheus")
+
+#: One database per service: each owns its store and no service reads another's.
+SERVICE_DATABASES = (
+    "dondoc",
+    "dondoc_directives",
+    "dondoc_tasks",
+    "dondoc_reports",
+    "dondoc_notifications",
+    "dondoc_analytics",
+)
+
+
+class Component(Protocol):
+    name: str
+
+    def start(self) -> str: ...
+    def stop(self, timeout: float = ...) -> str: ...
+    def running_pid(self) -> int | None: ...
+    def address(self) -> str: ...
+    def log_files(self) -> list[Path]: ...
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise StackError(f"{name}={raw!r} is not a port number", f"set {name} to an integer") from e
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: Path
+    cache_dir: Path
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    postgres_port: int = 55432
+    prometheus_port: int = 19090
+    database_url: str | None = None
+    rule_files: tuple[Path, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        state = Path(os.environ.get("DONDOC_STATE_DIR") or Path.cwd() / ".dondoc")
+        cache = Path(os.environ.get("DONDOC_CACHE_DIR")
+                     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dondoc")
+        return cls(
+            state_dir=state.resolve(),
+            cache_dir=cache.resolve(),
+            kafka_port=_env_int("DONDOC_KAFKA_PORT", 19092),
+            kafka_controller_port=_env_int("DONDOC_KAFKA_CONTROLLER_PORT", 19093),
+            postgres_port=_env_int("DONDOC_POSTGRES_PORT", 55432),
+            prometheus_port=_env_int("DONDOC_PROMETHEUS_PORT", 19090),
+            database_url=os.environ.get("DATABASE_URL") or None,
+        )
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.kafka = KafkaNode(KafkaConfig(
+            state_dir=config.state_dir, cache_dir=config.cache_dir,
+            port=config.kafka_port, controller_port=config.kafka_controller_port,
+        ))
+        self.postgres = PostgresCluster(PostgresConfig(
+            state_dir=config.state_dir, port=config.postgres_port,
+            database_url=config.database_url, databases=SERVICE_DATABASES,
+        ))
+        self.prometheus = PrometheusServer(PrometheusConfig(
+            state_dir=config.state_dir, port=config.prometheus_port,
+            rule_files=config.rule_files,
+        ))
+        self.components: dict[str, Component] = {
+            "kafka": self.kafka, "postgres": self.postgres, "prometheus": self.prometheus,
+        }
+
+    def select(self, names: Sequence[str] | None) -> list[Component]:
+        names = list(names or COMPONENTS)
+        unknown = [n for n in names if n not in self.components]
+        if unknown:
+            raise StackError(f"unknown component {', '.join(unknown)}",
+                             f"choose among {', '.join(COMPONENTS)}")
+        return [self.components[n] for n in COMPONENTS if n in names]
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One `up` or `down` at a time on a state directory."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.config.state_dir / "stack.lock"
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise StackError(
+                    f"another `dondoc dev` command holds {path} (pid {holder})",
+                    "wait for it to finish; the lock is released when that process ends",
+                ) from e
+            handle.truncate(0)
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def up(self, names: Sequence[str] | None = None, report=print) -> None:
+        with self.locked():
+            for component in self.select(names):
+                report(f"{component.name}: starting")
+                report(f"{component.name}: {component.start()}")
+
+    def down(self, names: Sequence[str] | None = None, report=print) -> list[int]:
+        """Stop the components; then make sure no process of this stack is left."""
+        with self.locked():
+            for component in reversed(self.select(names)):
+                report(f"{component.name}: {component.stop()}")
+            leftovers = []
+            if names is None or set(names) == set(COMPONENTS):
+                for marker in self.markers():
+                    for pid in processes_with(marker):
+                        terminate(pid, timeout=10)
+                        leftovers.append(pid)
+            if leftovers:
+                report(f"stopped leftover processes: {', '.join(map(str, leftovers))}")
+            return leftovers
+
+    def markers(self) -> list[str]:
+        markers = [str(self.config.state_dir)]
+        if not self.postgres.external:
+            markers.append(str(self.postgres.data_dir))
+        return markers
+
+    def running(self) -> list[int]:
+        return sorted({pid for m in self.markers() for pid in processes_with(m)})
+
+    def status(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for component in self.select(None):
+            pid = component.running_pid()
+            if component is self.postgres and self.postgres.external:
+                state = "external"
+            else:
+                state = f"running (pid {pid})" if pid else "stopped"
+            rows.append((component.name, state, component.address()))
+        return rows
+
+    def environment(self) -> dict[str, str]:
+        """What a service of the suite needs to reach this stack."""
+        return {
+            "DONDOC_KAFKA_BOOTSTRAP": self.kafka.address(),
+            "DATABASE_URL": self.postgres.url,
+            "DONDOC_PROMETHEUS_URL": self.prometheus.url,
+        }
