@@ -11,7 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-GENERATORS: list[tuple[str, Callable[[Path], list[Path]]]] = []
+def _generators() -> list[tuple[str, Callable[[Path], list[Path]]]]:
+    from dondoc.generators import events
+
+    return [("event contracts", events.generate)]
 
 
 def write_if_changed(path: Path, content: str) -> bool:
@@ -23,7 +26,7 @@ def write_if_changed(path: Path, content: str) -> bool:
 
 
 def main() -> None:
-    for name, generator in GENERATORS:
+    for name, generator in _generators():
         changed = generator(ROOT)
         print(f"generate {name}: {len(changed)} file(s) changed")
 

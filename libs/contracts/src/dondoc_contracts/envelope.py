@@ -1,0 +1,196 @@
+"""CloudEvents 1.0 in Kafka binary mode: the data is the message value (JSON), the context
+attributes are `ce_*` headers, the partition key is the aggregate id.
+
+Extension attributes: `ce_correlationid` (the first event of the chain of causes),
+`ce_causationid` (the event that caused this one), `ce_audithash` (the producing service's
+hash-chain value at this event, hex), `ce_sequence` (the event's position in the producing
+service's log), `ce_dataversion` (the contract version, also in `ce_type`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from dondoc_contracts.base import ContractEvent
+from dondoc_contracts.events import CATALOGUE
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json; charset=utf-8"
+NAMESPACE = uuid.UUID("5b8e3a52-8f57-4bb0-9d2e-6f1b8b6c0d11")
+
+SERVICES = ("directives", "tasks", "reports", "notifications")
+AUDIT_CHECKPOINT_TOPIC = "dondoc.audit.checkpoints"
+
+BY_KEY: dict[tuple[str, int], type[ContractEvent]] = {c.key(): c for c in CATALOGUE}
+BY_CE_TYPE: dict[str, type[ContractEvent]] = {c.ce_type: c for c in CATALOGUE}
+KNOWN_TYPES: set[str] = {c.event_type for c in CATALOGUE}
+
+
+def topic_for(service: str, major: int = 1) -> str:
+    return f"dondoc.{service}.v{major}"
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def event_topic(event: type[ContractEvent] | ContractEvent) -> str:
+    return topic_for(event.service, event.version)
+
+
+def source_for(service: str) -> str:
+    return f"/dondoc/{service}"
+
+
+def event_id(service: str, position: int) -> str:
+    """Deterministic id of the event at `position` of a service's log: a republished event
+    keeps its id, so consumers can deduplicate on `ce_id`."""
+    return str(uuid.uuid5(NAMESPACE, f"{service}:{position}"))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    type: str
+    source: str
+    subject: str
+    time: datetime
+    sequence: int | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    audit_hash: str | None = None
+    data_version: int = 1
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        pairs = [
+            ("ce_specversion", SPEC_VERSION),
+            ("ce_id", self.id),
+            ("ce_type", self.type),
+            ("ce_source", self.source),
+            ("ce_subject", self.subject),
+            ("ce_time", self.time.isoformat()),
+            ("ce_dataversion", str(self.data_version)),
+            ("content-type", CONTENT_TYPE),
+        ]
+        if self.sequence is not None:
+            pairs.append(("ce_sequence", str(self.sequence)))
+        if self.correlation_id:
+            pairs.append(("ce_correlationid", self.correlation_id))
+        if self.causation_id:
+            pairs.append(("ce_causationid", self.causation_id))
+        if self.audit_hash:
+            pairs.append(("ce_audithash", self.audit_hash))
+        return [(k, v.encode("utf-8")) for k, v in pairs]
+
+
+def envelope_for(
+    event: ContractEvent,
+    *,
+    position: int,
+    audit_hash: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> Envelope:
+    ident = event_id(event.service, position)
+    return Envelope(
+        id=ident, type=event.ce_type, source=source_for(event.service), subject=event.subject,
+        time=event.occurred_at, sequence=position, correlation_id=correlation_id or ident,
+        causation_id=causation_id, audit_hash=audit_hash, data_version=event.version,
+    )
+
+
+def encode(event: ContractEvent, envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the Kafka record."""
+    return envelope.subject.encode("utf-8"), event.to_json_bytes(), envelope.headers()
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class UndecodableEvent(ValueError):
+    """A message that no retry can fix: it goes to the dead-letter topic with `reason`."""
+
+    reason = "undecodable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidJson(UndecodableEvent):
+    reason = "invalid_json"
+
+
+class MissingHeader(UndecodableEvent):
+    reason = "missing_header"
+
+
+class UnknownType(UndecodableEvent):
+    reason = "unknown_type"
+
+
+class UnsupportedVersion(UndecodableEvent):
+    reason = "unsupported_version"
+
+
+class ValidationFailed(UndecodableEvent):
+    reason = "validation_failed"
+
+
+def header_map(headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | str]) -> dict[str, str]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for key, value in items:
+        if value is None:
+            continue
+        out[key] = value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else str(value)
+    return out
+
+
+def decode(
+    headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | str], value: bytes | None
+) -> tuple[Envelope, ContractEvent]:
+    """Parse a Kafka record into its envelope and contract event, or say why not."""
+    h = header_map(headers)
+    for required in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
+        if not h.get(required):
+            raise MissingHeader(f"header {required} is missing")
+    if h["ce_specversion"] != SPEC_VERSION:
+        raise UnsupportedVersion(f"CloudEvents specversion {h['ce_specversion']!r} is not 1.0")
+    ce_type = h["ce_type"]
+    model = BY_CE_TYPE.get(ce_type)
+    if model is None:
+        base, _, version = ce_type.rpartition(".v")
+        known = {c.ce_type.rpartition(".v")[0] for c in CATALOGUE}
+        if base in known and version.isdigit():
+            raise UnsupportedVersion(f"{ce_type}: version {version} is not supported here")
+        raise UnknownType(f"{ce_type}: not an event type of the dondoc catalogue")
+    if value is None:
+        raise InvalidJson("the message has no value")
+    try:
+        payload = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidJson(f"not JSON: {e}") from e
+    if not isinstance(payload, dict):
+        raise InvalidJson("the JSON value is not an object")
+    try:
+        event = model.model_validate(payload)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise ValidationFailed(f"{model.event_type}: {where}: {first['msg']} "
+                               f"({e.error_count()} error(s))") from e
+    sequence = h.get("ce_sequence")
+    envelope = Envelope(
+        id=h["ce_id"], type=ce_type, source=h["ce_source"], subject=h.get("ce_subject", event.subject),
+        time=event.occurred_at, sequence=int(sequence) if sequence and sequence.isdigit() else None,
+        correlation_id=h.get("ce_correlationid"), causation_id=h.get("ce_causationid"),
+        audit_hash=h.get("ce_audithash"), data_version=model.version,
+    )
+    return envelope, event

@@ -1,0 +1,315 @@
+"""Event stores of the services: eventsourcing recorders that also keep, in the same
+transaction as the events they record, the audit hash chain and the inbox of consumed
+events.
+
+Configure an application with `store_env(url)`; pass `inbox=InboxEntry(...)` to
+`Application.save(...)` to record a consumed event with the effect it caused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteProcessRecorder
+from psycopg.sql import SQL, Identifier
+
+from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, chain
+from dondoc_platform.stores import StoreURL
+
+INBOX_TABLE = "dondoc_inbox"
+OUTBOX_TABLE = "dondoc_outbox"
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """A consumed event, recorded with its effect so a redelivery changes nothing."""
+
+    consumer: str
+    event_id: str
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+
+
+class AlreadyApplied(Exception):
+    """The consumed event was recorded before: its effect exists already."""
+
+
+def chain_table_for(events_table: str) -> str:
+    return f"{events_table}_chain"
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class ChainedPostgresRecorder(PostgresProcessRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events",
+                 tracking_table_name: str = "notification_tracking") -> None:
+        super().__init__(datastore, events_table_name=events_table_name,
+                         tracking_table_name=tracking_table_name)
+        schema = Identifier(self.datastore.schema)
+        self.chain_table = chain_table_for(events_table_name)
+        chain_t, inbox_t, outbox_t = (Identifier(self.chain_table), Identifier(INBOX_TABLE),
+                                      Identifier(OUTBOX_TABLE))
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {0}.{1} (position bigint PRIMARY KEY, "
+                "previous_position bigint NOT NULL, hash bytea NOT NULL)").format(schema, chain_t),
+            SQL("CREATE TABLE IF NOT EXISTS {0}.{1} (consumer text NOT NULL, event_id text NOT NULL, "
+                "topic varchar(250) NOT NULL, partition integer NOT NULL, kafka_offset bigint NOT NULL, "
+                "outcome varchar(20) NOT NULL DEFAULT 'applied', "
+                "recorded_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (consumer, event_id))").format(schema, inbox_t),
+            SQL("CREATE TABLE IF NOT EXISTS {0}.{1} (name text PRIMARY KEY, position bigint NOT NULL, "
+                "updated_at timestamptz NOT NULL DEFAULT now())").format(schema, outbox_t),
+        ]
+        self._last_link = SQL("SELECT position, hash FROM {0}.{1} ORDER BY position DESC LIMIT 1"
+                              ).format(schema, chain_t)
+        self._select_new = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {0}.{1} WHERE notification_id = ANY(%s) ORDER BY notification_id"
+        ).format(schema, Identifier(events_table_name))
+        self._insert_link = SQL("INSERT INTO {0}.{1} (position, previous_position, hash) "
+                                "VALUES (%s, %s, %s)").format(schema, chain_t)
+        self._insert_inbox = SQL("INSERT INTO {0}.{1} (consumer, event_id, topic, partition, "
+                                 "kafka_offset) VALUES (%s, %s, %s, %s, %s)").format(schema, inbox_t)
+        self._seen_inbox = SQL("SELECT 1 FROM {0}.{1} WHERE consumer = %s AND event_id = %s"
+                               ).format(schema, inbox_t)
+        self._select_links = SQL("SELECT position, previous_position, hash FROM {0}.{1} "
+                                 "WHERE position > %s ORDER BY position LIMIT %s").format(schema, chain_t)
+        self._get_outbox = SQL("SELECT position FROM {0}.{1} WHERE name = %s").format(schema, outbox_t)
+        self._set_outbox = SQL(
+            "INSERT INTO {0}.{1} (name, position) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+            "SET position = EXCLUDED.position, updated_at = now() WHERE {0}.{1}.position < EXCLUDED.position"
+        ).format(schema, outbox_t)
+        self._link_at = SQL("SELECT hash FROM {0}.{1} WHERE position = %s").format(schema, chain_t)
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        inbox: InboxEntry | None = kwargs.get("inbox")
+        if inbox is not None:
+            curs.execute(self._insert_inbox, (inbox.consumer, inbox.event_id, inbox.topic,
+                                              inbox.partition, inbox.offset))
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if ids:
+            # Still inside the insert's transaction, which holds the events table's EXCLUSIVE
+            # lock: no other writer can take a position between the last link and ours.
+            curs.execute(self._last_link)
+            row = curs.fetchone()
+            before, previous = (row["position"], bytes(row["hash"])) if row else (0, GENESIS)
+            curs.execute(self._select_new, (list(ids),))
+            new = [LoggedEvent(r["notification_id"], r["originator_id"], r["originator_version"],
+                               r["topic"], bytes(r["state"])) for r in curs.fetchall()]
+            links = [(c.position, c.previous_position, c.hash) for c in chain(before, previous, new)]
+            curs.executemany(self._insert_link, links)
+        return ids
+
+    # -- queries used by the relay and by audits ------------------------------------------
+
+    def record_inbox_only(self, entry: InboxEntry) -> None:
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(self._insert_inbox, (entry.consumer, entry.event_id, entry.topic,
+                                                  entry.partition, entry.offset))
+        except IntegrityError as e:
+            raise AlreadyApplied(entry.event_id) from e
+
+    def inbox_has(self, consumer: str, event_id: str) -> bool:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._seen_inbox, (consumer, event_id))
+            return curs.fetchone() is not None
+
+    def select_links(self, after: int, limit: int) -> list[ChainLink]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_links, (after, limit))
+            return [ChainLink(r["position"], r["previous_position"], bytes(r["hash"]))
+                    for r in curs.fetchall()]
+
+    def link_hash(self, position: int) -> bytes | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._link_at, (position,))
+            row = curs.fetchone()
+            return bytes(row["hash"]) if row else None
+
+    def outbox_position(self, name: str) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._get_outbox, (name,))
+            row = curs.fetchone()
+            return int(row["position"]) if row else 0
+
+    def set_outbox_position(self, name: str, position: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._set_outbox, (name, position))
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class ChainedSQLiteRecorder(SQLiteProcessRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        self.chain_table = chain_table_for(events_table_name)  # read by the create statements
+        super().__init__(datastore, events_table_name=events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table} (position INTEGER PRIMARY KEY, "
+            "previous_position INTEGER NOT NULL, hash BLOB NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {INBOX_TABLE} (consumer TEXT NOT NULL, event_id TEXT NOT NULL, "
+            "topic TEXT NOT NULL, partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL, "
+            "outcome TEXT NOT NULL DEFAULT 'applied', "
+            "recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (consumer, event_id))",
+            f"CREATE TABLE IF NOT EXISTS {OUTBOX_TABLE} (name TEXT PRIMARY KEY, "
+            "position INTEGER NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        inbox: InboxEntry | None = kwargs.get("inbox")
+        if inbox is not None:
+            c.execute(f"INSERT INTO {INBOX_TABLE} (consumer, event_id, topic, partition, kafka_offset) "
+                      "VALUES (?, ?, ?, ?, ?)",
+                      (inbox.consumer, inbox.event_id, inbox.topic, inbox.partition, inbox.offset))
+        if ids:
+            # The first INSERT took SQLite's write lock: no other writer until we commit.
+            c.execute(f"SELECT position, hash FROM {self.chain_table} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            before, previous = (row["position"], bytes(row["hash"])) if row else (0, GENESIS)
+            new = [LoggedEvent(i, s.originator_id, s.originator_version, s.topic, s.state)
+                   for i, s in zip(ids, stored_events, strict=True)]
+            c.executemany(f"INSERT INTO {self.chain_table} (position, previous_position, hash) "
+                          "VALUES (?, ?, ?)",
+                          [(x.position, x.previous_position, x.hash) for x in chain(before, previous, new)])
+        return ids
+
+    def record_inbox_only(self, entry: InboxEntry) -> None:
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(f"INSERT INTO {INBOX_TABLE} (consumer, event_id, topic, partition, "
+                          "kafka_offset) VALUES (?, ?, ?, ?, ?)",
+                          (entry.consumer, entry.event_id, entry.topic, entry.partition, entry.offset))
+        except IntegrityError as e:
+            raise AlreadyApplied(entry.event_id) from e
+
+    def inbox_has(self, consumer: str, event_id: str) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT 1 FROM {INBOX_TABLE} WHERE consumer = ? AND event_id = ?",
+                      (consumer, event_id))
+            return c.fetchone() is not None
+
+    def select_links(self, after: int, limit: int) -> list[ChainLink]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, previous_position, hash FROM {self.chain_table} "
+                      "WHERE position > ? ORDER BY position LIMIT ?", (after, limit))
+            return [ChainLink(r["position"], r["previous_position"], bytes(r["hash"]))
+                    for r in c.fetchall()]
+
+    def link_hash(self, position: int) -> bytes | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT hash FROM {self.chain_table} WHERE position = ?", (position,))
+            row = c.fetchone()
+            return bytes(row["hash"]) if row else None
+
+    def outbox_position(self, name: str) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position FROM {OUTBOX_TABLE} WHERE name = ?", (name,))
+            row = c.fetchone()
+            return int(row["position"]) if row else 0
+
+    def set_outbox_position(self, name: str, position: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {OUTBOX_TABLE} (name, position) VALUES (?, ?) "
+                      "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+                      "updated_at = CURRENT_TIMESTAMP WHERE position < excluded.position",
+                      (name, position))
+
+
+ChainedRecorder = ChainedPostgresRecorder | ChainedSQLiteRecorder
+
+
+def store_env(url: str, **extra: str) -> dict[str, str]:
+    """The eventsourcing environment for a store URL, with the chained recorders."""
+    parsed = StoreURL.parse(url)
+    if parsed.kind == "memory":
+        raise ValueError("the services need a PostgreSQL or SQLite store (the audit chain "
+                         "lives in the database); use sqlite:///:memory: for a scratch store")
+    env = parsed.eventsourcing_env()
+    recorder = ChainedPostgresRecorder if parsed.kind == "postgres" else ChainedSQLiteRecorder
+    env["APPLICATION_RECORDER_TOPIC"] = f"{recorder.__module__}:{recorder.__qualname__}"
+    if parsed.kind == "postgres":
+        env.setdefault("POSTGRES_POOL_SIZE", "5")
+    env.update(extra)
+    return env
+
+
+TApp = TypeVar("TApp", bound=Application)
+
+
+def recorder_of(app: Application) -> ChainedRecorder:
+    recorder = app.recorder
+    if not isinstance(recorder, ChainedPostgresRecorder | ChainedSQLiteRecorder):
+        raise TypeError(f"{type(app).__name__} does not use a chained recorder (see store_env)")
+    return recorder
+
+
+def logged_events(app: Application, *, start: int = 1, page: int = 1000) -> Iterator[LoggedEvent]:
+    """Every stored event of the application's log, in order."""
+    position = start
+    while True:
+        batch = app.recorder.select_notifications(start=position, limit=page)
+        if not batch:
+            return
+        for n in batch:
+            yield LoggedEvent(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+        position = batch[-1].id + 1
+
+
+def chain_links(app: Application, *, page: int = 5000) -> Iterator[ChainLink]:
+    recorder = recorder_of(app)
+    after = 0
+    while True:
+        batch = recorder.select_links(after, page)
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].position
+
+
+def verify_store(app: Application) -> list:
+    """Recompute the application's hash chain from its store; [] when intact."""
+    from dondoc_platform.audit_chain import verify
+
+    return verify(list(logged_events(app)), list(chain_links(app)))
+
+
+def save_with_inbox(app: Application, entry: InboxEntry, *objs: Any) -> bool:
+    """Record `objs`' new events and the consumed event in one transaction.
+
+    Returns False (changing nothing) if the event was consumed before.
+    """
+    recorder = recorder_of(app)
+    if recorder.inbox_has(entry.consumer, entry.event_id):
+        return False
+    pending = [o for o in objs if o is not None and getattr(o, "pending_events", True)]
+    try:
+        if any(getattr(o, "pending_events", None) for o in pending):
+            app.save(*pending, inbox=entry)
+        else:
+            recorder.record_inbox_only(entry)
+    except (IntegrityError, AlreadyApplied):
+        if recorder.inbox_has(entry.consumer, entry.event_id):
+            return False
+        raise
+    return True
+
+
+def originator_uuid(value: str | UUID) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))

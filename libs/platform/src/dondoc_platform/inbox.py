@@ -1,0 +1,376 @@
+"""Idempotent consumers (the inbox) and dead letters.
+
+A consumer's effect and the id of the event that caused it are written in one database
+transaction, so a redelivered event changes nothing. Messages are acknowledged only after
+that transaction commits (FastStream's NACK_ON_ERROR policy, see `dondoc_platform.kafka`).
+
+A message that cannot be decoded (bad JSON, unknown type or version, failed validation) or
+whose effect keeps failing after bounded retries goes to `<topic>.dlq` with headers naming
+the reason and origin; the partition keeps moving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dondoc_contracts import ContractEvent, Envelope, UndecodableEvent, decode, dlq_topic
+from dondoc_platform import metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A consumed, decoded event with where it came from."""
+
+    envelope: Envelope
+    event: ContractEvent
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.id
+
+
+class Record(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    timestamp: int
+
+
+Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[Any]]
+
+
+class DeadLetters:
+    """Sends a message to `<its topic>.dlq`, keeping its key, value and headers."""
+
+    def __init__(self, publish: Publish, consumer: str) -> None:
+        self.publish = publish
+        self.consumer = consumer
+
+    async def send(self, record: Record, reason: str, detail: str) -> None:
+        headers = [(k, v) for k, v in record.headers if not k.startswith("dlq_")]
+        headers += [
+            ("dlq_reason", reason.encode()),
+            ("dlq_detail", detail[:2000].encode("utf-8", "replace")),
+            ("dlq_consumer", self.consumer.encode()),
+            ("dlq_origin_topic", record.topic.encode()),
+            ("dlq_origin_partition", str(record.partition).encode()),
+            ("dlq_origin_offset", str(record.offset).encode()),
+            ("dlq_at", datetime.now(timezone.utc).isoformat().encode()),
+        ]
+        await self.publish(dlq_topic(record.topic), record.key, record.value, headers)
+        metrics.DEAD_LETTERS.labels(self.consumer, reason).inc()
+        log.warning("dead letter from %s[%s]@%s for %s: %s: %s", record.topic, record.partition,
+                    record.offset, self.consumer, reason, detail)
+
+
+def aiokafka_publisher(producer: Any) -> Publish:
+    async def publish(topic: str, key: bytes | None, value: bytes | None,
+                      headers: list[tuple[str, bytes]]) -> None:
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    return publish
+
+
+def sanitize(record: Any) -> Any:
+    """A record whose headers any parser can read (binary or empty header values replaced)."""
+    headers = []
+    changed = False
+    for key, value in record.headers or ():
+        if value is None:
+            headers.append((key, b""))
+            changed = True
+            continue
+        try:
+            value.decode("utf-8")
+            headers.append((key, value))
+        except UnicodeDecodeError:
+            headers.append((key, value.decode("utf-8", "replace").encode("utf-8")))
+            changed = True
+    return replace(record, headers=headers) if changed else record
+
+
+def _decode(record: Record) -> Delivery:
+    envelope, event = decode(record.headers, record.value)
+    return Delivery(envelope, event, record.topic, record.partition, record.offset)
+
+
+async def _backoff(attempt: int, base: float) -> None:
+    await asyncio.sleep(min(base * (2 ** (attempt - 1)), 5.0))
+
+
+# --------------------------------------------------------------------------- SQL effects
+
+
+def inbox_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The inbox (one row per consumed event) and the consumer positions, for SQL consumers."""
+    inbox = sa.Table(
+        "dondoc_inbox", metadata,
+        sa.Column("consumer", sa.String(200), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("topic", sa.String(250), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("kafka_offset", sa.BigInteger, nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False, server_default="applied"),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.current_timestamp()),
+    )
+    positions = sa.Table(
+        "dondoc_consumer_positions", metadata,
+        sa.Column("consumer", sa.String(200), primary_key=True),
+        sa.Column("topic", sa.String(250), primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True),
+        sa.Column("kafka_offset", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.current_timestamp()),
+    )
+    return inbox, positions
+
+
+def _insert(engine: sa.Engine, table: sa.Table):
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+ApplySql = Callable[[sa.Connection, Sequence[Delivery]], None]
+
+
+class SqlInbox:
+    """A batch consumer whose effects are SQL writes (read models, notification records).
+
+    For each batch: one transaction inserts the batch's inbox rows (skipping ids seen before),
+    applies the effect of the new events only, and moves the consumer's positions.
+    """
+
+    def __init__(self, engine: sa.Engine, metadata: sa.MetaData, *, consumer: str, apply: ApplySql,
+                 dead_letters: DeadLetters, max_attempts: int = 3, retry_base: float = 0.05) -> None:
+        self.engine = engine
+        self.consumer = consumer
+        self.apply = apply
+        self.dead_letters = dead_letters
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.inbox, self.positions = inbox_tables(metadata) if "dondoc_inbox" not in metadata.tables \
+            else (metadata.tables["dondoc_inbox"], metadata.tables["dondoc_consumer_positions"])
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        deliveries: list[Delivery] = []
+        for record in records:
+            try:
+                deliveries.append(_decode(record))
+            except UndecodableEvent as e:
+                await self.dead_letters.send(record, e.reason, e.detail)
+        if deliveries:
+            await self._apply_with_retries(deliveries, isolate=len(deliveries) > 1)
+        else:
+            await asyncio.to_thread(self._move_positions_only, records)
+
+    async def _apply_with_retries(self, deliveries: list[Delivery], *, isolate: bool) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await asyncio.to_thread(self._transaction, deliveries)
+                return
+            except sa.exc.OperationalError:
+                await asyncio.sleep(1.0)  # the database itself is away: the message comes again
+                raise
+            except Exception as e:  # noqa: BLE001 - an effect failed: retry, then isolate
+                metrics.INBOX_RETRIES.labels(self.consumer).inc()
+                last = e
+                if attempt < self.max_attempts:
+                    await _backoff(attempt, self.retry_base)
+        if isolate:
+            for delivery in deliveries:  # find the one that fails; the others go through
+                await self._apply_with_retries([delivery], isolate=False)
+            return
+        (delivery,) = deliveries
+        await self._dead_letter_effect(delivery, last)
+
+    async def _dead_letter_effect(self, delivery: Delivery, error: Exception) -> None:
+        record = _DeliveredRecord.of(delivery)
+        await self.dead_letters.send(record, "effect_failed",
+                                     f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)")
+        await asyncio.to_thread(self._transaction, [delivery], outcome="dead_letter")
+
+    def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
+        started = time.perf_counter()
+        with self.engine.begin() as conn:
+            rows = [{"consumer": self.consumer, "event_id": d.event_id, "topic": d.topic,
+                     "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
+                    for d in deliveries]
+            statement = _insert(self.engine, self.inbox).values(rows).on_conflict_do_nothing(
+            ).returning(self.inbox.c.event_id)
+            new_ids = {row[0] for row in conn.execute(statement)}
+            fresh, seen = [], set()
+            for d in deliveries:
+                if d.event_id in new_ids and d.event_id not in seen:
+                    fresh.append(d)
+                    seen.add(d.event_id)
+            skipped = len(deliveries) - len(fresh)
+            if fresh and outcome == "applied":
+                self.apply(conn, fresh)
+            self._upsert_positions(conn, [(d.topic, d.partition, d.offset) for d in deliveries])
+        metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
+        if outcome == "applied":
+            metrics.INBOX_APPLIED.labels(self.consumer).inc(len(fresh))
+        if skipped:
+            metrics.INBOX_SKIPPED.labels(self.consumer).inc(skipped)
+        if fresh:
+            lag = (datetime.now(timezone.utc) - fresh[-1].envelope.time).total_seconds()
+            metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+
+    def _move_positions_only(self, records: Sequence[Record]) -> None:
+        with self.engine.begin() as conn:
+            self._upsert_positions(conn, [(r.topic, r.partition, r.offset) for r in records])
+
+    def _upsert_positions(self, conn: sa.Connection, coordinates: list[tuple[str, int, int]]) -> None:
+        latest: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in coordinates:
+            latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
+        if not latest:
+            return
+        rows = [{"consumer": self.consumer, "topic": t, "partition": p, "kafka_offset": o}
+                for (t, p), o in latest.items()]
+        statement = _insert(self.engine, self.positions).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=["consumer", "topic", "partition"],
+            set_={"kafka_offset": statement.excluded.kafka_offset,
+                  "updated_at": sa.func.current_timestamp()},
+        )
+        conn.execute(statement)
+
+    def applied(self, event_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(self.inbox.c.event_id).where(
+                self.inbox.c.consumer == self.consumer, self.inbox.c.event_id == event_id
+            )).first() is not None
+
+
+@dataclass(frozen=True)
+class _DeliveredRecord:
+    """A decoded delivery seen as the record it came from (to dead-letter it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    timestamp: int = 0
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> _DeliveredRecord:
+        from dondoc_contracts import encode
+
+        key, value, headers = encode(delivery.event, delivery.envelope)
+        return cls(delivery.topic, delivery.partition, delivery.offset, key, value, headers)
+
+
+# --------------------------------------------------------------------------- event-sourced effects
+
+
+React = Callable[[Delivery], bool]
+
+
+class EventSourcedInbox:
+    """A per-message consumer whose effect is recorded in the service's own event store.
+
+    `react(delivery)` performs the reaction and returns True if it recorded it; it must save
+    its aggregates with `save_with_inbox(app, entry_for(delivery), ...)` so that the new
+    events and the consumed event's id commit together.
+    """
+
+    def __init__(self, *, consumer: str, react: React, dead_letters: DeadLetters,
+                 max_attempts: int = 5, retry_base: float = 0.05) -> None:
+        self.consumer = consumer
+        self.react = react
+        self.dead_letters = dead_letters
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+
+    def entry_for(self, delivery: Delivery):
+        from dondoc_platform.eventstore import InboxEntry
+
+        return InboxEntry(self.consumer, delivery.event_id, delivery.topic, delivery.partition,
+                          delivery.offset)
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        for record in records:
+            try:
+                delivery = _decode(record)
+            except UndecodableEvent as e:
+                await self.dead_letters.send(record, e.reason, e.detail)
+                continue
+            await self._react_with_retries(record, delivery)
+
+    async def _react_with_retries(self, record: Record, delivery: Delivery) -> None:
+        from eventsourcing.persistence import OperationalError
+
+        last: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                recorded = await asyncio.to_thread(self.react, delivery)
+            except OperationalError:
+                await asyncio.sleep(1.0)  # the store itself is away: the message comes again
+                raise
+            except Exception as e:  # noqa: BLE001
+                last = e
+                metrics.INBOX_RETRIES.labels(self.consumer).inc()
+                if attempt < self.max_attempts:
+                    await _backoff(attempt, self.retry_base)
+                continue
+            (metrics.INBOX_APPLIED if recorded else metrics.INBOX_SKIPPED).labels(self.consumer).inc()
+            if recorded:
+                lag = (datetime.now(timezone.utc) - delivery.envelope.time).total_seconds()
+                metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+            return
+        assert last is not None
+        await self.dead_letters.send(record, "effect_failed",
+                                     f"{type(last).__name__}: {last} (after {self.max_attempts} attempts)")
+
+
+# --------------------------------------------------------------------------- FastStream wiring
+
+
+class Inbox(Protocol):
+    async def handle(self, records: Sequence[Record]) -> None: ...
+
+
+def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox,
+              max_records: int = 500, **options: Any) -> Any:
+    """Register `inbox` as a batch subscriber: at-least-once, raw records, safe headers."""
+    from faststream.kafka import KafkaMessage  # noqa: F401 - the message class of the broker
+
+    async def parse(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+        batch = records if isinstance(records, tuple) else (records,)
+        return await original(tuple(sanitize(r) for r in batch))
+
+    async def raw(message: Any) -> Any:
+        return message.raw_message
+
+    subscriber = broker.subscriber(
+        *topics, group_id=group_id, batch=True, max_records=max_records,
+        auto_offset_reset="earliest", parser=parse, decoder=raw, **options,
+    )
+
+    @subscriber
+    async def handle(records: Any) -> None:
+        batch = records if isinstance(records, tuple | list) else (records,)
+        await inbox.handle(batch)
+
+    return subscriber

@@ -1,0 +1,1 @@
+"""Generators of committed files; `dondoc.generate` runs them all."""

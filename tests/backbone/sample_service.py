@@ -1,0 +1,94 @@
+"""A tiny event-sourced service used to exercise the backbone end to end.
+
+Its aggregate records progress on a task; its translate module maps each private event to
+the public TaskProgressRecorded, carrying the aggregate version in `progress` so consumers
+can check per-key order.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from uuid import UUID
+
+import sqlalchemy as sa
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from dondoc_contracts import Actor, ClaimedStatus, Role, TaskProgressRecorded
+from dondoc_platform.eventstore import store_env
+from dondoc_platform.inbox import Delivery
+
+ACTOR = Actor(id="btg.officer", role=Role.UNIT, unit_id="BTG")
+
+
+class Tracked(Aggregate):
+    @event("Opened")
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self.notes: list[str] = []
+
+    @event("Noted")
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+class Tracker(Application[UUID]):
+    name = "Tracker"
+
+
+def open_app(url: str) -> Tracker:
+    return Tracker(env=store_env(url))
+
+
+def translate(domain_event: object) -> TaskProgressRecorded | None:
+    if not isinstance(domain_event, Tracked.Opened | Tracked.Noted):
+        return None
+    version = domain_event.originator_version
+    return TaskProgressRecorded(
+        occurred_at=domain_event.timestamp.astimezone(timezone.utc),
+        actor=ACTOR, task_id=str(domain_event.originator_id), unit_id="BTG",
+        status_claimed=ClaimedStatus.IN_PROGRESS, progress=str(version),
+        recorded_on=date(2018, 1, 1),
+    )
+
+
+def write_events(app: Tracker, aggregates: int, notes_each: int) -> list[UUID]:
+    ids = []
+    for i in range(aggregates):
+        tracked = Tracked(unit=f"U{i}")
+        for n in range(notes_each):
+            tracked.note(f"note {n} — tiến độ")
+        app.save(tracked)
+        ids.append(tracked.id)
+    return ids
+
+
+# -- a consumer's effect: deliberately NOT idempotent, so a double application shows --------
+
+metadata = sa.MetaData()
+applied = sa.Table(
+    "applied_effects", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("task_id", sa.String(64), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+counters = sa.Table(
+    "effect_counters", metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+
+def apply_progress(conn: sa.Connection, deliveries: list[Delivery]) -> None:
+    now = datetime.now(timezone.utc)
+    conn.execute(applied.insert(), [
+        {"task_id": d.event.task_id, "version": int(d.event.progress), "applied_at": now}
+        for d in deliveries
+    ])
+    for d in deliveries:
+        updated = conn.execute(counters.update().where(counters.c.task_id == d.event.task_id)
+                               .values(n=counters.c.n + 1))
+        if updated.rowcount == 0:
+            conn.execute(counters.insert().values(task_id=d.event.task_id, n=1))
