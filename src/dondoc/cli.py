@@ -121,6 +121,51 @@ def dev_logs(
                 pass
 
 
+SERVICE_NAMES = ("directives", "tasks", "reports", "notifications", "analytics")
+
+
+@app.command("serve")
+def serve(
+    service: Annotated[str, typer.Argument(help=", ".join(SERVICE_NAMES))],
+    role: Annotated[str | None, typer.Option(help="api, worker or all (default: DONDOC_ROLE)")] = None,
+) -> None:
+    """Run one service (its HTTP API, its workers, or both) until SIGTERM / Ctrl-C."""
+    import asyncio
+    import importlib
+
+    from dondoc_platform.logs import configure_logging
+    from dondoc_platform.runtime import serve as run
+
+    if service not in SERVICE_NAMES:
+        errors.print(f"[red]unknown service {service}[/]; choose among {', '.join(SERVICE_NAMES)}")
+        raise typer.Exit(2)
+    if role not in (None, "api", "worker", "all"):
+        errors.print("[red]--role must be api, worker or all[/]")
+        raise typer.Exit(2)
+    module = importlib.import_module(f"dondoc_{service}.bootstrap")
+    settings = module.Settings()
+    configure_logging(settings.log_level, settings.log_json, service)
+    asyncio.run(run(module.bootstrap(settings), role))
+
+
+@dev.command("token")
+def dev_token(
+    role: Annotated[list[str], typer.Option("--role", help="office, unit, reviewer, leader, auditor, admin")],
+    unit: Annotated[str | None, typer.Option(help="unit id (for the unit role)")] = None,
+    review_group: Annotated[str | None, typer.Option(help="review group (for the reviewer role)")] = None,
+    clearance: Annotated[str, typer.Option(help="thuong, mat, toi_mat, tuyet_mat")] = "thuong",
+    subject: Annotated[str, typer.Option(help="the person's id")] = "dev.user",
+    name: Annotated[str | None, typer.Option()] = None,
+    ttl: Annotated[int, typer.Option(help="seconds")] = 8 * 3600,
+) -> None:
+    """Print a bearer token signed by the local stack's development key."""
+    from dondoc_platform.auth import DevSigner
+
+    signer = DevSigner(_stack().jwks_file)
+    print(signer.token(subject=subject, roles=role, unit_id=unit, review_group=review_group,
+                       clearance=clearance, name=name, ttl_seconds=ttl))
+
+
 @app.command("demo")
 def demo(
     wait: Annotated[bool, typer.Option("--wait/--no-wait",

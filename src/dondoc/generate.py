@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 def _generators() -> list[tuple[str, Callable[[Path], list[Path]]]]:
-    from dondoc.generators import events
+    from dondoc.generators import api, events
 
-    return [("event contracts", events.generate)]
+    return [("event contracts", events.generate), ("OpenAPI documents", api.generate)]
 
 
 def write_if_changed(path: Path, content: str) -> bool:

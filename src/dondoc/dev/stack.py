@@ -168,10 +168,16 @@ class Stack:
             rows.append((component.name, state, component.address()))
         return rows
 
+    @property
+    def jwks_file(self) -> Path:
+        """The development issuer's keys (see `dondoc dev token`)."""
+        return self.config.state_dir / "auth" / "jwks.json"
+
     def environment(self) -> dict[str, str]:
         """What a service of the suite needs to reach this stack."""
         return {
             "DONDOC_KAFKA_BOOTSTRAP": self.kafka.address(),
             "DATABASE_URL": self.postgres.url,
             "DONDOC_PROMETHEUS_URL": self.prometheus.url,
+            "DONDOC_AUTH_JWKS_FILE": str(self.jwks_file),
         }
