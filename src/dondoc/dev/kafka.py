@@ -253,8 +253,17 @@ class KafkaNode:
                 hint="read the broker's log below; `dondoc dev logs kafka` shows more",
                 detail=log_tail, abort=died,
             )
-            remaining = max(10.0, self.config.start_timeout - (time.monotonic() - started))
-            round_trip(self.config.bootstrap, timeout=remaining, detail=log_tail)
+            deadline = started + self.config.start_timeout
+            while True:  # in slices, so a broker that dies meanwhile is reported as such
+                try:
+                    round_trip(self.config.bootstrap, detail=log_tail,
+                               timeout=max(5.0, min(15.0, deadline - time.monotonic())))
+                    break
+                except StackError:
+                    if (reason := died()) is not None:
+                        raise StackError(reason, "read the broker's log below", log_tail()) from None
+                    if time.monotonic() >= deadline:
+                        raise
         except BaseException:
             self.stop()
             raise
