@@ -16,7 +16,8 @@ from dondoc.dev.postgres import PostgresCluster, PostgresConfig
 from dondoc.dev.process import processes_with, terminate
 from dondoc.dev.prometheus import PrometheusConfig, PrometheusServer
 
-COMPONENTS = ("kafka", "postgres", "prometheus")
+COMPONENTS = ("kafka", "postgres", "prometheus", "services")
+INFRASTRUCTURE = ("kafka", "postgres", "prometheus")
 
 #: One database per service: each owns its store and no service reads another's.
 SERVICE_DATABASES = (
@@ -91,12 +92,14 @@ class Stack:
             state_dir=config.state_dir, port=config.prometheus_port,
             rule_files=config.rule_files,
         ))
+        self.services = SuiteServices(self)
         self.components: dict[str, Component] = {
             "kafka": self.kafka, "postgres": self.postgres, "prometheus": self.prometheus,
+            "services": self.services,
         }
 
-    def select(self, names: Sequence[str] | None) -> list[Component]:
-        names = list(names or COMPONENTS)
+    def select(self, names: Sequence[str] | None, default: Sequence[str] = INFRASTRUCTURE) -> list[Component]:
+        names = list(names or default)
         unknown = [n for n in names if n not in self.components]
         if unknown:
             raise StackError(f"unknown component {', '.join(unknown)}",
@@ -136,10 +139,10 @@ class Stack:
     def down(self, names: Sequence[str] | None = None, report=print) -> list[int]:
         """Stop the components; then make sure no process of this stack is left."""
         with self.locked():
-            for component in reversed(self.select(names)):
+            for component in reversed(self.select(names, default=COMPONENTS)):
                 report(f"{component.name}: {component.stop()}")
             leftovers = []
-            if names is None or set(names) == set(COMPONENTS):
+            if names is None or set(names) >= set(INFRASTRUCTURE):
                 for marker in self.markers():
                     for pid in processes_with(marker):
                         terminate(pid, timeout=10)
@@ -159,7 +162,7 @@ class Stack:
 
     def status(self) -> list[tuple[str, str, str]]:
         rows = []
-        for component in self.select(None):
+        for component in self.select(None, default=COMPONENTS):
             pid = component.running_pid()
             if component is self.postgres and self.postgres.external:
                 state = "external"
@@ -181,3 +184,59 @@ class Stack:
             "DONDOC_PROMETHEUS_URL": self.prometheus.url,
             "DONDOC_AUTH_JWKS_FILE": str(self.jwks_file),
         }
+
+
+class SuiteServices:
+    """The suite's own services as one component of the stack (embedded defaults)."""
+
+    name = "services"
+
+    def __init__(self, stack: Stack, clock: str = "system", names: list[str] | None = None) -> None:
+        self.stack = stack
+        self.clock = clock
+        self.names = names
+
+    def processes(self):  # noqa: ANN201 - a list of ServiceProcess
+        from dondoc.dev.services import service_processes
+
+        return service_processes(self.stack.config.state_dir, kafka_bootstrap=self.stack.kafka.address(),
+                                 jwks_file=self.stack.jwks_file, clock=self.clock, names=self.names)
+
+    def start(self) -> str:
+        import asyncio
+
+        from dondoc_platform.auth import DevSigner
+        from dondoc_platform.kafka import ensure_topics
+        from dondoc_platform.topics import suite_topics
+
+        if self.stack.kafka.running_pid() is None and not self._external_kafka():
+            raise StackError("the services need Kafka", "start it first: dondoc dev up kafka services")
+        DevSigner(self.stack.jwks_file).ensure_key()
+        asyncio.run(ensure_topics(self.stack.kafka.address(), suite_topics()))
+        processes = self.processes()
+        if not processes:
+            return "no service is installed yet"
+        lines = []
+        for process in processes:
+            lines.append(f"{process.name} {process.start()}")
+            self.stack.prometheus.register_target(process.name, f"127.0.0.1:{process.port}")
+        return "; ".join(lines)
+
+    def _external_kafka(self) -> bool:
+        from dondoc.dev.process import port_accepts
+
+        return port_accepts(self.stack.config.kafka_port)
+
+    def stop(self, timeout: float = 20.0) -> str:
+        results = [f"{p.name} {p.stop(timeout)}" for p in reversed(self.processes())]
+        return "; ".join(results) if results else "none installed"
+
+    def running_pid(self) -> int | None:
+        pids = [p.running_pid() for p in self.processes()]
+        return next((pid for pid in pids if pid), None)
+
+    def address(self) -> str:
+        return ", ".join(f"{p.name} {p.url}" for p in self.processes()) or "(none installed)"
+
+    def log_files(self) -> list[Path]:
+        return [p.log for p in self.processes()]

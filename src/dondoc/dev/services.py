@@ -1,0 +1,114 @@
+"""The suite's services as local processes (`dondoc serve <service> --role all`), on the
+embedded defaults: a SQLite store per service under the stack's directory, the local Kafka,
+the development token issuer. Each is ready when its `/readyz` answers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dondoc.dev.errors import StackError
+from dondoc.dev.process import PidFile, alive, require_free_port, spawn, tail, terminate, wait_until
+
+SERVICE_NAMES = ("directives", "tasks", "reports", "notifications", "analytics")
+
+
+def available_services() -> list[str]:
+    """The services whose code is installed (each lands as its package is built)."""
+    return [s for s in SERVICE_NAMES
+            if importlib.util.find_spec(f"dondoc_{s}.bootstrap") is not None]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    home: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 90.0
+
+    def __post_init__(self) -> None:
+        self.log = self.home / "logs" / f"{self.name}.log"
+        self.pidfile = PidFile(self.home / "pids" / f"{self.name}.pid",
+                               marker=f"serve {self.name}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def running_pid(self) -> int | None:
+        return self.pidfile.running_pid()
+
+    def start(self) -> str:
+        if (pid := self.running_pid()) is not None:
+            return f"already running (pid {pid}) on {self.url}"
+        require_free_port(self.port, self.name, "DONDOC_<SERVICE>_PORT")
+        env = {**os.environ, **self.env, "DONDOC_HTTP_PORT": str(self.port), "DONDOC_ROLE": "all",
+               "PYTHONUNBUFFERED": "1"}
+        process = spawn([sys.executable, "-m", "dondoc.cli", "serve", self.name, "--role", "all"],
+                        log=self.log, env=env)
+        self.pidfile.write(process.pid)
+
+        def died() -> str | None:
+            if process.poll() is not None:
+                return f"{self.name} exited with code {process.returncode} while starting"
+            return None
+
+        try:
+            waited = wait_until(self.ready, timeout=self.start_timeout, what=f"{self.name} on {self.url}",
+                                hint=f"read its log: {self.log}", detail=lambda: tail(self.log),
+                                abort=died)
+        except BaseException:
+            self.stop()
+            raise
+        return f"ready in {waited:.1f} s on {self.url}"
+
+    def stop(self, timeout: float = 20.0) -> str:
+        pid = self.pidfile.read()
+        if pid is None or not alive(pid, self.pidfile.marker):
+            self.pidfile.clear()
+            return "not running"
+        terminate(pid, timeout=timeout, marker=self.pidfile.marker)
+        self.pidfile.clear()
+        return f"stopped (pid {pid})"
+
+
+def service_processes(state_dir: Path, *, kafka_bootstrap: str, jwks_file: Path,
+                      base_port: int | None = None, clock: str = "system",
+                      names: list[str] | None = None) -> list[ServiceProcess]:
+    from dondoc_platform.settings import DEFAULT_PORTS
+
+    home = state_dir / "services"
+    data = state_dir / "data"
+    chosen = names or available_services()
+    missing = [n for n in chosen if n not in SERVICE_NAMES]
+    if missing:
+        raise StackError(f"unknown service {', '.join(missing)}", f"choose among {', '.join(SERVICE_NAMES)}")
+    processes = []
+    for index, name in enumerate(chosen):
+        port = (base_port + SERVICE_NAMES.index(name)) if base_port else DEFAULT_PORTS[name]
+        env = {
+            "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "DONDOC_STORE_URL": f"sqlite:///{data / f'{name}.sqlite'}",
+            "DONDOC_DATA_DIR": str(data),
+            "DONDOC_AUTH_JWKS_FILE": str(jwks_file),
+            "DONDOC_CLOCK": clock,
+            "DONDOC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        }
+        for other in SERVICE_NAMES:  # each service knows where the others answer
+            other_port = (base_port + SERVICE_NAMES.index(other)) if base_port else DEFAULT_PORTS[other]
+            env[f"DONDOC_{other.upper()}_URL"] = f"http://127.0.0.1:{other_port}"
+        processes.append(ServiceProcess(name, home, port, env))
+    return processes
