@@ -1,0 +1,148 @@
+"""Reading the offices' spreadsheets: formats, dates, names, and located errors."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from dondoc.importer.records import Directory, parse
+from dondoc.importer.sheets import HEADERS, REPORTS, TASKS, UNITS, read_files
+
+pytestmark = pytest.mark.unit
+
+UNIT_ROWS = [
+    ["BTG", "Ban Tuyên giáo Tỉnh ủy", "xây dựng đảng,  hệ thống chính trị,   Nội chính ", "", "btg@example.vn"],
+    ["UBND", "UBND tỉnh", "Kinh tế - xã hội", "", "ubnd@example.vn; vp@example.vn"],
+    ["TXQT", "Thị xã Quảng Trị", "Kinh tế – Xã hội", "UBND tỉnh", ""],
+]
+
+
+def _task(number="125-TB/TU", issued=date(2018, 3, 5), lead="UBND tỉnh", due=date(2018, 6, 30), **over):
+    row = {h: "" for h in HEADERS[TASKS]}
+    row.update({"Số hiệu": number, "Loại văn bản": "Thông báo kết luận", "Cơ quan ban hành": "BTV",
+                "Ngày ban hành": issued, "Trích yếu": "Về Khu kinh tế Đông Nam",
+                "Lĩnh vực": "Đất đai", "Nhóm rà soát": "Kinh tế - xã hội",
+                "Nội dung nhiệm vụ": "Thu hồi đất", "Đơn vị chủ trì": lead,
+                "Đơn vị phối hợp": "Ban Tuyên giáo Tỉnh ủy; TXQT", "Thời hạn": due})
+    row.update(over)
+    return [row[h] for h in HEADERS[TASKS]]
+
+
+def _workbook(path: Path, tasks: list[list], reports: list[list] | None = None) -> Path:
+    book = Workbook()
+    units = book.active
+    units.title = "Đơn vị"
+    units.append(list(HEADERS[UNITS]))
+    for row in UNIT_ROWS:
+        units.append(row)
+    sheet = book.create_sheet("Nhiệm vụ")
+    sheet.append(list(HEADERS[TASKS]))
+    for row in tasks:
+        sheet.append(row)
+    report_sheet = book.create_sheet("Báo cáo")
+    report_sheet.append(list(HEADERS[REPORTS]))
+    for row in reports or []:
+        report_sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_a_good_workbook_with_date_cells(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "so-theo-doi.xlsx", [
+        _task(),
+        _task(lead="BTG", due="", **{"Nội dung nhiệm vụ": "Tuyên truyền", "Ngày hoàn thành": "20/12/2018",
+                                      "Trạng thái": "Đã hoàn thành"}),
+        _task(number="7-KL/TU", issued=datetime(2016, 5, 10), lead="txqt",
+              **{"Thời hạn điều chỉnh": "31/12/2019", "Số quyết định điều chỉnh": "1520-CV/TU",
+                 "Ngày quyết định điều chỉnh": "15/06/2018", "Loại văn bản": "Kết luận"}),
+    ], reports=[["Ban Tuyên giáo Tỉnh ủy", "2018", "30/11/2018", date(2018, 11, 28)],
+                ["UBND", "2018", date(2018, 11, 30), None]])
+    tables, issues = read_files([path])
+    parsed = parse(tables, issues=issues)
+    assert parsed.issues == []
+    assert [u.code for u in parsed.units] == ["BTG", "UBND", "TXQT"]
+    assert parsed.units[0].review_group == "Xây dựng Đảng, hệ thống chính trị, nội chính"
+    assert parsed.units[1].emails == ("ubnd@example.vn", "vp@example.vn")
+    directives = parsed.directives()
+    assert sorted(directives) == ["125-TB/TU", "7-KL/TU"]
+    first, second = directives["125-TB/TU"]
+    assert (first.lead_unit, first.cooperating_units, first.due_on) == ("UBND", ("BTG", "TXQT"), date(2018, 6, 30))
+    assert (second.due_on, second.completed_on) == (None, date(2018, 12, 20))
+    (old,) = directives["7-KL/TU"]
+    assert (old.issued_on, old.adjusted_due_on, old.adjustment_number) == (date(2016, 5, 10), date(2019, 12, 31), "1520-CV/TU")
+    assert [(r.unit, r.submitted_on) for r in parsed.reports] == [("BTG", date(2018, 11, 28)), ("UBND", None)]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_csv_saved_by_excel_with_bom_and_nfd_names(tmp_path: Path, delimiter: str) -> None:
+    nfd = unicodedata.normalize("NFD", "Ban Tuyên giáo Tỉnh ủy")
+    units = tmp_path / "don-vi.csv"
+    lines = [delimiter.join(HEADERS[UNITS]), delimiter.join(["BTG", nfd, "", "", ""])]
+    units.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    tasks = tmp_path / "nhiem-vu.csv"
+    row = _task(lead=f"  {nfd.upper()}  ", issued="05/03/2018", due="2018-06-30",
+                **{"Đơn vị phối hợp": ""})
+    tasks.write_bytes(("\ufeff" + delimiter.join(HEADERS[TASKS]) + "\r\n" +
+                       delimiter.join(str(c) for c in row) + "\r\n").encode("utf-8"))
+    tables, issues = read_files([units, tasks])
+    parsed = parse(tables, issues=issues)
+    assert parsed.issues == []
+    assert parsed.units[0].name == "Ban Tuyên giáo Tỉnh ủy"  # stored NFC
+    assert parsed.tasks[0].lead_unit == "BTG"
+    assert parsed.tasks[0].issued_on == date(2018, 3, 5)
+
+
+@pytest.mark.parametrize(("change", "column", "fragment"), [
+    ({"Đơn vị chủ trì": "Sở Không Có"}, "I (Đơn vị chủ trì)", "không có trong danh mục"),
+    ({"Ngày ban hành": "31/02/2018"}, "D (Ngày ban hành)", "ngày không hợp lệ"),
+    ({"Trích yếu": ""}, "E (Trích yếu)", "thiếu giá trị bắt buộc"),
+    ({"Thời hạn": "01/01/2018"}, "K (Thời hạn)", "trước ngày ban hành"),
+    ({"Thời hạn điều chỉnh": "31/12/2019"}, "M (Số quyết định điều chỉnh)", "bằng một quyết định"),
+    ({"Trạng thái": "Đã hoàn thành"}, "O (Ngày hoàn thành)", "phải có ngày hoàn thành"),
+    ({"Loại văn bản": "Thư tay"}, "B (Loại văn bản)", "loại văn bản không xác định"),
+    ({"Nội dung nhiệm vụ": "x" * 20_001}, "H (Nội dung nhiệm vụ)", "quá dài"),
+])
+def test_each_error_is_located_by_sheet_row_and_column(tmp_path: Path, change: dict, column: str,
+                                                       fragment: str) -> None:
+    path = _workbook(tmp_path / "loi.xlsx", [_task(), _task(**change)])
+    tables, issues = read_files([path])
+    parsed = parse(tables, issues=issues)
+    assert len(parsed.issues) == 1, parsed.issues
+    (issue,) = parsed.issues
+    assert (issue.source, issue.row, issue.column) == ("loi.xlsx:Nhiệm vụ", 3, column)
+    assert fragment in issue.message_vi
+    assert len(parsed.tasks) == 1  # the bad row is not taken
+
+
+def test_rows_of_one_document_must_agree(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "x.xlsx", [_task(), _task(**{"Trích yếu": "Một trích yếu khác"})])
+    parsed = parse(*read_files([path]))
+    assert [(i.row, i.column) for i in parsed.issues] == [(3, "Trích yếu")]
+
+
+def test_unknown_table_and_unknown_file_type(tmp_path: Path) -> None:
+    odd = tmp_path / "khac.csv"
+    odd.write_text("Cột A,Cột B\n1,2\n", encoding="utf-8")
+    doc = tmp_path / "bao-cao.docx"
+    doc.write_bytes(b"PK")
+    tables, issues = read_files([odd, doc])
+    assert tables == []
+    assert [i.source for i in issues] == ["khac.csv", "bao-cao.docx"]
+    assert "không nhận ra bảng" in issues[0].message_vi
+
+
+def test_known_units_come_from_the_directory_too(tmp_path: Path) -> None:
+    tasks = tmp_path / "t.csv"
+    tasks.write_text(",".join(HEADERS[TASKS]) + "\n" +
+                     ",".join(str(c) for c in _task(lead="Ban Dân vận", **{"Đơn vị phối hợp": ""})) + "\n",
+                     encoding="utf-8")
+    directory = Directory()
+    directory.add("BDV", "Ban Dân vận Tỉnh ủy")
+    directory.add("BDV2", "Ban Dân vận")
+    tables, _ = read_files([tasks])
+    parsed = parse(tables, directory)
+    assert parsed.tasks[0].lead_unit == "BDV2"
