@@ -146,3 +146,17 @@ def test_known_units_come_from_the_directory_too(tmp_path: Path) -> None:
     tables, _ = read_files([tasks])
     parsed = parse(tables, directory)
     assert parsed.tasks[0].lead_unit == "BDV2"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_templates_in_the_repository_are_read_without_an_issue() -> None:
+    templates = ROOT / "docs" / "import"
+    workbook = parse(*read_files([templates / "mau-nhap-lieu.xlsx"]))
+    csvs = parse(*read_files([templates / "mau-don-vi.csv", templates / "mau-nhiem-vu.csv",
+                              templates / "mau-bao-cao.csv"]))
+    for parsed in (workbook, csvs):
+        assert parsed.issues == []
+        assert (len(parsed.units), len(parsed.tasks), len(parsed.reports)) == (3, 2, 2)
+        assert parsed.tasks[0].adjustment_number == "1520-CV/TU"
