@@ -62,7 +62,10 @@ async def send_one_event_through_kafka(bootstrap: str, say: Callable[[str], None
 
 def run(stack: Stack, *, wait: bool, say: Callable[[str], None]) -> int:
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Set both handlers ourselves: a parent that ignores SIGINT (some shells, test runners)
+    # passes that on, and Python then never raises KeyboardInterrupt.
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         say("Bringing up the local stack (Kafka, KRaft, from its Maven Central jars)…")
         stack.up(["kafka"], report=say)
@@ -72,13 +75,11 @@ def run(stack: Stack, *, wait: bool, say: Callable[[str], None]) -> int:
             say(f"  mục {item['paragraph']}: {item['lead_unit']} chủ trì — {item['text']}")
         if wait:
             say("The stack is running. Press Ctrl-C to stop it.")
-            try:
-                while not stopping.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
+            while not stopping.wait(0.5):
                 pass
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         say("Stopping the local stack…")
         stack.down(report=say)
