@@ -41,7 +41,9 @@ def positions_table(metadata: sa.MetaData) -> sa.Table:
 def sql_engine(url: str) -> sa.Engine:
     """An engine for a service's read models (SQLite waits for the store's write lock)."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        memory = url.endswith(":memory:")
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                  poolclass=sa.pool.StaticPool if memory else None)
 
         @sa.event.listens_for(engine, "connect")
         def _wal(dbapi_connection: Any, _: Any) -> None:

@@ -114,7 +114,7 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
             _replace_parties(conn, directive_id, event.items)
         elif isinstance(event, Directive.Amended):
             directive_id = str(event.originator_id)
-            row = conn.execute(sa.select(directives.c.items, directives.c.summary,
+            row = conn.execute(sa.select(directives.c["items"], directives.c.summary,
                                          directives.c.amendments).where(
                 directives.c.directive_id == directive_id)).one()
             by_id = {i["item_id"]: i for i in row.items}
