@@ -189,6 +189,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
         return sa.and_(condition, sa.or_(*scopes)) if scopes else sa.false()
 
     def task_row(task_id: str, principal: Principal) -> Any:
+        projection.catch_up()
         with engine.connect() as conn:
             row = conn.execute(sa.select(board.tasks).where(
                 board.tasks.c.task_id == task_id, visible(principal))).first()
@@ -197,7 +198,6 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
         return row
 
     def answer(task_id: str, principal: Principal, response: Response) -> TaskView:
-        projection.catch_up()
         view = task_view(task_row(task_id, principal), app.clock.now())
         response.headers["ETag"] = f'"{view.version}"'
         return view
@@ -255,7 +255,6 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
                       responses={404: {"model": ErrorBody}},
                       summary="Every event of the task, in order, across the years")
     def task_history(task_id: TaskId, principal: Principal = task_readers) -> list[HistoryEntry]:
-        projection.catch_up()
         task_row(task_id, principal)
         entries = []
         for event in app.history(task_id):
