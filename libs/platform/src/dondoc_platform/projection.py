@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,25 @@ log = logging.getLogger(__name__)
 POSITIONS = "dondoc_projection_positions"
 
 Apply = Callable[[sa.Connection, Sequence[Any]], None]
+
+
+class Moment(sa.types.TypeDecorator):
+    """An aware moment on every backend: kept in UTC (SQLite keeps no zone), read back aware."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("an aware datetime is required")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=timezone.utc)
 
 
 def positions_table(metadata: sa.MetaData) -> sa.Table:

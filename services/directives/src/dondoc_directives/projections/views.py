@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dondoc_platform.projection import Moment
+
 from dondoc_directives.domain.claims import Claim
 from dondoc_directives.domain.directives import Directive
 from dondoc_directives.domain.units import Unit
@@ -32,8 +34,8 @@ units = sa.Table(
     sa.Column("webhook_url", sa.String(2000)),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("registered_at", Moment, nullable=False),
+    sa.Column("changed_at", Moment, nullable=False),
 )
 
 directives = sa.Table(
@@ -54,8 +56,8 @@ directives = sa.Table(
     sa.Column("amendments", sa.Integer, nullable=False),
     sa.Column("revocation", sa.JSON),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("registered_at", Moment, nullable=False),
+    sa.Column("changed_at", Moment, nullable=False),
 )
 
 #: Who a directive concerns: its units (lead or cooperating) and its items' review groups.

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from dondoc_platform.clock import Clock, ManualClock
 from dondoc_platform.projection import StoreProjection
 from dondoc_tasks.application.tasks_app import TasksApp
-from dondoc_tasks.projections.board import aware, utc
+from dondoc_tasks.projections.board import utc
 from dondoc_tasks.projections.board import tasks as board
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class DeadlineWatcher:
 
     def next_moment(self) -> datetime | None:
         with self.engine.connect() as conn:
-            return aware(conn.execute(sa.select(sa.func.min(board.c.watch_at))).scalar())
+            return conn.execute(sa.select(sa.func.min(board.c.watch_at))).scalar()
 
     def fire(self) -> int:
         """Emit TaskOverdue for every moment reached; returns how many were emitted."""

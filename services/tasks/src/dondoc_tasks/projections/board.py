@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dondoc_platform.projection import Moment
+
 from dondoc_platform.calendar import overdue_moment
 from dondoc_tasks.domain.tasks import Task
 
@@ -51,9 +53,9 @@ tasks = sa.Table(
     sa.Column("last_progress", sa.JSON),
     sa.Column("adjustments", sa.JSON, nullable=False),
     sa.Column("overdue_for", sa.JSON, nullable=False),
-    sa.Column("watch_at", sa.DateTime(timezone=True), index=True),
+    sa.Column("watch_at", Moment, index=True),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("changed_at", Moment, nullable=False),
 )
 
 #: Units concerned by a task: its lead unit and its cooperating units.
@@ -74,13 +76,6 @@ def watch_moment(state: str, due_on: date | None, overdue_for: Sequence[str]) ->
 
 def utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """A moment read back from the board (SQLite gives it back without its zone: UTC)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
 
 
 def _decision(value: dict[str, Any] | None) -> dict[str, Any] | None:
