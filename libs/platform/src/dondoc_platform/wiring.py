@@ -9,12 +9,20 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
+from pydantic import Field
 
 from dondoc_platform.admin import clock_router
 from dondoc_platform.auth import TokenVerifier
 from dondoc_platform.clock import Clock, ManualClock, SystemClock
 from dondoc_platform.http import IdempotencyMiddleware, authenticator, create_app
 from dondoc_platform.settings import AuthSettings, ServiceSettings
+
+
+class EventServiceSettings(ServiceSettings):
+    """A service that publishes events: where its topics are and how they are made."""
+
+    topic_prefix: str = Field("", description="prefix of every topic name (tests, side-by-side runs)")
+    topic_partitions: int = Field(6, ge=1, le=256, description="partitions of its events topic")
 
 
 def clock_for(settings: ServiceSettings, clock: Clock | None = None) -> Clock:
@@ -48,4 +56,4 @@ def http_app(*, service: str, title: str, description: str, engine: sa.Engine, c
     return api, authenticated
 
 
-__all__ = ["clock_for", "http_app", "prefixed"]
+__all__ = ["EventServiceSettings", "clock_for", "http_app", "prefixed"]

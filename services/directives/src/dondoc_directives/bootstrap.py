@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from dondoc_contracts import dlq_topic, topic_for
 from dondoc_directives.adapters.translate import translate
 from dondoc_directives.application.directory import DirectivesApp
@@ -18,9 +16,9 @@ from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
 from dondoc_platform.runtime import Service
-from dondoc_platform.settings import AuthSettings, KafkaSettings, ServiceSettings
+from dondoc_platform.settings import AuthSettings, KafkaSettings
 from dondoc_platform.stores import StoreURL
-from dondoc_platform.wiring import clock_for, http_app, prefixed
+from dondoc_platform.wiring import EventServiceSettings, clock_for, http_app, prefixed
 
 DESCRIPTION = """Văn bản chỉ đạo và danh mục đơn vị / directives and the unit directory.
 
@@ -34,11 +32,8 @@ Commands take an `Idempotency-Key` header (a repeat returns the first answer) an
 reason in Vietnamese and English."""
 
 
-class Settings(ServiceSettings):
+class Settings(EventServiceSettings):
     service: ClassVar[str] = "directives"
-
-    topic_prefix: str = Field("", description="prefix of every topic name (tests, side-by-side runs)")
-    topic_partitions: int = Field(6, ge=1, le=256, description="partitions of the events topic")
 
 
 def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,

@@ -15,9 +15,9 @@ from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_br
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
 from dondoc_platform.runtime import Service
-from dondoc_platform.settings import AuthSettings, KafkaSettings, ServiceSettings
+from dondoc_platform.settings import AuthSettings, KafkaSettings
 from dondoc_platform.stores import StoreURL
-from dondoc_platform.wiring import clock_for, http_app, prefixed
+from dondoc_platform.wiring import EventServiceSettings, clock_for, http_app, prefixed
 from dondoc_tasks.adapters.translate import translate
 from dondoc_tasks.adapters.watcher import DeadlineWatcher
 from dondoc_tasks.application.tasks_app import TasksApp
@@ -39,11 +39,8 @@ Commands take an `Idempotency-Key` header and an `If-Match` version (409 when th
 changed meanwhile). Errors name the field and the reason in Vietnamese and English."""
 
 
-class Settings(ServiceSettings):
+class Settings(EventServiceSettings):
     service: ClassVar[str] = "tasks"
-
-    topic_prefix: str = Field("", description="prefix of every topic name (tests, side-by-side runs)")
-    topic_partitions: int = Field(6, ge=1, le=256, description="partitions of the events topic")
     watcher_poll_seconds: float = Field(
         2.0, gt=0, le=300, description="longest sleep of the deadline watcher between looks")
 

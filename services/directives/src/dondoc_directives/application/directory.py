@@ -12,8 +12,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from dondoc_contracts import Actor
 from dondoc_contracts.values import DeadlineKind, DirectiveItem
@@ -28,12 +28,11 @@ from dondoc_directives.application.commands import (
 from dondoc_directives.domain.claims import Claim, claim_id
 from dondoc_directives.domain.directives import Directive
 from dondoc_directives.domain.units import Unit, unit_aggregate_id
-from dondoc_platform.clock import Clock, SystemClock
+from dondoc_platform.application import ServiceApplication
 from dondoc_platform.calendar import local_day
 from dondoc_platform.errors import DomainError, conflict, not_found
 from dondoc_platform.http import check_version
 from dondoc_platform.names import canonical_review_group, clean, name_key
-from dondoc_platform.transcodings import register_dates
 
 _NUMBER_SPACES = re.compile(r"\s+")
 _NUMBER_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
@@ -59,16 +58,8 @@ def _review_group(value: str | None, field: str) -> str | None:
     return canonical
 
 
-class DirectivesApp(Application[UUID]):
+class DirectivesApp(ServiceApplication):
     name = "Directives"
-
-    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock | None = None) -> None:
-        super().__init__(env=env)
-        self.clock = clock or SystemClock()
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        register_dates(transcoder)
 
     # ------------------------------------------------------------------ units
 
@@ -115,7 +106,7 @@ class DirectivesApp(Application[UUID]):
                     parent_unit_id=command.parent_unit_id, emails=list(command.emails),
                     leadership_emails=list(command.leadership_emails),
                     webhook_url=command.webhook_url, actor=_actor(actor), at=self.clock.now())
-        self._save(unit, *claims)
+        self.save_command(unit, *claims)
         return unit
 
     def change_unit(self, unit_id: str, command: ChangeUnit, actor: Actor,
@@ -148,7 +139,7 @@ class DirectivesApp(Application[UUID]):
             webhook_url=command.webhook_url if "webhook_url" in given else unit.webhook_url,
             active=command.active if command.active is not None else unit.active,
             actor=_actor(actor), at=self.clock.now())
-        self._save(unit, *claims)
+        self.save_command(unit, *claims)
         return unit
 
     def _require_parent(self, parent_unit_id: str | None, unit_id: str) -> None:
@@ -329,13 +320,6 @@ class DirectivesApp(Application[UUID]):
             raise DomainError("inactive_unit", f"Đơn vị {unit_id} đã ngừng hoạt động",
                               f"Unit {unit_id} is no longer active", field=field)
         return unit
-
-    def _save(self, *objs: Any) -> None:
-        try:
-            self.save(*[o for o in objs if o is not None])
-        except IntegrityError:
-            raise conflict("concurrent_change", "Dữ liệu vừa bị thay đổi bởi yêu cầu khác, thử lại",
-                           "Changed meanwhile by another request; try again") from None
 
 
 def _actor(actor: Actor) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from dondoc_contracts import (
     SYSTEM_ACTOR,
@@ -34,12 +34,11 @@ from dondoc_contracts.values import (
     Verdict,
 )
 from dondoc_platform.calendar import DayCorrection, DayKind, WorkingCalendar, local_day, overdue_moment
-from dondoc_platform.clock import Clock, SystemClock
+from dondoc_platform.application import ServiceApplication
 from dondoc_platform.errors import DomainError, conflict, forbidden, not_found
 from dondoc_platform.eventstore import InboxEntry, save_with_inbox
 from dondoc_platform.http import check_version
 from dondoc_platform.inbox import Delivery
-from dondoc_platform.transcodings import register_dates
 from dondoc_tasks.application.commands import (
     AdjustDeadline,
     ConfirmCompletion,
@@ -61,16 +60,8 @@ def _decision(decision: Decision | None) -> dict[str, Any] | None:
     return decision.model_dump(mode="json") if decision else None
 
 
-class TasksApp(Application[UUID]):
+class TasksApp(ServiceApplication):
     name = "Tasks"
-
-    def __init__(self, env: dict[str, str] | None = None, *, clock: Clock | None = None) -> None:
-        super().__init__(env=env)
-        self.clock = clock or SystemClock()
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        register_dates(transcoder)
 
     def today(self) -> date:
         return local_day(self.clock.now())
@@ -95,7 +86,7 @@ class TasksApp(Application[UUID]):
         calendar = self.holiday_calendar() or HolidayCalendar()
         calendar.correct_day(day=day, kind=command.kind.value, name=command.name,
                              actor=_actor(actor), at=self.clock.now())
-        self._save(calendar)
+        self.save_command(calendar)
         return calendar
 
     def remove_correction(self, day: date, actor: Actor) -> HolidayCalendar:
@@ -104,7 +95,7 @@ class TasksApp(Application[UUID]):
             raise not_found("điều chỉnh lịch cho ngày", "calendar correction for", day.isoformat(),
                             field="day")
         calendar.remove_correction(day=day, actor=_actor(actor), at=self.clock.now())
-        self._save(calendar)
+        self.save_command(calendar)
         return calendar
 
     # ------------------------------------------------------------------ reading
@@ -138,7 +129,7 @@ class TasksApp(Application[UUID]):
                              progress=command.progress, evidence=command.evidence,
                              delay_reason=command.delay_reason, report_id=None,
                              recorded_on=recorded_on, actor=_actor(actor), at=self.clock.now())
-        self._save(task)
+        self.save_command(task)
         return task
 
     def confirm_completion(self, task_id: str, command: ConfirmCompletion, actor: Actor,
@@ -154,7 +145,7 @@ class TasksApp(Application[UUID]):
                       due_on=task.due_on, original_due_on=task.original_due_on,
                       result=command.result, evidence=command.evidence, report_id=None,
                       actor=_actor(actor), at=self.clock.now())
-        self._save(task)
+        self.save_command(task)
         return task
 
     def adjust_deadline(self, task_id: str, command: AdjustDeadline, actor: Actor,
@@ -167,7 +158,7 @@ class TasksApp(Application[UUID]):
                               field="decision.decided_on")
         self._apply_adjustment(task, command.kind, command.due_on, command.decision,
                                command.request_id, command.reason, actor, self.clock.now())
-        self._save(task)
+        self.save_command(task)
         return task
 
     def _apply_adjustment(self, task: Task, kind: AdjustmentKind, due_on: date | None,
@@ -210,7 +201,7 @@ class TasksApp(Application[UUID]):
                       cooperating_unit_ids=cooperating, reassigned_on=self.today(),
                       decision=_decision(command.decision), reason=command.reason,
                       actor=_actor(actor), at=self.clock.now())
-        self._save(task)
+        self.save_command(task)
         return task
 
     def mark_overdue(self, task_id: str, due_on: date) -> bool:
@@ -253,13 +244,6 @@ class TasksApp(Application[UUID]):
         if day > self.today():
             raise DomainError("date_in_future", f"Ngày {day:%d/%m/%Y} ở tương lai",
                               f"The day {day} is in the future", field=field)
-
-    def _save(self, *objs: Any) -> None:
-        try:
-            self.save(*objs)
-        except IntegrityError:
-            raise conflict("concurrent_change", "Dữ liệu vừa bị thay đổi bởi yêu cầu khác, thử lại",
-                           "Changed meanwhile by another request; try again") from None
 
     # ------------------------------------------------------------------ reactions
 
