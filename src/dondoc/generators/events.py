@@ -56,7 +56,23 @@ def asyncapi_yaml() -> str:
         )
     spec = AsyncAPI(broker, title="dondoc events", version="1.0.0", schema_version="3.0.0",
                     description="Public events of dondoc. See docs/events/README.md.")
-    return spec.to_specification().to_yaml()
+    return _in_stable_order(spec.to_specification().to_yaml())
+
+
+def _in_stable_order(document: str) -> str:
+    """FastStream lists channels and messages in an order that depends on object hashes;
+    sorting them keeps the generated file the same on every machine."""
+    import yaml
+
+    data = yaml.safe_load(document)
+    for key in ("channels", "operations"):
+        if isinstance(data.get(key), dict):
+            data[key] = dict(sorted(data[key].items()))
+    components = data.get("components") or {}
+    for key in ("messages", "schemas"):
+        if isinstance(components.get(key), dict):
+            components[key] = dict(sorted(components[key].items()))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 def generate(root: Path) -> list[Path]:

@@ -30,6 +30,7 @@ class Service:
     brokers: list[Any] = field(default_factory=list)  # FastStream brokers, started with the workers
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+    parts: dict[str, Any] = field(default_factory=dict)  # the wired parts, for tests and tools
 
     async def start_workers(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         for hook in self.on_start:

@@ -1,0 +1,164 @@
+"""A service's own read models, kept from its own event log.
+
+A `StoreProjection` reads the application's notification log after its tracked position and
+applies each page of domain events to SQL tables in one transaction with the new position,
+so a crash loses nothing and applies nothing twice. Several processes may follow the same
+log: the position row is locked (PostgreSQL) or the database is write-locked (SQLite) for
+the length of a page, so each page is applied once.
+
+Commands call `catch_up()` after saving, so what a caller wrote is visible to its next
+query; a worker calls `follow()` to pick up what other processes wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from eventsourcing.application import Application
+
+log = logging.getLogger(__name__)
+
+POSITIONS = "dondoc_projection_positions"
+
+Apply = Callable[[sa.Connection, Sequence[Any]], None]
+
+
+class Moment(sa.types.TypeDecorator):
+    """An aware moment on every backend: kept in UTC (SQLite keeps no zone), read back aware."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("an aware datetime is required")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=timezone.utc)
+
+
+def positions_table(metadata: sa.MetaData) -> sa.Table:
+    if POSITIONS in metadata.tables:
+        return metadata.tables[POSITIONS]
+    return sa.Table(
+        POSITIONS, metadata,
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+    )
+
+
+def sql_engine(url: str) -> sa.Engine:
+    """An engine for a service's read models (SQLite waits for the store's write lock)."""
+    if url.startswith("sqlite"):
+        memory = url.endswith(":memory:")
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                  poolclass=sa.pool.StaticPool if memory else None)
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class StoreProjection:
+    def __init__(self, app: Application, engine: sa.Engine, metadata: sa.MetaData, *,
+                 name: str, apply: Apply, page: int = 500) -> None:
+        self.app = app
+        self.engine = engine
+        self.metadata = metadata
+        self.name = name
+        self.apply = apply
+        self.page = page
+        self.positions = positions_table(metadata)
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[], None]] = []
+
+    def create_tables(self) -> None:
+        self.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(self.positions.c.position).where(
+                self.positions.c.name == self.name)).first()
+            if exists is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(self.positions.insert().values(name=self.name, position=0))
+                except sa.exc.IntegrityError:
+                    pass  # another process created it meanwhile
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(self.positions.c.position).where(
+                self.positions.c.name == self.name)).scalar()
+            return int(value or 0)
+
+    def catch_up(self) -> int:
+        """Apply every event recorded after the tracked position; returns how many."""
+        applied = 0
+        with self._lock:
+            while True:
+                head = self.app.recorder.max_notification_id() or 0
+                if head <= self.position():
+                    break
+                done = self._apply_page()
+                if done == 0:
+                    break
+                applied += done
+        if applied:
+            for listener in self.listeners:
+                listener()
+        return applied
+
+    def _apply_page(self) -> int:
+        where = self.positions.c.name == self.name
+        with self.engine.begin() as conn:
+            # Take the lock first (a row lock in PostgreSQL, the write lock in SQLite), then
+            # read the position under it: a page is applied by one process only.
+            conn.execute(self.positions.update().where(where).values(
+                position=self.positions.c.position))
+            position = int(conn.execute(sa.select(self.positions.c.position).where(where)).scalar()
+                           or 0)
+            notifications = self.app.recorder.select_notifications(position + 1, self.page)
+            if not notifications:
+                return 0
+            events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            self.apply(conn, events)
+            conn.execute(self.positions.update().where(where).values(
+                position=notifications[-1].id))
+            return len(notifications)
+
+    async def follow(self, stop: asyncio.Event, interval: float = 0.2) -> None:
+        """Keep up with the log until `stop` is set (other processes write to it too)."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.catch_up)
+            except Exception:  # noqa: BLE001 - the database may be away: retry, never skip
+                log.exception("projection %s failed; retrying", self.name)
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+
+    def rebuild(self) -> int:
+        """Drop and refill the tables from the whole log (an operator's repair)."""
+        with self._lock:
+            tables = [t for t in self.metadata.sorted_tables if t.name != POSITIONS]
+            with self.engine.begin() as conn:
+                for table in reversed(tables):
+                    conn.execute(table.delete())
+                conn.execute(self.positions.update().where(
+                    self.positions.c.name == self.name).values(position=0))
+        return self.catch_up()

@@ -1,0 +1,215 @@
+"""The directives service through its HTTP API, on a real SQLite store: the unit directory,
+directives registered, amended and revoked, and bad input refused with nothing recorded."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dondoc_directives.bootstrap import Settings, bootstrap
+from dondoc_platform.clock import VN_TZ, ManualClock
+from tests.support.services import UNITS, Tokens, notice
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> Tokens:
+    return Tokens.create(tmp_path)
+
+
+@pytest.fixture
+def service(tmp_path: Path, tokens: Tokens):
+    clock = ManualClock(datetime(2018, 3, 10, 9, tzinfo=VN_TZ))
+    service = bootstrap(Settings(store_url=f"sqlite:///{tmp_path / 'directives.sqlite'}"),
+                        clock=clock, auth=tokens.auth())
+    yield service
+    service.parts["app"].close()
+
+
+@pytest.fixture
+def client(service) -> TestClient:
+    return TestClient(service.api)
+
+
+@pytest.fixture
+def office(tokens: Tokens) -> dict[str, str]:
+    return tokens.headers("office")
+
+
+@pytest.fixture
+def with_units(client: TestClient, office: dict[str, str]) -> None:
+    for unit in UNITS:
+        assert client.post("/units", json=unit, headers=office).status_code == 201
+
+
+def _log_size(service) -> int:
+    return service.parts["app"].recorder.max_notification_id() or 0
+
+
+def test_a_unit_is_one_unit_whatever_the_bytes_of_its_name(client, office, service) -> None:
+    nfc = "Ban Tuyên giáo Tỉnh ủy"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    created = client.post("/units", json={"code": "BTG", "name": nfd}, headers=office)
+    assert created.status_code == 201
+    assert created.json()["name"] == nfc
+    before = _log_size(service)
+    again = client.post("/units", json={"code": "BTG2", "name": "  BAN TUYÊN GIÁO   tỉnh ủy "},
+                        headers=office)
+    assert again.status_code == 409
+    assert again.json()["error"]["field"] == "name"
+    assert _log_size(service) == before
+    found = client.get("/units", params={"name": unicodedata.normalize("NFD", "ban tuyên giáo tỉnh ủy")},
+                       headers=office).json()["items"]
+    assert [u["unit_id"] for u in found] == ["BTG"]
+
+
+def test_review_groups_are_matched_tolerantly_and_unknown_ones_refused(client, office) -> None:
+    ok = client.post("/units", json={"code": "BTC", "name": "Ban Tổ chức Tỉnh ủy",
+                                     "review_group": "xây dựng đảng,  hệ thống chính trị, NỘI CHÍNH"},
+                     headers=office)
+    assert ok.json()["review_group"] == "Xây dựng Đảng, hệ thống chính trị, nội chính"
+    dash = client.post("/units", json={"code": "SKH", "name": "Sở Kế hoạch và Đầu tư",
+                                       "review_group": "Kinh tế – xã hội"}, headers=office)
+    assert dash.json()["review_group"] == "Kinh tế - xã hội"
+    bad = client.post("/units", json={"code": "X", "name": "Đơn vị X", "review_group": "Văn hóa"},
+                      headers=office)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "review_group"
+    assert client.get("/units/X", headers=office).status_code == 404
+
+
+def test_a_rename_keeps_the_identity_and_frees_the_old_name(client, office) -> None:
+    client.post("/units", json={"code": "BTG", "name": "Ban Tuyên giáo Tỉnh ủy"}, headers=office)
+    stale = client.patch("/units/BTG", json={"name": "Ban Tuyên giáo và Dân vận Tỉnh ủy"},
+                         headers={**office, "If-Match": '"7"'})
+    assert stale.status_code == 409
+    renamed = client.patch("/units/BTG", json={"name": "Ban Tuyên giáo và Dân vận Tỉnh ủy"},
+                           headers={**office, "If-Match": '"1"'})
+    assert renamed.status_code == 200
+    body = renamed.json()
+    assert (body["unit_id"], body["name"], body["previous_names"], body["version"]) == (
+        "BTG", "Ban Tuyên giáo và Dân vận Tỉnh ủy", ["Ban Tuyên giáo Tỉnh ủy"], 2)
+    reuse = client.post("/units", json={"code": "BTG-OLD", "name": "Ban Tuyên giáo Tỉnh ủy"},
+                        headers=office)
+    assert reuse.status_code == 201
+
+
+def test_a_notice_is_registered_with_its_items(client, office, with_units) -> None:
+    response = client.post("/directives", json=notice(), headers=office)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert response.headers["ETag"] == '"1"'
+    assert body["kind_label"] == "Thông báo kết luận"
+    assert [i["item_id"] for i in body["items"]] == ["1", "2", "3"]
+    first, second, _ = body["items"]
+    assert first["review_group"] == "Kinh tế - xã hội"   # from the lead unit
+    assert second["review_group"] == "Xây dựng Đảng, hệ thống chính trị, nội chính"
+    listed = client.get("/directives", params={"year": 2018}, headers=office).json()
+    assert [d["number"] for d in listed["items"]] == ["125-TB/TU"]
+
+
+@pytest.mark.parametrize(("change", "field", "code"), [
+    ({"items": []}, "items", "invalid_input"),
+    ({"summary": "x" * 20_001}, "summary", "invalid_input"),
+    ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "KHONGCO"}]},
+     "items[0].lead_unit_id", "unknown_unit"),
+    ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "BTG",
+                 "cooperating_unit_ids": ["BDV", "NOPE"]}]},
+     "items[0].cooperating_unit_ids[1]", "unknown_unit"),
+    ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "BTG",
+                 "deadline": {"kind": "date", "due_on": "2018-03-04"}}]},
+     "items[0].deadline.due_on", "deadline_before_issue"),
+    ({"items": [{"paragraph": "1", "text": "y" * 20_001, "lead_unit_id": "BTG"}]},
+     "items[0].text", "invalid_input"),
+    ({"issued_on": "2019-01-01"}, "issued_on", "issued_in_future"),
+    ({"review_group": "Nhóm lạ"}, "review_group", "unknown_review_group"),
+])
+def test_bad_directives_are_refused_naming_the_field(client, office, with_units, service,
+                                                     change, field, code) -> None:
+    before = _log_size(service)
+    response = client.post("/directives", json=notice(**change), headers=office)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["field"], error["code"]) == (field, code)
+    assert error["message_vi"] and error["message_en"] and error["message_vi"] != error["message_en"]
+    assert _log_size(service) == before
+
+
+def test_a_number_is_unique_within_its_year(client, office, with_units, service) -> None:
+    assert client.post("/directives", json=notice(), headers=office).status_code == 201
+    before = _log_size(service)
+    again = client.post("/directives", json=notice(number=" 125–TB/TU "), headers=office)
+    assert again.status_code == 409 and again.json()["error"]["field"] == "number"
+    assert _log_size(service) == before
+    next_year = notice(issued_on=datetime(2017, 12, 1).date(),
+                       items=[{"paragraph": "1", "text": "Việc năm trước", "lead_unit_id": "BTG"}])
+    assert client.post("/directives", json=next_year, headers=office).status_code == 201
+
+
+def test_amend_then_revoke_with_versions(client, office, with_units) -> None:
+    directive = client.post("/directives", json=notice(), headers=office).json()
+    url = f"/directives/{directive['directive_id']}"
+    no_decision = client.post(f"{url}/amendments", headers=office, json={
+        "items_changed": [{"item_id": "1", "paragraph": "1", "text": "Đẩy nhanh thu hồi đất",
+                           "lead_unit_id": "UBND",
+                           "deadline": {"kind": "date", "due_on": "2018-09-28"}}]})
+    assert no_decision.status_code == 422 and no_decision.json()["error"]["field"] == "decision"
+    amended = client.post(f"{url}/amendments", headers={**office, "If-Match": '"1"'}, json={
+        "items_changed": [{"item_id": "1", "paragraph": "1", "text": "Đẩy nhanh thu hồi đất",
+                           "lead_unit_id": "UBND",
+                           "deadline": {"kind": "date", "due_on": "2018-09-28"}}],
+        "items_added": [{"paragraph": "4", "text": "Bàn giao đất rừng", "lead_unit_id": "UBND"}],
+        "items_removed": ["3"],
+        "decision": {"number": "1520-CV/TU", "decided_on": "2018-03-09",
+                     "decider": "Thường trực Tỉnh ủy"}})
+    assert amended.status_code == 200, amended.text
+    assert sorted(i["item_id"] for i in amended.json()["items"]) == ["1", "2", "4"]
+    stale = client.post(f"{url}/revocation", headers={**office, "If-Match": '"1"'}, json={
+        "reason": "Thay thế", "decision": {"number": "160-TB/TU", "decided_on": "2018-03-10",
+                                           "decider": "Ban Thường vụ Tỉnh ủy"}})
+    assert stale.status_code == 409
+    revoked = client.post(f"{url}/revocation", headers={**office, "If-Match": '"2"'}, json={
+        "reason": "Thay thế", "decision": {"number": "160-TB/TU", "decided_on": "2018-03-10",
+                                           "decider": "Ban Thường vụ Tỉnh ủy"}})
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    again = client.post(f"{url}/amendments", headers=office, json={"summary": "Sửa"})
+    assert again.status_code == 409
+
+
+def test_secret_directives_are_seen_only_by_cleared_principals(client, tokens, with_units) -> None:
+    cleared = tokens.headers("office", clearance="mat")
+    secret = client.post("/directives", json=notice(number="9-TB/TU", secrecy="mat"),
+                         headers=cleared)
+    assert secret.status_code == 201
+    directive_id = secret.json()["directive_id"]
+    uncleared_office = tokens.headers("office")
+    assert client.get(f"/directives/{directive_id}", headers=uncleared_office).status_code == 404
+    assert client.post("/directives", json=notice(number="10-TB/TU", secrecy="toi_mat"),
+                       headers=cleared).status_code == 403
+    assert client.get("/directives", headers=uncleared_office).json()["items"] == []
+    assert client.get(f"/directives/{directive_id}", headers=tokens.headers(
+        "unit", unit_id="BTG", clearance="mat")).status_code == 200
+    assert client.get(f"/directives/{directive_id}", headers=tokens.headers(
+        "unit", unit_id="BDV", clearance="mat")).status_code == 200  # cooperating on item 1
+    assert client.get(f"/directives/{directive_id}", headers=tokens.headers(
+        "unit", unit_id="MTTQ", clearance="mat")).status_code == 200
+    client.post("/units", json={"code": "LDLD", "name": "Liên đoàn Lao động tỉnh"},
+                headers=uncleared_office)
+    assert client.get(f"/directives/{directive_id}", headers=tokens.headers(
+        "unit", unit_id="LDLD", clearance="mat")).status_code == 404
+
+
+def test_idempotency_key_registers_once(client, office, with_units, service) -> None:
+    headers = {**office, "Idempotency-Key": "dir-1"}
+    first = client.post("/directives", json=notice(), headers=headers)
+    before = _log_size(service)
+    again = client.post("/directives", json=notice(), headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["idempotent-replay"] == "true"
+    assert _log_size(service) == before

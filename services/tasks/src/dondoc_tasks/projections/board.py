@@ -1,0 +1,156 @@
+"""The task board (one row per task, for the query API) and the deadline schedule.
+
+`watch_at` is the durable, due-time-ordered schedule of the deadline watcher: the moment
+the task's effective deadline passes, while the task is open and has not gone overdue for
+that deadline yet; NULL otherwise. It is indexed, so the watcher asks for the earliest
+moments only and never walks every task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from dondoc_platform.projection import Moment
+
+from dondoc_platform.calendar import overdue_moment
+from dondoc_tasks.domain.tasks import Task
+
+metadata = sa.MetaData()
+
+tasks = sa.Table(
+    "board_tasks", metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("directive_id", sa.String(64), nullable=False, index=True),
+    sa.Column("directive_number", sa.String(100), nullable=False),
+    sa.Column("directive_kind", sa.String(40), nullable=False),
+    sa.Column("issuing_body", sa.String(200), nullable=False),
+    sa.Column("item_id", sa.String(128), nullable=False),
+    sa.Column("paragraph", sa.String(500), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("lead_unit_id", sa.String(128), nullable=False, index=True),
+    sa.Column("cooperating_unit_ids", sa.JSON, nullable=False),
+    sa.Column("assigned_on", sa.Date, nullable=False),
+    sa.Column("year_of_origin", sa.Integer, nullable=False, index=True),
+    sa.Column("deadline_rule", sa.JSON, nullable=False),
+    sa.Column("deadline_kind", sa.String(20), nullable=False),
+    sa.Column("due_on", sa.Date, index=True),
+    sa.Column("original_due_on", sa.Date),
+    sa.Column("domain", sa.String(500)),
+    sa.Column("review_group", sa.String(200), index=True),
+    sa.Column("key_task", sa.Boolean, nullable=False),
+    sa.Column("secrecy", sa.String(20), nullable=False),
+    sa.Column("report_frequency", sa.String(20)),
+    sa.Column("product", sa.Text),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("completed_on", sa.Date),
+    sa.Column("completion", sa.JSON),
+    sa.Column("withdrawn_on", sa.Date),
+    sa.Column("withdrawal", sa.JSON),
+    sa.Column("last_progress", sa.JSON),
+    sa.Column("adjustments", sa.JSON, nullable=False),
+    sa.Column("overdue_for", sa.JSON, nullable=False),
+    sa.Column("watch_at", Moment, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("changed_at", Moment, nullable=False),
+)
+
+#: Units concerned by a task: its lead unit and its cooperating units.
+parties = sa.Table(
+    "board_task_units", metadata,
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("unit_id", sa.String(128), primary_key=True, index=True),
+    sa.Column("role", sa.String(12), nullable=False),  # lead | cooperating
+)
+
+
+def watch_moment(state: str, due_on: date | None, overdue_for: Sequence[str]) -> Any:
+    """Kept in UTC: SQLite stores moments as text, compared as text."""
+    if state != "open" or due_on is None or due_on.isoformat() in overdue_for:
+        return None
+    return utc(overdue_moment(due_on))
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
+
+
+def _decision(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if value else None
+
+
+def _replace_parties(conn: sa.Connection, task_id: str, lead: str, cooperating: Sequence[str]) -> None:
+    conn.execute(parties.delete().where(parties.c.task_id == task_id))
+    rows = [{"task_id": task_id, "unit_id": lead, "role": "lead"}]
+    rows += [{"task_id": task_id, "unit_id": u, "role": "cooperating"} for u in cooperating if u != lead]
+    conn.execute(parties.insert(), rows)
+
+
+def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
+    for event in events:
+        if not isinstance(event, Task.Event):
+            continue
+        task_id = str(event.originator_id)
+        if isinstance(event, Task.Assigned):
+            conn.execute(tasks.insert().values(
+                task_id=task_id, directive_id=event.directive_id,
+                directive_number=event.directive_number, directive_kind=event.directive_kind,
+                issuing_body=event.issuing_body, item_id=event.item_id, paragraph=event.paragraph,
+                content=event.content, lead_unit_id=event.lead_unit_id,
+                cooperating_unit_ids=list(event.cooperating_unit_ids),
+                assigned_on=event.assigned_on, year_of_origin=event.assigned_on.year,
+                deadline_rule=event.deadline_rule, deadline_kind=event.deadline_rule["kind"],
+                due_on=event.due_on, original_due_on=event.original_due_on, domain=event.domain,
+                review_group=event.review_group, key_task=event.key_task, secrecy=event.secrecy,
+                report_frequency=event.report_frequency, product=event.product, state="open",
+                adjustments=[], overdue_for=[], watch_at=watch_moment("open", event.due_on, []),
+                version=event.originator_version, changed_at=event.at))
+            _replace_parties(conn, task_id, event.lead_unit_id, event.cooperating_unit_ids)
+            continue
+        row = conn.execute(sa.select(tasks).where(tasks.c.task_id == task_id)).one()
+        values: dict[str, Any] = {"version": event.originator_version, "changed_at": event.at}
+        state, due_on, overdue_for = row.state, row.due_on, list(row.overdue_for)
+        if isinstance(event, Task.ProgressRecorded):
+            values["last_progress"] = {
+                "status_claimed": event.status_claimed, "progress": event.progress,
+                "evidence": event.evidence, "delay_reason": event.delay_reason,
+                "report_id": event.report_id, "recorded_on": event.recorded_on.isoformat(),
+                "by": event.actor.get("id")}
+        elif isinstance(event, Task.Completed):
+            state = "completed"
+            values.update(completed_on=event.completed_on, completion={
+                "result": event.result, "evidence": event.evidence, "report_id": event.report_id,
+                "confirmed_by": event.actor.get("id"), "confirmed_role": event.actor.get("role")})
+        elif isinstance(event, Task.DeadlineAdjusted):
+            due_on = event.due_on
+            values["adjustments"] = [*row.adjustments, {
+                "kind": event.kind, "previous_due_on": _iso(event.previous_due_on),
+                "due_on": _iso(event.due_on), "decision": _decision(event.decision),
+                "request_id": event.request_id, "reason": event.reason}]
+            values["due_on"] = due_on
+        elif isinstance(event, Task.Reassigned):
+            values.update(lead_unit_id=event.lead_unit_id,
+                          cooperating_unit_ids=list(event.cooperating_unit_ids))
+            _replace_parties(conn, task_id, event.lead_unit_id, event.cooperating_unit_ids)
+        elif isinstance(event, Task.Withdrawn):
+            state = "withdrawn"
+            values.update(withdrawn_on=event.withdrawn_on, withdrawal={
+                "decision": _decision(event.decision), "reason": event.reason,
+                "request_id": event.request_id})
+        elif isinstance(event, Task.WentOverdue):
+            overdue_for.append(event.due_on.isoformat())
+            values["overdue_for"] = overdue_for
+        elif isinstance(event, Task.ContentAmended):
+            values.update(paragraph=event.paragraph, content=event.content, domain=event.domain,
+                          review_group=event.review_group, key_task=event.key_task,
+                          product=event.product, deadline_rule=event.deadline_rule,
+                          deadline_kind=event.deadline_rule["kind"])
+        values.update(state=state, watch_at=watch_moment(state, due_on, overdue_for))
+        conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
