@@ -121,8 +121,10 @@ def settings_classes(service: str) -> list[type[BaseSettings]]:
     from dondoc_platform.settings import ServiceSettings
 
     classes = _settings_defined_in(_modules(dondoc_platform))
-    if bootstrap_module(service) is not None:
-        own = _settings_defined_in(_modules(importlib.import_module(f"dondoc_{service}")))
+    bootstrap = bootstrap_module(service)
+    if bootstrap is not None:
+        package = importlib.import_module(f"dondoc_{service}")
+        own = _settings_defined_in([bootstrap, *_modules(package)])
         if any(issubclass(c, ServiceSettings) for c in own):
             classes = [c for c in classes if c is not ServiceSettings]
         classes += own

@@ -628,30 +628,32 @@ def configuration_table(spec: Spec) -> str:
     for name, row in sorted(rows.items()):
         setting = row["setting"]
         readers = "all" if set(row["services"]) == everyone else ", ".join(row["services"])
-        default = "(required)" if setting.required else (setting.default_text() or "unset")
-        cells = [f"`{name}`", readers, _cell(default), _cell(" / ".join(sorted(row["compose"]))),
-                 _cell(" / ".join(sorted(row["kubernetes"]))), setting.description or "–"]
+        default = setting.default_text()
+        default = "(required)" if setting.required else ("unset" if default is None else _code(default))
+        cells = [f"`{name}`", readers, default, " / ".join(sorted(row["compose"])),
+                 " / ".join(sorted(row["kubernetes"])), setting.description or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def _display(env: Environment, name: str, target: str) -> str:
+    value: str
     if name in env.secrets:
-        value = env.sources[name] if target == "kubernetes" else "from .env"
-    elif name in env.per_process:
-        value = "api or worker (each container)" if name == "DONDOC_ROLE" else str(env.port)
+        return ("Secret " + _code(env.secrets[name].secret.replace(env.service, "<service>"))
+                + f", key `{env.secrets[name].key}`") if target == "kubernetes" else "from `.env`"
+    if name in env.per_process:
+        return "`api` or `worker` (each container)" if name == "DONDOC_ROLE" else "`<port>` (each service's)"
     elif name in env.unset:
-        value = f"unset ({env.unset[name]})"
+        return f"unset ({env.unset[name]})"
     else:
         value = env.values[name]
-    return value.replace(env.service.upper(), "<SERVICE>").replace(env.service, "<service>").replace(
-        str(env.port), "<port>")
+    return _code(value.replace(env.service.upper(), "<SERVICE>").replace(env.service, "<service>")
+                 .replace(str(env.port), "<port>"))
 
 
-def _cell(text: str) -> str:
-    if not text:
-        return "\"\""
-    return text.replace("|", "\\|")
+def _code(text: str) -> str:
+    """A value as a Markdown code span inside a table cell."""
+    return f"`{text}`".replace("|", "\\|") if text else '`""`'
 
 
 def docs_files(root: Path, spec: Spec) -> dict[Path, str]:
