@@ -486,28 +486,10 @@ def _network_policies(spec: Spec, env: Environment) -> list[dict[str, Any]]:
     ]
     if service == "notifications":
         egress.append({"ports": _tcp(25, 465, 587)})  # the mail relay
-    api = {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": _meta(f"dondoc-{service}-api", service, "api"),
-        "spec": {
-            "podSelector": {"matchLabels": _labels(service, "api")},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [_peer(namespace=INGRESS_NAMESPACE), _peer(),
-                                  _peer(namespace=MONITORING_NAMESPACE)],
-                         "ports": _tcp(port)}],
-            "egress": egress,
-        },
-    }
-    worker = {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": _meta(f"dondoc-{service}-worker", service, "worker"),
-        "spec": {
-            "podSelector": {"matchLabels": _labels(service, "worker")},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [_peer(namespace=MONITORING_NAMESPACE)], "ports": _tcp(port)}],
-            "egress": egress,
-        },
-    }
+    callers = [_peer(namespace=INGRESS_NAMESPACE), _peer(), _peer(namespace=MONITORING_NAMESPACE)]
+    api = _policy(service, "api", [{"from": callers, "ports": _tcp(port)}], egress)
+    worker = _policy(service, "worker", [{"from": [_peer(namespace=MONITORING_NAMESPACE)],
+                                          "ports": _tcp(port)}], egress)
     clients = [_peer(service=service)]
     if service == "analytics":
         clients.append(_peer(namespace=MONITORING_NAMESPACE))  # Grafana reads the read models
@@ -518,6 +500,16 @@ def _network_policies(spec: Spec, env: Environment) -> list[dict[str, Any]]:
                  "ingress": [{"from": clients, "ports": _tcp(5432)}]},
     }
     return [api, worker, database_policy]
+
+
+def _policy(service: str, component: str, ingress: list[dict[str, Any]],
+            egress: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": _meta(f"dondoc-{service}-{component}", service, component),
+        "spec": {"podSelector": {"matchLabels": _labels(service, component)},
+                 "policyTypes": ["Ingress", "Egress"], "ingress": ingress, "egress": egress},
+    }
 
 
 def _monitors(service: str) -> list[dict[str, Any]]:
@@ -534,44 +526,49 @@ def _monitors(service: str) -> list[dict[str, Any]]:
     ]
 
 
+def _k8s_name(stem: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")
+
+
+def _objects_from_files(sources: list[Path], directory: Path, origin: str,
+                        make: Any) -> dict[Path, str]:
+    """One generated object per source file (`make(source) -> object`) and the
+    kustomization listing them."""
+    files = {directory / f"{_k8s_name(source.stem)}.yaml":
+             dump(make(source), header=generated(f"{origin}/{source.name}")) for source in sources}
+    files[directory / "kustomization.yaml"] = dump(
+        _kustomization([p.name for p in sorted(files)]), header=generated(f"the files of {origin}"))
+    return files
+
+
 def _rules(root: Path, directory: Path) -> dict[Path, str]:
     """One PrometheusRule per rules file of deploy/prometheus/rules (the same files the
     compose Prometheus loads)."""
-    files: dict[Path, str] = {}
-    sources = sorted((root / "deploy/prometheus/rules").glob("*.y*ml"))
-    for source in sources:
-        rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-                "metadata": {"name": f"dondoc-{source.stem}",
+    def rule(source: Path) -> dict[str, Any]:
+        return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+                "metadata": {"name": f"dondoc-{_k8s_name(source.stem)}",
                              "labels": {"app.kubernetes.io/part-of": "dondoc"}},
                 "spec": yaml.safe_load(source.read_text(encoding="utf-8"))}
-        files[directory / f"{source.stem}.yaml"] = dump(
-            rule, header=generated(f"deploy/prometheus/rules/{source.name}"))
-    files[directory / "kustomization.yaml"] = dump(
-        _kustomization([p.name for p in sorted(files)]),
-        header=generated("the files of deploy/prometheus/rules"))
-    return files
+
+    sources = sorted((root / "deploy/prometheus/rules").glob("*.y*ml"))
+    return _objects_from_files(sources, directory, "deploy/prometheus/rules", rule)
 
 
 def _dashboards(root: Path, directory: Path) -> dict[Path, str]:
     """One ConfigMap per dashboard of deploy/grafana/dashboards, labelled for the Grafana
     sidecar (`grafana_dashboard: "1"`) and filed in the `dondoc` folder."""
-    files: dict[Path, str] = {}
-    for source in sorted((root / "deploy/grafana/dashboards").glob("*.json")):
+    def config_map(source: Path) -> dict[str, Any]:
         content = json.dumps(json.loads(source.read_text(encoding="utf-8")), ensure_ascii=False,
                              indent=1, sort_keys=True) + "\n"
-        name = re.sub(r"[^a-z0-9-]+", "-", source.stem.lower()).strip("-")
-        config_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                      "metadata": {"name": f"dondoc-dashboard-{name}",
-                                   "labels": {"grafana_dashboard": "1",
-                                              "app.kubernetes.io/part-of": "dondoc"},
-                                   "annotations": {"grafana_folder": "dondoc"}},
-                      "data": {source.name: content}}
-        files[directory / f"{name}.yaml"] = dump(
-            config_map, header=generated(f"deploy/grafana/dashboards/{source.name}"))
-    files[directory / "kustomization.yaml"] = dump(
-        _kustomization([p.name for p in sorted(files)]),
-        header=generated("the files of deploy/grafana/dashboards"))
-    return files
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": f"dondoc-dashboard-{_k8s_name(source.stem)}",
+                             "labels": {"grafana_dashboard": "1",
+                                        "app.kubernetes.io/part-of": "dondoc"},
+                             "annotations": {"grafana_folder": "dondoc"}},
+                "data": {source.name: content}}
+
+    sources = sorted((root / "deploy/grafana/dashboards").glob("*.json"))
+    return _objects_from_files(sources, directory, "deploy/grafana/dashboards", config_map)
 
 
 def _backups(directory: Path, envs: dict[str, Environment]) -> dict[Path, str]:

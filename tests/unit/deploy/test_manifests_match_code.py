@@ -30,31 +30,32 @@ def _credentials(service: str, spec: Spec) -> set[str]:
 # --------------------------------------------------------------------------- environment
 
 
+def environment_problems(where: str, service: str, role: str, environment: dict[str, Any],
+                         spec: Spec) -> list[str]:
+    """What a container's environment lacks, or has that no code reads, or sets wrongly."""
+    settings = inventory.settings_for(service)
+    problems = [f"{where} does not set {variable} (read by {setting.owner})"
+                for variable, setting in settings.items()
+                if variable not in environment and variable not in spec.unset]
+    problems += [f"{where} sets {variable}, which no settings class of {service} reads"
+                 for variable in environment if variable.startswith("DONDOC_") and variable not in settings]
+    for variable, wanted in (("DONDOC_ROLE", role), ("DONDOC_HTTP_PORT", str(PORTS[service]))):
+        if str(environment.get(variable)) != wanted:
+            problems.append(f"{where} has {variable}={environment.get(variable)!r}, not {wanted!r}")
+    return problems
+
+
 def compose_environment_problems(spec: Spec) -> list[str]:
     services = compose()["services"]
     problems = []
     for service in SERVICES:
-        settings = inventory.settings_for(service)
         for role in ROLES:
             name = f"{service}-{role}"
             if name not in services:
                 problems.append(f"docker-compose.yml has no service {name}")
                 continue
-            environment = services[name].get("environment", {})
-            for variable, setting in settings.items():
-                if variable not in environment and variable not in spec.unset:
-                    problems.append(f"docker-compose.yml: {name} does not set {variable} "
-                                    f"(read by {setting.owner})")
-            for variable in environment:
-                if variable.startswith("DONDOC_") and variable not in settings:
-                    problems.append(f"docker-compose.yml: {name} sets {variable}, which no "
-                                    f"settings class of {service} reads")
-            if str(environment.get("DONDOC_ROLE")) != role:
-                problems.append(f"docker-compose.yml: {name} has DONDOC_ROLE="
-                                f"{environment.get('DONDOC_ROLE')!r}, not {role!r}")
-            if str(environment.get("DONDOC_HTTP_PORT")) != str(PORTS[service]):
-                problems.append(f"docker-compose.yml: {name} has DONDOC_HTTP_PORT="
-                                f"{environment.get('DONDOC_HTTP_PORT')!r}, not {PORTS[service]}")
+            problems += environment_problems(f"docker-compose.yml: {name}", service, role,
+                                             services[name].get("environment", {}), spec)
     return problems
 
 
@@ -62,7 +63,6 @@ def kubernetes_environment_problems(overlay: str, spec: Spec) -> list[str]:
     documents = render(overlay)
     problems = []
     for service in SERVICES:
-        settings = inventory.settings_for(service)
         for role in ROLES:
             name = f"dondoc-{service}-{role}"
             deployments = find(documents, "Deployment", name)
@@ -70,21 +70,8 @@ def kubernetes_environment_problems(overlay: str, spec: Spec) -> list[str]:
                 problems.append(f"k8s/overlays/{overlay}: no Deployment {name}")
                 continue
             (container,) = deployments[0]["spec"]["template"]["spec"]["containers"]
-            environment = container_environment(documents, container)
-            for variable, setting in settings.items():
-                if variable not in environment and variable not in spec.unset:
-                    problems.append(f"k8s/overlays/{overlay}: Deployment {name} does not set "
-                                    f"{variable} (read by {setting.owner})")
-            for variable in environment:
-                if variable.startswith("DONDOC_") and variable not in settings:
-                    problems.append(f"k8s/overlays/{overlay}: Deployment {name} sets {variable}, "
-                                    f"which no settings class of {service} reads")
-            if environment.get("DONDOC_ROLE") != role:
-                problems.append(f"k8s/overlays/{overlay}: {name} has DONDOC_ROLE="
-                                f"{environment.get('DONDOC_ROLE')!r}")
-            if environment.get("DONDOC_HTTP_PORT") != str(PORTS[service]):
-                problems.append(f"k8s/overlays/{overlay}: {name} has DONDOC_HTTP_PORT="
-                                f"{environment.get('DONDOC_HTTP_PORT')!r}, not {PORTS[service]}")
+            problems += environment_problems(f"k8s/overlays/{overlay}: Deployment {name}", service,
+                                             role, container_environment(documents, container), spec)
             if container.get("args") != ["serve", service, "--role", role]:
                 problems.append(f"k8s/overlays/{overlay}: {name} runs {container.get('args')}")
     return problems
