@@ -13,8 +13,15 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 PYTEST_ARGS ?=
+# Kustomize renders the Kubernetes overlays in the tests: built once from its Go module at
+# this version (the machine's Go toolchain, the Go module proxy, the Go checksum database).
+KUSTOMIZE_VERSION := v5.8.1
+KUSTOMIZE := $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+export DONDOC_KUSTOMIZE := $(abspath $(KUSTOMIZE))
+# Files `make generate` writes; CI fails when one of them is stale.
+GENERATED := requirements.lock.txt docs deploy k8s docker-compose.yml .env.example
 
-.PHONY: help install demo test test-unit test-integration generate check-generated lock clean down
+.PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down
 
 help:
 	@echo "make demo      the main job on the embedded defaults (Ctrl-C stops it)"
@@ -32,18 +39,23 @@ $(UV):
 
 install: .venv/.synced
 
+$(KUSTOMIZE):
+	GOBIN=$(abspath $(dir $@)) GOFLAGS=-modcacherw go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+tools: $(KUSTOMIZE)
+
 demo: install
 	$(UV) run --frozen --no-sync dondoc demo
 
 down: install
 	$(UV) run --frozen --no-sync dondoc dev down
 
-test: install check-generated
+test: install tools check-generated
 	@rc=0; DONDOC_REQUIRE_INTEGRATION=1 $(UV) run --frozen --no-sync pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected, which is a failure" >&2; fi; \
 	exit $$rc
 
-test-unit: install
+test-unit: install tools
 	$(UV) run --frozen --no-sync pytest -m unit $(PYTEST_ARGS)
 
 test-integration: install
@@ -60,8 +72,8 @@ generate: install
 # CI fails when a generated file is stale: regenerate, then ask git whether anything moved.
 check-generated: generate
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-		if ! git diff --quiet --exit-code -- requirements.lock.txt docs deploy; then \
-			git --no-pager diff --stat -- requirements.lock.txt docs deploy; \
+		if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+			git status --short -- $(GENERATED); \
 			echo "generated files are stale: run 'make generate' and commit the result" >&2; \
 			exit 1; \
 		fi; \

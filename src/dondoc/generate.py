@@ -12,9 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 def _generators() -> list[tuple[str, Callable[[Path], list[Path]]]]:
-    from dondoc.generators import api, events
+    from dondoc.generators import api, deploy, events
 
-    return [("event contracts", events.generate), ("OpenAPI documents", api.generate)]
+    return [("event contracts", events.generate), ("OpenAPI documents", api.generate),
+            ("deployment (compose, Kubernetes, configuration reference)", deploy.generate)]
 
 
 def write_if_changed(path: Path, content: str) -> bool:

@@ -57,8 +57,55 @@ class Service:
                 await result
 
 
+def worker_health_app(service: Service, tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> Any:
+    """What a worker-only process answers on its HTTP port, for probes and Prometheus:
+    `/healthz` and `/readyz` fail (503) once a worker has ended while the process was not
+    stopping, so the orchestrator restarts it; `/metrics` exposes the process's registry."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    def ended() -> list[str]:
+        return [t.get_name() for t in tasks if t.done()] if not stop.is_set() else []
+
+    async def health(request: Request) -> JSONResponse:
+        if stop.is_set():
+            return JSONResponse({"status": "stopping"}, status_code=503)
+        if dead := ended():
+            return JSONResponse({"status": "failed", "ended": dead}, status_code=503)
+        return JSONResponse({"status": "ok", "service": service.name, "workers": len(tasks)})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/healthz", health), Route("/readyz", health),
+                             Route("/metrics", metrics)])
+
+
+async def _serve_http(app: Any, service: Service, stop: asyncio.Event) -> None:
+    """Run uvicorn for `app` on the service's address until `stop` is set."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=service.settings.http_host,
+                            port=service.settings.resolved_http_port(), log_config=None,
+                            access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # ours stop everything together
+    http_task = asyncio.create_task(server.serve(), name=f"{service.name}-http")
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({http_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await http_task
+    stopper.cancel()
+    if http_task.exception() is not None:
+        raise http_task.exception()
+
+
 async def serve(service: Service, role: str | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or `stop`): the API, the workers, or both."""
+    """Run until SIGTERM/SIGINT (or `stop`): the API, the workers, or both. A worker-only
+    process serves `worker_health_app` on the service's HTTP port."""
     role = role or service.settings.role
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,26 +115,13 @@ async def serve(service: Service, role: str | None = None, stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):
             pass
     tasks: list[asyncio.Task[None]] = []
-    server = None
     try:
         if role in ("worker", "all"):
             tasks = await service.start_workers(stop)
         if role in ("api", "all") and service.api is not None:
-            import uvicorn
-
-            config = uvicorn.Config(service.api, host=service.settings.http_host,
-                                    port=service.settings.resolved_http_port(), log_config=None,
-                                    access_log=False, lifespan="on")
-            server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # ours stop everything together
-            api_task = asyncio.create_task(server.serve(), name=f"{service.name}-api")
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({api_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            server.should_exit = True
-            await api_task
-            stopper.cancel()
-            if api_task.exception() is not None:
-                raise api_task.exception()
+            await _serve_http(service.api, service, stop)
+        elif role == "worker":
+            await _serve_http(worker_health_app(service, tasks, stop), service, stop)
         else:
             await stop.wait()
     finally:

@@ -24,7 +24,7 @@ class KafkaSettings(BaseSettings):
 
     bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma separated")
     client_id: str = Field("dondoc", description="client id prefix seen in the broker's logs")
-    request_timeout_ms: int = Field(30_000, ge=1000)
+    request_timeout_ms: int = Field(30_000, ge=1000, description="Kafka client request timeout")
 
 
 class AuthSettings(BaseSettings):
@@ -37,8 +37,8 @@ class AuthSettings(BaseSettings):
     audience: str = Field("dondoc", description="expected `aud` claim")
     jwks_url: str | None = Field(None, description="the issuer's JWKS endpoint (production)")
     jwks_file: str | None = Field(None, description="a JWKS document on disk (keys rotate by kid)")
-    leeway_seconds: int = Field(30, ge=0, le=300)
-    algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    leeway_seconds: int = Field(30, ge=0, le=300, description="clock skew tolerated on exp/nbf")
+    algorithms: tuple[str, ...] = Field(("RS256", "ES256", "EdDSA"), description="accepted signature algorithms (JSON list)")
 
 
 class ServiceSettings(BaseSettings):
@@ -54,10 +54,10 @@ class ServiceSettings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address the HTTP API binds")
     http_port: int = Field(0, ge=0, le=65535, description="HTTP port (0: the service's default)")
     public_base_url: str = Field("http://127.0.0.1:8100", description="base URL of links in messages")
-    log_level: str = Field("INFO")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(False, description="JSON log lines (production)")
-    relay_batch_size: int = Field(1000, ge=1, le=10_000)
-    consumer_max_records: int = Field(500, ge=1, le=10_000)
+    relay_batch_size: int = Field(1000, ge=1, le=10_000, description="events the outbox relay publishes per batch")
+    consumer_max_records: int = Field(500, ge=1, le=10_000, description="records a consumer takes per poll")
     clock: Literal["system", "manual"] = Field(
         "system", description="'manual' lets tests and demos move time through the admin API")
 
