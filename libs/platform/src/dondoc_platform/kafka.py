@@ -18,12 +18,20 @@ from dondoc_platform.settings import KafkaSettings
 AT_LEAST_ONCE = AckPolicy.NACK_ON_ERROR
 
 
-def make_broker(settings: KafkaSettings, **options: Any) -> KafkaBroker:
-    """A broker with an idempotent producer (acks=all) and at-least-once consumers.
+def make_broker(settings: KafkaSettings, *, service: str | None = None,
+                **options: Any) -> KafkaBroker:
+    """A broker with an idempotent producer (acks=all) and at-least-once consumers, its
+    traffic counted by FastStream's Prometheus middleware (`faststream_*` metrics with
+    `app_name` = the service) in the default registry that /metrics exposes.
 
     Nothing connects until the broker is started: safe to call at bootstrap time.
     """
+    from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+    from prometheus_client import REGISTRY
+
     defaults: dict[str, Any] = {
+        "middlewares": (KafkaPrometheusMiddleware(registry=REGISTRY,
+                                                  app_name=service or settings.client_id),),
         "client_id": settings.client_id,
         "request_timeout_ms": settings.request_timeout_ms,
         "acks": "all",

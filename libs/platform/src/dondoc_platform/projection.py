@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import Application
+
+from dondoc_platform import metrics
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +143,33 @@ class StoreProjection:
                 position=notifications[-1].id))
             return len(notifications)
 
-    async def follow(self, stop: asyncio.Event, interval: float = 0.2) -> None:
-        """Keep up with the log until `stop` is set (other processes write to it too)."""
+    def observe_lag(self) -> int:
+        """Set the projection's lag (events behind the log, age of the oldest one not yet
+        applied; 0 when caught up) on its gauges; returns the events behind."""
+        head = self.app.recorder.max_notification_id() or 0
+        position = self.position()
+        behind = max(0, head - position)
+        seconds = 0.0
+        if behind:
+            upcoming = self.app.recorder.select_notifications(position + 1, 1)
+            recorded = getattr(self.app.mapper.to_domain_event(upcoming[0]), "timestamp", None) \
+                if upcoming else None
+            if isinstance(recorded, datetime):
+                seconds = max(0.0, (datetime.now(timezone.utc) - recorded).total_seconds())
+        metrics.PROJECTION_LAG_EVENTS.labels(self.name).set(behind)
+        metrics.PROJECTION_LAG_SECONDS.labels(self.name).set(seconds)
+        return behind
+
+    async def follow(self, stop: asyncio.Event, interval: float = 0.2,
+                     observe_every: float = 5.0) -> None:
+        """Keep up with the log until `stop` is set (other processes write to it too),
+        measuring the lag every `observe_every` seconds."""
+        observed = float("-inf")
         while not stop.is_set():
             try:
+                if time.monotonic() - observed >= observe_every:
+                    await asyncio.to_thread(self.observe_lag)
+                    observed = time.monotonic()
                 await asyncio.to_thread(self.catch_up)
             except Exception:  # noqa: BLE001 - the database may be away: retry, never skip
                 log.exception("projection %s failed; retrying", self.name)

@@ -106,6 +106,11 @@ async def _serve_http(app: Any, service: Service, stop: asyncio.Event) -> None:
 async def serve(service: Service, role: str | None = None, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or `stop`): the API, the workers, or both. A worker-only
     process serves `worker_health_app` on the service's HTTP port."""
+    from prometheus_client import disable_created_metrics
+
+    # no `<counter>_created` series: one per counter child, doubling the series for no
+    # figure an operator reads
+    disable_created_metrics()
     role = role or service.settings.role
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

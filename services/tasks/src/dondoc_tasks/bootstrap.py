@@ -9,9 +9,11 @@ from pydantic import Field
 from dondoc_contracts import dlq_topic, topic_for
 from dondoc_platform.auth import TokenVerifier
 from dondoc_platform.clock import Clock
+from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.eventstore import store_env
 from dondoc_platform.inbox import DeadLetters, EventSourcedInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
+from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
 from dondoc_platform.runtime import Service
@@ -23,6 +25,7 @@ from dondoc_tasks.adapters.watcher import DeadlineWatcher
 from dondoc_tasks.application.tasks_app import TasksApp
 from dondoc_tasks.entrypoints.api import routers
 from dondoc_tasks.projections import board
+from dondoc_tasks.projections.picture import office_picture
 
 CONSUMER = "dondoc-tasks"
 
@@ -71,9 +74,14 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     inbox = EventSourcedInbox(
         consumer=CONSUMER, react=lambda delivery: app.react(delivery, inbox.entry_for(delivery)),
         dead_letters=DeadLetters(publish_dead_letter, CONSUMER))
-    broker = make_broker(kafka)
-    subscribe(broker, consumed, group_id=f"{settings.topic_prefix}{CONSUMER}", inbox=inbox,
+    broker = make_broker(kafka, service="tasks")
+    group = f"{settings.topic_prefix}{CONSUMER}"
+    subscribe(broker, consumed, group_id=group, inbox=inbox,
               max_records=settings.consumer_max_records)
+    lag = ConsumerLagMonitor(kafka.bootstrap, {group: consumed})
+    # the process that runs the workers shows the office's picture (API replicas do not)
+    picture = SnapshotCollector("tasks-office", lambda: office_picture(engine, clock))
+    unregister: list[Any] = []
 
     api, _ = http_app(service="tasks", title="dondoc tasks", description=DESCRIPTION,
                       engine=engine, clock=clock, auth=auth, verifier=verifier,
@@ -93,8 +101,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                                            enable_idempotence=True)
         await producer["dlq"].start()
         await relay.start()
+        unregister.append(picture.register())
 
     async def stop() -> None:
+        while unregister:
+            unregister.pop()()
         await relay.stop()
         if "dlq" in producer:
             await producer.pop("dlq").stop()
@@ -104,10 +115,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         engine.dispose()
 
     service = Service(name="tasks", settings=settings, api=api, brokers=[broker],
-                      workers=[relay.run, projection.follow, watcher.run],
+                      workers=[relay.run, projection.follow, watcher.run, lag.run],
                       on_start=[start], on_stop=[stop, close])
     service.parts.update(app=app, relay=relay, projection=projection, watcher=watcher,
-                         topic=topic, consumed=consumed, clock=clock, engine=engine, inbox=inbox)
+                         topic=topic, consumed=consumed, clock=clock, engine=engine, inbox=inbox,
+                         lag=lag, picture=picture)
     return service
 
 

@@ -1,0 +1,180 @@
+"""The suite as operators see it: each service started with `dondoc serve` on a free port
+(its own PostgreSQL database, its own topics, a manual clock), demo-like traffic through
+the APIs and Kafka, and what an operator watches goes wrong on purpose once (a rejected
+command, a poison message, a redelivered event). The observability tests read the
+services' /metrics and run Prometheus against them."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from dondoc.dev.process import free_port, wait_until
+from dondoc.dev.services import ServiceProcess
+from dondoc_platform.auth import DevSigner
+from dondoc_platform.calendar import local_day
+from dondoc_platform.clock import SystemClock
+from tests.support.services import UNITS, create_database, drop_database
+
+#: The services these tests start (each brings its own /metrics).
+OBSERVED = ("directives", "tasks")
+
+
+@dataclass
+class ObservedSuite:
+    processes: dict[str, ServiceProcess]
+    signer: DevSigner
+    kafka_bootstrap: str
+    topic_prefix: str
+    today: date
+    databases: list[str] = field(default_factory=list)
+
+    def url(self, service: str) -> str:
+        return self.processes[service].url
+
+    def headers(self, role: str, **claims: Any) -> dict[str, str]:
+        token = self.signer.token(subject=f"{role}.observer", roles=[role],
+                                  name=f"Người theo dõi {role}", **claims)
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, service: str, method: str, path: str, body: Any = None,
+             role: str = "office") -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url(service)}{path}", data=data, method=method,
+                                         headers=self.headers(role))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def metrics(self, service: str) -> str:
+        with urllib.request.urlopen(f"{self.url(service)}/metrics", timeout=10) as response:
+            return response.read().decode()
+
+    def wait_for_metrics(self, service: str, condition: Callable[[str], bool], *,
+                         what: str, timeout: float = 90.0) -> str:
+        seen: dict[str, str] = {}
+
+        def holds() -> bool:
+            seen["text"] = self.metrics(service)
+            return condition(seen["text"])
+
+        wait_until(holds, timeout=timeout, what=f"{what} on {service}'s /metrics",
+                   detail=lambda: seen.get("text", "")[-3000:])
+        return seen["text"]
+
+    def stop(self, admin_url: str) -> None:
+        for process in reversed(self.processes.values()):
+            process.stop()
+        for url in self.databases:
+            drop_database(admin_url, url)
+
+
+def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
+                topic_prefix: str) -> ObservedSuite:
+    signer = DevSigner(home / "auth" / "jwks.json")
+    signer.ensure_key()
+    suite = ObservedSuite({}, signer, kafka_bootstrap, topic_prefix,
+                          today=local_day(SystemClock().now()))
+    try:
+        for name in OBSERVED:
+            url = create_database(admin_url)
+            suite.databases.append(url)
+            process = ServiceProcess(name, home, free_port(), env={
+                "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap,
+                "DONDOC_STORE_URL": url,
+                "DONDOC_TOPIC_PREFIX": topic_prefix,
+                "DONDOC_AUTH_JWKS_FILE": str(signer.jwks_file),
+                "DONDOC_CLOCK": "manual",
+                "DONDOC_WATCHER_POLL_SECONDS": "0.5",
+                "DONDOC_DATA_DIR": str(home / "data"),
+            })
+            suite.processes[name] = process
+            process.start()
+    except BaseException:
+        suite.stop(admin_url)
+        raise
+    return suite
+
+
+def observed_notice(today: date) -> dict[str, Any]:
+    """A notice whose tasks land in every open status and several ageing buckets today."""
+    def due(days_ago: int) -> dict[str, str]:
+        return {"kind": "date", "due_on": (today - timedelta(days=days_ago)).isoformat()}
+
+    return {
+        "number": "88-TB/TU", "kind": "thong_bao_ket_luan", "issuing_body": "BTV",
+        "issued_on": (today - timedelta(days=400)).isoformat(),
+        "summary": "Kết luận của Thường trực Tỉnh ủy về kiểm tra tiến độ các dự án trọng điểm",
+        "signer": "Bí thư Tỉnh ủy",
+        "items": [
+            {"paragraph": "1", "text": "Hoàn thành giải phóng mặt bằng dự án đường ven biển",
+             "lead_unit_id": "UBND", "key_task": True, "domain": "Đất đai", "deadline": due(10)},
+            {"paragraph": "2", "text": "Báo cáo kết quả tuyên truyền Nghị quyết Trung ương 4",
+             "lead_unit_id": "BTG", "domain": "Tuyên giáo", "deadline": due(100)},
+            {"paragraph": "3", "text": "Rà soát quy chế dân chủ ở cơ sở",
+             "lead_unit_id": "BDV", "domain": "Dân vận", "deadline": due(300)},
+            {"paragraph": "4", "text": "Giám sát thực hiện chính sách an sinh xã hội",
+             "lead_unit_id": "MTTQ", "deadline": {"kind": "recurring", "frequency": "quarterly"}},
+            {"paragraph": "5", "text": "Xây dựng đề án chuyển đổi số của tỉnh",
+             "lead_unit_id": "UBND", "key_task": True, "domain": "Chuyển đổi số",
+             "deadline": {"kind": "date", "due_on": (today + timedelta(days=60)).isoformat()}},
+        ],
+    }
+
+
+def feed_traffic(suite: ObservedSuite) -> None:
+    """The office's day: units and a notice through the API (one command refused), tasks
+    through Kafka, then a poison message and a redelivered event on the tasks' input."""
+    for unit in UNITS:
+        status, body = suite.call("directives", "POST", "/units", unit)
+        assert status == 201, body
+    status, body = suite.call("directives", "POST", "/units", UNITS[0])
+    assert status == 409 and body["error"]["code"] == "duplicate_unit", body
+    status, body = suite.call("directives", "POST", "/directives", observed_notice(suite.today))
+    assert status == 201, body
+
+    def five_tasks() -> bool:
+        code, page = suite.call("tasks", "GET", "/tasks?limit=50", role="leader")
+        return code == 200 and len(page["items"]) == 5
+
+    wait_until(five_tasks, timeout=90, what="five tasks in the tasks service")
+    _disturb_tasks_input(suite)
+
+
+def _disturb_tasks_input(suite: ObservedSuite) -> None:
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from dondoc_contracts import topic_for
+
+    topic = f"{suite.topic_prefix}{topic_for('directives')}"
+
+    async def disturb() -> None:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=suite.kafka_bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        producer = AIOKafkaProducer(bootstrap_servers=suite.kafka_bootstrap, acks="all")
+        await consumer.start()
+        await producer.start()
+        try:
+            first = await asyncio.wait_for(consumer.getone(), 30)
+            # the same event again, as a relay republishing after a crash would send it
+            await producer.send_and_wait(topic, value=first.value, key=first.key,
+                                         headers=list(first.headers))
+            await producer.send_and_wait(topic, value=b"{not json", key=b"poison",
+                                         headers=[("ce_type", b"vn.dondoc.directive.issued.v1")])
+        finally:
+            await producer.stop()
+            await consumer.stop()
+
+    asyncio.run(disturb())
+
+
+__all__ = ["OBSERVED", "ObservedSuite", "feed_traffic", "observed_notice", "start_suite"]
