@@ -53,6 +53,15 @@ def find_prometheus() -> Path:
     return Path(shutil.which("prometheus") or "/usr/bin/prometheus")
 
 
+def find_promtool() -> Path:
+    """promtool, shipped with Debian's prometheus package (installed when missing)."""
+    binary = find_prometheus()
+    found = shutil.which("promtool") or binary.with_name("promtool")
+    if not Path(found).exists():
+        raise StackError("promtool is not installed", "install Debian's package: apt-get install prometheus")
+    return Path(found)
+
+
 class PrometheusServer:
     """Scrapes every target listed in `targets/*.json` (file service discovery).
 

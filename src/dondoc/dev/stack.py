@@ -74,7 +74,15 @@ class StackConfig:
             postgres_port=_env_int("DONDOC_POSTGRES_PORT", 55432),
             prometheus_port=_env_int("DONDOC_PROMETHEUS_PORT", 19090),
             database_url=os.environ.get("DATABASE_URL") or None,
+            rule_files=repository_rule_files(),
         )
+
+
+def repository_rule_files() -> tuple[Path, ...]:
+    """The alert rules of deploy/prometheus/rules when running from the repository (a
+    package installed elsewhere has none)."""
+    rules = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "rules"
+    return tuple(sorted(rules.glob("*.yml")))
 
 
 class Stack:

@@ -512,17 +512,26 @@ def _policy(service: str, component: str, ingress: list[dict[str, Any]],
     }
 
 
+def _target_labels(service: str, role: str) -> list[dict[str, Any]]:
+    """`service` and `role` on every scraped series, as docker compose and the local stack
+    label their targets: the dashboards and alert rules select on them."""
+    return [{"action": "replace", "targetLabel": "service", "replacement": service},
+            {"action": "replace", "targetLabel": "role", "replacement": role}]
+
+
 def _monitors(service: str) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
          "metadata": _meta(f"dondoc-{service}-api", service, "api"),
          "spec": {"selector": {"matchLabels": _labels(service, "api")},
-                  "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}]}},
+                  "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s",
+                                 "relabelings": _target_labels(service, "api")}]}},
         {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
          "metadata": _meta(f"dondoc-{service}-worker", service, "worker"),
          "spec": {"selector": {"matchLabels": _labels(service, "worker")},
                   "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics",
-                                           "interval": "30s"}]}},
+                                           "interval": "30s",
+                                           "relabelings": _target_labels(service, "worker")}]}},
     ]
 
 
