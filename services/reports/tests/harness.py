@@ -201,3 +201,38 @@ class Harness:
         log = self.service.parts["log"]
         (notification,) = log.recorder.select_notifications(position, 1)
         return translate(log.mapper.to_domain_event(notification)) is not None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A Kafka record as the inbox sees it (for feeding the real decode path without a broker)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp: int = 0
+
+
+def offline_service(tmp: Path, events: list[ContractEvent], start: datetime) -> tuple[Any, DevSigner]:
+    """A service on a SQLite store whose local view holds `events` (fed through its inbox,
+    with the real envelope); its workers are not started."""
+    signer = DevSigner(tmp / "jwks.json")
+    signer.ensure_key()
+    service = bootstrap(Settings(store_url=f"sqlite:///{tmp / 'reports.sqlite'}"),
+                        clock=ManualClock(start),
+                        kafka=KafkaSettings(bootstrap="127.0.0.1:1"),  # never started
+                        auth=AuthSettings(jwks_file=str(signer.jwks_file)))
+    records = []
+    for offset, event in enumerate(events):
+        key, value, headers = encode(event, envelope_for(event, position=next(_positions)))
+        records.append(Record(event_topic(event), 0, offset, key, value, headers))
+    asyncio.run(service.parts["inbox"].handle(records))
+    return service, signer
+
+
+def close_offline(service: Any) -> None:
+    service.parts["log"].close()
+    service.parts["engine"].dispose()

@@ -3,8 +3,6 @@ answers without a 5xx and with a response its schema describes. SQLite store, ma
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -21,14 +19,18 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from dondoc_contracts import encode, envelope_for
 from dondoc_contracts import Role
-from dondoc_platform.auth import DevSigner, Principal
-from dondoc_platform.clock import ManualClock
-from dondoc_platform.settings import AuthSettings, KafkaSettings
-from dondoc_reports.bootstrap import Settings, bootstrap
+from dondoc_platform.auth import Principal
 from dondoc_reports.domain.report import Report
-from services.reports.tests.harness import KT, XD, at, task_assigned, unit_registered
+from services.reports.tests.harness import (
+    KT,
+    XD,
+    at,
+    close_offline,
+    offline_service,
+    task_assigned,
+    unit_registered,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -36,35 +38,14 @@ CHECKS = (not_a_server_error, response_schema_conformance, status_code_conforman
           content_type_conformance)
 
 
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    timestamp: int = 0
-
-
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory):
     tmp = Path(tmp_path_factory.mktemp("fuzz"))
-    signer = DevSigner(tmp / "jwks.json")
-    signer.ensure_key()
-    service = bootstrap(Settings(store_url=f"sqlite:///{tmp / 'reports.sqlite'}"),
-                        clock=ManualClock(at(date(2018, 8, 1))),
-                        kafka=KafkaSettings(bootstrap="127.0.0.1:1"),  # never started here
-                        auth=AuthSettings(jwks_file=str(signer.jwks_file)))
-    events = [unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
-              unit_registered("SKHDT", "Sở Kế hoạch và Đầu tư", KT),
-              task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5)),
-              task_assigned("t2", "SKHDT", assigned_on=date(2018, 3, 5), group=KT)]
-    records = []
-    for offset, event in enumerate(events):
-        key, value, headers = encode(event, envelope_for(event, position=offset + 1))
-        records.append(Record("dondoc.tasks.v1", 0, offset, key, value, headers))
-    asyncio.run(service.parts["inbox"].handle(records))
+    service, signer = offline_service(tmp, [
+        unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
+        unit_registered("SKHDT", "Sở Kế hoạch và Đầu tư", KT),
+        task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5)),
+        task_assigned("t2", "SKHDT", assigned_on=date(2018, 3, 5), group=KT)], at(date(2018, 8, 1)))
     office = Principal(subject="vptu.fuzz", roles=frozenset({Role.OFFICE}))
     btg = Principal(subject="btg.fuzz", roles=frozenset({Role.UNIT}), unit_id="BTG")
     use_cases = service.parts["service"]
@@ -81,8 +62,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory):
               for role, unit, group in [("office", None, None), ("unit", "BTG", None),
                                         ("reviewer", None, XD), ("admin", None, None)]}
     yield service, tokens, known
-    service.parts["log"].close()
-    service.parts["engine"].dispose()
+    close_offline(service)
 
 
 def _operations(service) -> list:
