@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from schemathesis import GenerationMode
 from starlette.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import (
     content_type_conformance,
@@ -98,6 +98,8 @@ def test_no_server_error_and_every_answer_fits_the_schema(fuzzed) -> None:
                     sent = case.as_transport_kwargs(base_url="http://testserver",
                                                     headers={"Authorization": f"Bearer {token}"})
                     sent.pop("cookies", None)
+                    # HTTP carries header values as bytes: a value that is not ASCII cannot be sent
+                    assume(all(str(v).isascii() for v in sent["headers"].values()))
                     case.validate_response(client.request(**sent), checks=CHECKS)
 
             try:

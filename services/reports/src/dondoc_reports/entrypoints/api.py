@@ -48,9 +48,10 @@ from dondoc_reports.projections.views import ReportsView
 SERVICE = "reports"
 ALL = (Role.OFFICE, Role.UNIT, Role.REVIEWER, Role.LEADER, Role.AUDITOR, Role.ADMIN)
 
-IfMatch = Annotated[str | None, Header(alias="If-Match", description='The version you saw, e.g. "3"')]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40, pattern=r"^[ -~]*$",
+                                       description='The version you saw, e.g. "3"')]
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", max_length=200,
+    alias="Idempotency-Key", max_length=200, pattern=r"^[!-~]+$",
     description="Send a command again with the same key: the first answer comes back, once")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
