@@ -5,7 +5,6 @@ missing report overdue exactly once. Real broker, real PostgreSQL."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -32,14 +31,6 @@ from services.reports.tests.harness import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def harness(kafka_bootstrap: str, postgres_database: str, tmp_path: Path):
-    h = Harness(kafka_bootstrap, postgres_database, tmp_path, start=at(date(2018, 6, 1)))
-    await h.start_service()
-    yield h
-    await h.close()
 
 
 async def _seed(h: Harness) -> None:

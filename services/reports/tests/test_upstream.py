@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -16,14 +15,6 @@ from dondoc_contracts import Actor, Role, TaskReassigned, encode, envelope_for
 from services.reports.tests.harness import XD, Harness, at, task_assigned, unit_registered, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def harness(kafka_bootstrap: str, postgres_database: str, tmp_path: Path):
-    h = Harness(kafka_bootstrap, postgres_database, tmp_path, start=at(date(2018, 6, 1)))
-    await h.start_service()
-    yield h
-    await h.close()
 
 
 async def _tasks_of(h: Harness, unit: str) -> set[str]:

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Query, Response
 
 from dondoc_contracts import Role
-from dondoc_contracts.values import PeriodKind  # noqa: F401 - re-exported in the schema
 from dondoc_platform.auth import Principal, TokenVerifier
 from dondoc_platform.clock import Clock
 from dondoc_platform.errors import DomainError, forbidden, not_found
