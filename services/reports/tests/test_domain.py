@@ -9,7 +9,7 @@ import pytest
 
 from dondoc_contracts import ReportOverdue, ReportReviewed, ReportSubmitted, decode, encode, envelope_for
 from dondoc_platform.errors import DomainError
-from dondoc_platform.naming import match_key
+from dondoc_platform.names import match_key
 from dondoc_reports.adapters.translate import translate
 from dondoc_reports.domain.obligations import TaskFacts, obligations, report_days
 from dondoc_reports.domain.report import Report

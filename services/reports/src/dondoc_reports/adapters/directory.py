@@ -21,7 +21,7 @@ from dondoc_contracts import (
     UnitRegistered,
 )
 from dondoc_platform.inbox import Delivery
-from dondoc_platform.naming import match_key
+from dondoc_platform.names import match_key
 from dondoc_reports.domain.obligations import TaskFacts
 
 metadata = sa.MetaData()

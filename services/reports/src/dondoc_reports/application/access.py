@@ -5,7 +5,7 @@ from __future__ import annotations
 from dondoc_contracts import Role
 from dondoc_platform.auth import Principal
 from dondoc_platform.errors import forbidden
-from dondoc_platform.naming import match_key
+from dondoc_platform.names import match_key
 
 READ_ALL = (Role.OFFICE, Role.LEADER, Role.AUDITOR, Role.ADMIN)
 

@@ -23,7 +23,7 @@ from dondoc_platform.http import (
     expected_version,
     require_roles,
 )
-from dondoc_platform.naming import match_key
+from dondoc_platform.names import match_key
 from dondoc_platform.timecontrol import clock_router
 from dondoc_reports.adapters.directory import Directory
 from dondoc_reports.application import access

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from eventsourcing.domain import DomainEvent
 
 from dondoc_platform.calendar import overdue_moment
-from dondoc_platform.naming import match_key
+from dondoc_platform.names import match_key
 from dondoc_reports.adapters.sql import UtcDateTime, jsonable
 from dondoc_reports.adapters.store import ReportsLog
 from dondoc_reports.domain.adjustment import AdjustmentRequest
