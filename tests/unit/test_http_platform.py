@@ -158,3 +158,17 @@ def test_cursors_round_trip_and_bad_ones_are_a_4xx() -> None:
     with pytest.raises(DomainError) as caught:
         decode_cursor("%%%")
     assert caught.value.field == "cursor"
+
+
+def test_a_body_that_is_not_json_gets_the_bilingual_error_shape(signer: DevSigner,
+                                                                 verifier: TokenVerifier) -> None:
+    app, calls = _app(verifier)
+    client = TestClient(app)
+    office = {"Authorization": f"Bearer {signer.token(subject='o', roles=['office'])}",
+              "Content-Type": "application/json"}
+    response = client.post("/things", content=b"\xff{", headers=office)
+    assert response.status_code in (400, 422)
+    error = response.json()["error"]
+    assert error["message_vi"] and error["message_en"] and calls == []
+    missing = client.get("/nowhere", headers={"Accept-Language": "en"})
+    assert missing.status_code == 404 and missing.json()["error"]["message"] == "No such path"

@@ -101,9 +101,17 @@ def test_a_setting_a_service_adds_is_named_until_the_manifests_set_it(
     from dondoc.deploy.spec import SpecError
     from dondoc_platform.settings import ServiceSettings
 
-    bootstrap = types.ModuleType("dondoc_tasks.bootstrap")
+    import importlib
 
-    class Settings(ServiceSettings):
+    bootstrap = types.ModuleType("dondoc_tasks.bootstrap")
+    try:  # the service as it is, plus one new setting
+        real = importlib.import_module("dondoc_tasks.bootstrap")
+        bootstrap.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+        base = real.Settings
+    except ModuleNotFoundError:
+        base = ServiceSettings
+
+    class Settings(base):  # type: ignore[valid-type,misc]
         service = "tasks"
         overdue_scan_seconds: int = Field(60, description="how often the deadline watcher looks")
 
@@ -125,7 +133,7 @@ def test_a_setting_a_service_adds_is_named_until_the_manifests_set_it(
             f"(read by {owner})" for role in ROLES]
     assert spec.environment("tasks", "kubernetes").values[variable] == "60"
 
-    class RequiredSettings(ServiceSettings):
+    class RequiredSettings(base):  # type: ignore[valid-type,misc]
         service = "tasks"
         mail_relay: str = Field(description="no default: the deployment must choose")
 

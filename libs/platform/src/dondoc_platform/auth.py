@@ -8,6 +8,7 @@ Claims dondoc reads: `sub`, `name`, `roles` (office, unit, reviewer, leader, aud
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from dondoc_contracts import Actor, Role, nfc
 from dondoc_contracts.values import Secrecy
 from dondoc_platform.settings import AuthSettings
 
+_IDENTIFIER = re.compile(r"[A-Za-z0-9._:/\-]{1,128}")
 SECRECY_ORDER = [Secrecy.THUONG, Secrecy.MAT, Secrecy.TOI_MAT, Secrecy.TUYET_MAT]
 
 
@@ -72,6 +74,12 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise AuthError(f"unknown role in token: {e}", f"vai trò không hợp lệ trong token: {e}") from e
     if not roles:
         raise AuthError("the token grants no dondoc role", "token không có vai trò nào trong dondoc")
+    for claim in ("sub", "unit_id"):
+        value = claims.get(claim)
+        if value is not None and not _IDENTIFIER.fullmatch(str(value)):
+            # an actor id or unit id travels in every event: refuse it here, not as a 500 later
+            raise AuthError(f"the token's {claim} is not an identifier (letters, digits, ._:/-)",
+                            f"{claim} trong token không phải mã định danh hợp lệ")
     if Role.UNIT in roles and not claims.get("unit_id"):
         raise AuthError("a unit token needs unit_id", "token của đơn vị thiếu unit_id")
     if Role.REVIEWER in roles and not claims.get("review_group"):

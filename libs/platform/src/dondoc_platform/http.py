@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dondoc_contracts import Role
@@ -44,12 +45,21 @@ def language(request: Request) -> str:
 
 ReadyCheck = Callable[[], Awaitable[bool] | bool]
 
+# FastAPI's own refusals (a body that is not JSON, an unknown path, a wrong method) in the
+# same bilingual shape as every other error
+_HTTP_MESSAGES = {
+    400: ("Không đọc được yêu cầu (nội dung không phải JSON hợp lệ?)",
+          "The request could not be read (is the body valid JSON?)"),
+    404: ("Không có đường dẫn này", "No such path"),
+    405: ("Đường dẫn này không nhận phương thức đó", "This path does not take that method"),
+}
+
 
 def create_app(*, service: str, title: str, description: str, version: str = "1.0.0",
                ready_checks: Sequence[ReadyCheck] = (), lifespan: Any = None) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
-                  responses={422: {"model": ErrorBody}, 401: {"model": ErrorBody},
-                             403: {"model": ErrorBody}})
+                  responses={400: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                             401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
     app.state.service = service
 
     @app.exception_handler(DomainError)
@@ -60,6 +70,13 @@ def create_app(*, service: str, title: str, description: str, version: str = "1.
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         error = validation_error(list(exc.errors()))
         return JSONResponse(error.body(language(request)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        vi, en = _HTTP_MESSAGES.get(exc.status_code, (str(exc.detail), str(exc.detail)))
+        error = DomainError(f"http_{exc.status_code}", vi, en, status=exc.status_code)
+        return JSONResponse(error.body(language(request)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(AuthError)
     async def unauthenticated(request: Request, exc: AuthError) -> JSONResponse:

@@ -43,3 +43,10 @@ def canonical_review_group(text: str | None) -> str | None:
     if text is None:
         return None
     return _BY_KEY.get(name_key(text))
+
+
+def match_key(text: str | None) -> str | None:
+    """`name_key` for optional values: None (or blank) stays None."""
+    if text is None:
+        return None
+    return name_key(text) or None

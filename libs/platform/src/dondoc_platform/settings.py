@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Default HTTP port of each service when several run on one machine.
@@ -60,6 +60,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_records: int = Field(500, ge=1, le=10_000, description="records a consumer takes per poll")
     clock: Literal["system", "manual"] = Field(
         "system", description="'manual' lets tests and demos move time through the admin API")
+    manual_clock_start: AwareDatetime | None = Field(
+        None, description="where a manual clock starts (ISO 8601 with offset); default: now")
 
     def resolved_store_url(self) -> str:
         return self.store_url or f"sqlite:///{self.data_dir}/{self.service}.sqlite"

@@ -4,18 +4,17 @@ with authentication, idempotency and the admin clock, its outbox relay."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
 from pydantic import Field
 
-from dondoc_platform.admin import clock_router
 from dondoc_platform.auth import TokenVerifier
-from dondoc_platform.clock import Clock, ManualClock, SystemClock
+from dondoc_platform.clock import Clock
 from dondoc_platform.http import IdempotencyMiddleware, authenticator, create_app
 from dondoc_platform.settings import AuthSettings, ServiceSettings
+from dondoc_platform.timecontrol import clock_from_settings, clock_router
 
 
 class EventServiceSettings(ServiceSettings):
@@ -26,12 +25,8 @@ class EventServiceSettings(ServiceSettings):
 
 
 def clock_for(settings: ServiceSettings, clock: Clock | None = None) -> Clock:
-    """The given clock, else a manual one (DONDOC_CLOCK=manual, starting now) or the system's."""
-    if clock is not None:
-        return clock
-    if settings.clock == "manual":
-        return ManualClock(datetime.now(timezone.utc))
-    return SystemClock()
+    """The given clock, else the one the settings ask for (dondoc_platform.timecontrol)."""
+    return clock if clock is not None else clock_from_settings(settings)
 
 
 def prefixed(prefix: str, topic: str) -> str:

@@ -1,0 +1,87 @@
+"""The overdue watcher: ReportOverdue for a report not in by the end of its due day, once.
+
+Its schedule is the read model's `rpt_overdue_schedule` (one row per report neither submitted
+nor marked overdue, indexed by the moment it becomes overdue), rebuilt from the event store
+like every other table of the view; each tick reads only the rows already due. Exactly once
+holds because the mark is an event of the report itself: a second mark is refused by the
+aggregate, and a concurrent one by the store's version check. The event's business time is
+the overdue moment (the start of the day after the due day, Asia/Ho_Chi_Minh), not "now".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge
+
+from dondoc_platform.clock import Clock, ManualClock
+from dondoc_reports.application.service import ReportsService
+from dondoc_reports.projections.views import ReportsView
+
+log = logging.getLogger(__name__)
+
+REPORTS_OVERDUE = Counter("dondoc_reports_overdue_total", "Reports marked overdue by the watcher")
+NEXT_OVERDUE = Gauge("dondoc_reports_next_overdue_timestamp_seconds",
+                     "When the next pending report becomes overdue (0: none pending)")
+
+
+class OverdueWatcher:
+    def __init__(self, service: ReportsService, view: ReportsView, clock: Clock, *,
+                 interval: float = 1.0, batch_size: int = 200) -> None:
+        self.service = service
+        self.view = view
+        self.clock = clock
+        self.interval = interval
+        self.batch_size = batch_size
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if isinstance(clock, ManualClock):
+            clock.on_change(lambda _moment: self.wake())
+
+    def wake(self) -> None:
+        """Look again now (the manual clock moved, or a report was requested)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def tick(self) -> int:
+        """Mark every report whose overdue moment has passed; returns how many were marked."""
+        marked = 0
+        while True:
+            now = self.clock.now()
+            due = self.view.overdue_due(now, self.batch_size)
+            for report_id, moment in due:
+                if self.service.mark_overdue(report_id, moment):
+                    marked += 1
+                    REPORTS_OVERDUE.inc()
+                    log.info("report %s overdue since %s", report_id, moment.isoformat())
+            self.view.catch_up()  # the marks leave the schedule
+            if len(due) < self.batch_size:
+                break
+        upcoming = self.view.next_overdue_moment()
+        NEXT_OVERDUE.set(upcoming.timestamp() if upcoming else 0)
+        return marked
+
+    def _seconds_to_next(self) -> float:
+        upcoming: datetime | None = self.view.next_overdue_moment()
+        if upcoming is None or isinstance(self.clock, ManualClock):
+            return self.interval
+        return max(0.0, min(self.interval, (upcoming - self.clock.now()).total_seconds()))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.view.catch_up)
+                await asyncio.to_thread(self.tick)
+                pause = await asyncio.to_thread(self._seconds_to_next)
+            except Exception:
+                log.exception("the overdue watcher failed; retrying")
+                pause = self.interval
+            self._wake.clear()
+            waits = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+            await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waits:
+                waiter.cancel()

@@ -1,0 +1,128 @@
+"""The one place that wires the reports service from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import Field
+
+from dondoc_contracts import topic_for
+from dondoc_platform.auth import TokenVerifier
+from dondoc_platform.clock import Clock
+from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
+from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
+from dondoc_platform.outbox import OutboxRelay
+from dondoc_platform.runtime import Service
+from dondoc_platform.settings import AuthSettings, KafkaSettings, ServiceSettings
+from dondoc_platform.timecontrol import clock_from_settings
+from dondoc_reports.adapters import directory as directory_view
+from dondoc_reports.adapters.sql import make_engine
+from dondoc_reports.adapters.store import open_log
+from dondoc_reports.adapters.translate import translate
+from dondoc_reports.application.overdue import OverdueWatcher
+from dondoc_reports.application.service import ReportsService
+from dondoc_reports.entrypoints.api import create_api
+from dondoc_reports.projections.views import ReportsView
+
+
+class Settings(ServiceSettings):
+    service = "reports"
+
+    topic_prefix: str = Field("", description="prefix of every topic and consumer group "
+                                              "(several suites sharing one broker, tests)")
+    watch_interval_seconds: float = Field(1.0, gt=0, le=60,
+                                          description="the overdue watcher's longest pause")
+
+
+def _topics(settings: Settings) -> dict[str, str]:
+    prefix = settings.topic_prefix
+    return {name: prefix + topic_for(name) for name in ("directives", "tasks", "reports")}
+
+
+def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
+              kafka: KafkaSettings | None = None, auth: AuthSettings | None = None) -> Service:
+    settings = settings or Settings()
+    kafka = kafka or KafkaSettings()
+    clock = clock or clock_from_settings(settings)
+    topics = _topics(settings)
+    store_url = settings.resolved_store_url()
+
+    log = open_log(store_url)
+    engine = make_engine(store_url)
+    view = ReportsView(engine, log)
+    view.create()
+    directory_view.metadata.create_all(engine)
+    directory = directory_view.Directory(engine)
+
+    relay = OutboxRelay(log, service="reports", translate=translate, bootstrap=kafka.bootstrap,
+                        batch_size=settings.relay_batch_size,
+                        route=lambda event: settings.topic_prefix + topic_for(event.service))
+
+    def saved() -> None:
+        view.catch_up()
+        relay.wake()
+        watcher.wake()
+
+    service = ReportsService(log, directory, clock, view.pending_adjustment, saved=saved)
+    watcher = OverdueWatcher(service, view, clock, interval=settings.watch_interval_seconds)
+
+    broker = make_broker(kafka, logger=None)
+    dead_letter_producer: dict[str, Any] = {}
+
+    async def publish_dead_letter(topic: str, key: bytes | None, value: bytes | None,
+                                  headers: list[tuple[str, bytes]]) -> None:
+        await aiokafka_publisher(dead_letter_producer["producer"])(topic, key, value, headers)
+
+    consumer = settings.topic_prefix + directory_view.CONSUMER
+    inbox = SqlInbox(engine, directory_view.metadata, consumer=consumer,
+                     apply=directory_view.apply_upstream,
+                     dead_letters=DeadLetters(publish_dead_letter, consumer))
+    directory_view.metadata.create_all(engine)
+    subscribe(broker, [topics["directives"], topics["tasks"]], group_id=consumer, inbox=inbox,
+              max_records=settings.consumer_max_records)
+
+    async def start() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        await ensure_topics(kafka.bootstrap, [
+            *(event_topic(t) for t in topics.values()),
+            *(TopicSpec(t + ".dlq", partitions=1) for t in topics.values())])
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all",
+                                    enable_idempotence=True, client_id="dondoc-reports-dlq")
+        await producer.start()
+        dead_letter_producer["producer"] = producer
+        await relay.start()
+
+    async def stop() -> None:
+        await relay.stop()
+        if producer := dead_letter_producer.pop("producer", None):
+            await producer.stop()
+        log.close()
+        engine.dispose()
+
+    async def relay_worker(stop_event: asyncio.Event) -> None:
+        await relay.run(stop_event)
+
+    api = create_api(service=service, view=view, directory=directory,
+                     verifier=TokenVerifier(auth or AuthSettings()), engine=engine, clock=clock)
+    built = Service(name="reports", settings=settings, api=api,
+                    workers=[relay_worker, watcher.run], brokers=[broker],
+                    on_start=[start], on_stop=[stop])
+    built.parts = {"log": log, "view": view, "service": service, "watcher": watcher,  # type: ignore[attr-defined]
+                   "relay": relay, "directory": directory, "inbox": inbox, "engine": engine,
+                   "clock": clock, "topics": topics}
+    return built
+
+
+def openapi() -> dict[str, Any]:
+    """The API's OpenAPI document (built on a scratch store, no network)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        service = bootstrap(Settings(store_url=f"sqlite:///{scratch}/openapi.sqlite"))
+        try:
+            return service.api.openapi()
+        finally:
+            service.parts["log"].close()  # type: ignore[attr-defined]
+            service.parts["engine"].dispose()  # type: ignore[attr-defined]

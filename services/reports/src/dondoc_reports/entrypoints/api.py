@@ -1,0 +1,344 @@
+"""The reports HTTP API: translates requests into use cases and view queries, nothing more."""
+
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header, Query, Response
+
+from dondoc_contracts import Role
+from dondoc_platform.auth import Principal, TokenVerifier
+from dondoc_platform.clock import Clock
+from dondoc_platform.errors import DomainError, forbidden, not_found
+from dondoc_platform.http import (
+    ErrorBody,
+    IdempotencyMiddleware,
+    Page,
+    ReadyCheck,
+    authenticator,
+    command,
+    create_app,
+    decode_cursor,
+    encode_cursor,
+    expected_version,
+    require_roles,
+)
+from dondoc_platform.names import match_key
+from dondoc_platform.timecontrol import clock_router
+from dondoc_reports.adapters.directory import Directory
+from dondoc_reports.application import access
+from dondoc_reports.application.service import ReportsService
+from dondoc_reports.entrypoints.schemas import (
+    AdjustmentOut,
+    CycleDetail,
+    CycleOut,
+    DecideAdjustment,
+    ObligationOut,
+    OpenCycle,
+    ReportDetail,
+    RequestAdjustment,
+    ReviewReport,
+    SubmitReport,
+    UnitTaskOut,
+    plain,
+)
+from dondoc_reports.projections.views import ReportsView
+
+SERVICE = "reports"
+ALL = (Role.OFFICE, Role.UNIT, Role.REVIEWER, Role.LEADER, Role.AUDITOR, Role.ADMIN)
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=40, pattern=r"^[ -~]*$",
+                                       description='The version you saw, e.g. "3"')]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=200, pattern=r"^[!-~]+$",
+    description="Send a command again with the same key: the first answer comes back, once")]
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+def _offset(cursor: str | None) -> int:
+    value = decode_cursor(cursor)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or value < 0:
+        raise DomainError("invalid_cursor", "Con trỏ phân trang không hợp lệ",
+                          "Invalid pagination cursor", field="cursor")
+    return value
+
+
+def _page(items: list[Any], total: int, offset: int, limit: int) -> Page:
+    more = len(items) > limit
+    return Page(items=items[:limit], total=total,
+                next_cursor=encode_cursor(offset + limit) if more else None)
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+def obligation(row: Any) -> ObligationOut:
+    on_time = None if row.first_submitted_on is None else row.first_submitted_on <= row.due_on
+    return ObligationOut.model_validate({**row._mapping, "on_time": on_time})
+
+
+class Scope:
+    """What part of the reports a principal sees: everything, one unit, or one review group."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.everything = access.reads_everything(principal)
+        self.group_key = None if self.everything or not principal.has(Role.REVIEWER) \
+            else match_key(principal.review_group)
+        self.unit_id = None if self.everything or self.group_key else principal.unit_id
+
+    def narrow_unit(self, unit_id: str | None) -> str | None:
+        if self.unit_id is not None:
+            if unit_id not in (None, self.unit_id):
+                raise forbidden(f"Bạn chỉ xem được dữ liệu của đơn vị {self.unit_id}",
+                                f"You may only see unit {self.unit_id}'s data")
+            return self.unit_id
+        return unit_id
+
+
+def create_api(*, service: ReportsService, view: ReportsView, directory: Directory,
+               verifier: TokenVerifier, engine: Any, clock: Clock,
+               ready_checks: Sequence[ReadyCheck] = ()) -> FastAPI:
+    app = create_app(
+        service=SERVICE, title="dondoc reports",
+        description=("Report cycles, units' self-review reports answered item by item, the review "
+                     "team's assessments, overdue reports, and deadline adjustment requests and "
+                     "decisions. Errors name the field and the reason in Vietnamese and English."),
+        ready_checks=ready_checks)
+    app.add_middleware(IdempotencyMiddleware, engine=engine)
+    authenticated = authenticator(verifier)
+    app.include_router(clock_router(clock, authenticated))
+    anyone = require_roles(authenticated, *ALL)
+    office = require_roles(authenticated, Role.OFFICE)
+    unit = require_roles(authenticated, Role.UNIT)
+    reviewer = require_roles(authenticated, Role.OFFICE, Role.REVIEWER)
+    router = APIRouter()
+
+    def report_detail(report_id: str, principal: Principal, response: Response | None = None) -> ReportDetail:
+        row = view.report(report_id)
+        if row is None:
+            raise not_found("báo cáo", "Report", report_id, field="report_id")
+        access.ensure_may_read_unit(principal, row.unit_id,
+                                    directory.review_group_of(row.unit_id, row.review_group))
+        submissions, reviews = view.submissions(report_id), view.reviews(report_id)
+        task_ids = {line["task_id"] for s in submissions for line in s.lines}
+        hidden = {t for t, task in directory.task_rows(task_ids).items()
+                  if not principal.cleared_for(task.secrecy)}
+
+        def visible(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+            shown = [line for line in lines if line["task_id"] not in hidden]
+            return shown, len(lines) - len(shown)
+
+        subs = []
+        for s in submissions:
+            lines, count = visible(s.lines)
+            subs.append({**s._mapping, "lines": lines, "hidden_lines": count})
+        revs = []
+        for r in reviews:
+            lines, count = visible(r.lines)
+            revs.append({**r._mapping, "lines": lines, "hidden_lines": count})
+        if response is not None:
+            _etag(response, row.version)
+        return ReportDetail.model_validate({**obligation(row).model_dump(), "submissions": subs,
+                                            "reviews": revs})
+
+    def cycle_detail(cycle_id: str, principal: Principal) -> CycleDetail:
+        row = view.cycle(cycle_id)
+        if row is None:
+            raise not_found("kỳ báo cáo", "Report cycle", cycle_id, field="cycle_id")
+        scope = Scope(principal)
+        rows, _ = view.reports(cycle_id=cycle_id, unit_id=scope.unit_id, group_key=scope.group_key,
+                               offset=0, limit=10_000)
+        return CycleDetail.model_validate({**_cycle(row).model_dump(),
+                                           "obligations": [obligation(r) for r in rows]})
+
+    # -- cycles ---------------------------------------------------------------------------
+
+    @router.post("/cycles", status_code=201, response_model=CycleDetail, tags=["cycles"],
+                 summary="Open a report cycle (the office)", responses=_errors(403, 409, 422))
+    def open_cycle(body: OpenCycle, principal: Annotated[Principal, office],
+                   idempotency_key: IdempotencyKey = None) -> CycleDetail:
+        with command(SERVICE, "open_cycle"):
+            cycle = service.open_cycle(
+                period=plain(body.period), data_cutoff_on=body.data_cutoff_on, due_on=body.due_on,
+                title=body.title, unit_ids=body.unit_ids, review_group=body.review_group,
+                principal=principal)
+        return cycle_detail(str(cycle.id), principal)
+
+    @router.post("/cycles/{cycle_id}/close", response_model=CycleOut, tags=["cycles"],
+                 summary="Close a report cycle: it takes no more reports",
+                 responses=_errors(400, 403, 404, 409, 422))
+    def close_cycle(cycle_id: str, principal: Annotated[Principal, office], response: Response,
+                    if_match: IfMatch = None, idempotency_key: IdempotencyKey = None) -> CycleOut:
+        with command(SERVICE, "close_cycle"):
+            service.close_cycle(cycle_id, expected_version=expected_version(if_match),
+                                principal=principal)
+        row = view.cycle(cycle_id)
+        _etag(response, row.version)
+        return _cycle(row)
+
+    @router.get("/cycles", response_model=Page[CycleOut], tags=["cycles"],
+                summary="Report cycles, newest first (a unit sees those it owes a report in)",
+                responses=_errors(403, 422))
+    def list_cycles(principal: Annotated[Principal, anyone],
+                    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+                    year: Annotated[int | None, Query(ge=1990, le=2200, description="due in")] = None,
+                    limit: Limit = 50, cursor: Cursor = None) -> Page:
+        scope, offset = Scope(principal), _offset(cursor)
+        rows, total = view.cycles(status=status, year=year, unit_id=scope.unit_id,
+                                  group_key=scope.group_key, offset=offset, limit=limit)
+        return _page([_cycle(r) for r in rows], total, offset, limit)
+
+    @router.get("/cycles/{cycle_id}", response_model=CycleDetail, tags=["cycles"],
+                summary="A cycle with the obligations the reader may see",
+                responses=_errors(403, 404))
+    def get_cycle(cycle_id: str, principal: Annotated[Principal, anyone],
+                  response: Response) -> CycleDetail:
+        detail = cycle_detail(cycle_id, principal)
+        _etag(response, detail.version)
+        return detail
+
+    # -- reports --------------------------------------------------------------------------
+
+    @router.get("/reports", response_model=Page[ObligationOut], tags=["reports"],
+                summary="Reports (obligations), by due day; filtered to what the reader may see",
+                responses=_errors(403, 422))
+    def list_reports(principal: Annotated[Principal, anyone],
+                     cycle_id: Annotated[str | None, Query(max_length=64)] = None,
+                     unit_id: Annotated[str | None, Query(max_length=128)] = None,
+                     status: Annotated[str | None, Query(
+                         pattern="^(requested|submitted|returned|accepted)$")] = None,
+                     overdue: bool | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
+        scope, offset = Scope(principal), _offset(cursor)
+        rows, total = view.reports(cycle_id=cycle_id, unit_id=scope.narrow_unit(unit_id),
+                                   group_key=scope.group_key, status=status, overdue=overdue,
+                                   offset=offset, limit=limit)
+        return _page([obligation(r) for r in rows], total, offset, limit)
+
+    @router.get("/reports/{report_id}", response_model=ReportDetail, tags=["reports"],
+                summary="A report with every submission's lines and the review history",
+                responses=_errors(403, 404))
+    def get_report(report_id: str, principal: Annotated[Principal, anyone],
+                   response: Response) -> ReportDetail:
+        return report_detail(report_id, principal, response)
+
+    @router.post("/reports/{report_id}/submissions", status_code=201, response_model=ReportDetail,
+                 tags=["reports"], summary="Submit (or resubmit) the unit's report, item by item",
+                 responses=_errors(400, 403, 404, 409, 422))
+    def submit_report(report_id: str, body: SubmitReport, principal: Annotated[Principal, unit],
+                      response: Response, if_match: IfMatch = None,
+                      idempotency_key: IdempotencyKey = None) -> ReportDetail:
+        with command(SERVICE, "submit_report"):
+            service.submit_report(report_id, lines=[plain(line) for line in body.lines],
+                                  summary=body.summary, expected_version=expected_version(if_match),
+                                  principal=principal)
+        return report_detail(report_id, principal, response)
+
+    @router.post("/reports/{report_id}/reviews", status_code=201, response_model=ReportDetail,
+                 tags=["reports"],
+                 summary="Assess every line of the latest submission (review team or office)",
+                 responses=_errors(400, 403, 404, 409, 422))
+    def review_report(report_id: str, body: ReviewReport, principal: Annotated[Principal, reviewer],
+                      response: Response, if_match: IfMatch = None,
+                      idempotency_key: IdempotencyKey = None) -> ReportDetail:
+        with command(SERVICE, "review_report"):
+            service.review_report(report_id, revision=body.revision,
+                                  assessments=[plain(a) for a in body.lines], comment=body.comment,
+                                  expected_version=expected_version(if_match), principal=principal)
+        return report_detail(report_id, principal, response)
+
+    # -- units ----------------------------------------------------------------------------
+
+    @router.get("/units/{unit_id}/obligations", response_model=Page[ObligationOut], tags=["units"],
+                summary="A unit's reports, by due day", responses=_errors(403, 422))
+    def unit_obligations(unit_id: str, principal: Annotated[Principal, anyone],
+                         limit: Limit = 50, cursor: Cursor = None) -> Page:
+        access.ensure_may_read_unit(principal, unit_id, directory.review_group_of(unit_id))
+        offset = _offset(cursor)
+        rows, total = view.reports(unit_id=unit_id, offset=offset, limit=limit)
+        return _page([obligation(r) for r in rows], total, offset, limit)
+
+    @router.get("/units/{unit_id}/tasks", response_model=Page[UnitTaskOut], tags=["units"],
+                summary="The tasks a unit leads, as this service knows them (what it reports on)",
+                responses=_errors(403, 422))
+    def unit_tasks(unit_id: str, principal: Annotated[Principal, anyone],
+                   include_closed: bool = False, limit: Limit = 50, cursor: Cursor = None) -> Page:
+        access.ensure_may_read_unit(principal, unit_id, directory.review_group_of(unit_id))
+        offset = _offset(cursor)
+        rows = directory.unit_tasks(unit_id, include_closed=include_closed, offset=offset,
+                                    limit=limit + 1)
+        more = len(rows) > limit
+        shown = [UnitTaskOut.model_validate(r) for r in rows[:limit]
+                 if principal.cleared_for(r.secrecy)]
+        return Page(items=shown, next_cursor=encode_cursor(offset + limit) if more else None)
+
+    # -- adjustments ----------------------------------------------------------------------
+
+    @router.post("/adjustments", status_code=201, response_model=AdjustmentOut, tags=["adjustments"],
+                 summary="Request to extend, stretch or withdraw a task (its lead unit)",
+                 responses=_errors(403, 404, 409, 422))
+    def request_adjustment(body: RequestAdjustment, principal: Annotated[Principal, unit],
+                           idempotency_key: IdempotencyKey = None) -> AdjustmentOut:
+        with command(SERVICE, "request_adjustment"):
+            request = service.request_adjustment(
+                task_id=body.task_id, kind=body.kind, proposed_due_on=body.proposed_due_on,
+                reason=body.reason, report_id=body.report_id, principal=principal)
+        return AdjustmentOut.model_validate(view.adjustment(str(request.id)))
+
+    @router.post("/adjustments/{request_id}/decision", response_model=AdjustmentOut,
+                 tags=["adjustments"], summary="Record the decision on a request (the office)",
+                 responses=_errors(400, 403, 404, 409, 422))
+    def decide_adjustment(request_id: str, body: DecideAdjustment,
+                          principal: Annotated[Principal, office], response: Response,
+                          if_match: IfMatch = None,
+                          idempotency_key: IdempotencyKey = None) -> AdjustmentOut:
+        with command(SERVICE, "decide_adjustment"):
+            service.decide_adjustment(
+                request_id, approved=body.approved, due_on=body.due_on,
+                decision=plain(body.decision), comment=body.comment,
+                expected_version=expected_version(if_match), principal=principal)
+        row = view.adjustment(request_id)
+        _etag(response, row.version)
+        return AdjustmentOut.model_validate(row)
+
+    @router.get("/adjustments", response_model=Page[AdjustmentOut], tags=["adjustments"],
+                summary="Adjustment requests, newest first", responses=_errors(403, 422))
+    def list_adjustments(principal: Annotated[Principal, anyone],
+                         task_id: Annotated[str | None, Query(max_length=128)] = None,
+                         unit_id: Annotated[str | None, Query(max_length=128)] = None,
+                         status: Annotated[str | None, Query(
+                             pattern="^(pending|approved|rejected)$")] = None,
+                         limit: Limit = 50, cursor: Cursor = None) -> Page:
+        scope, offset = Scope(principal), _offset(cursor)
+        rows, total = view.adjustments(task_id=task_id, unit_id=scope.narrow_unit(unit_id),
+                                       group_key=scope.group_key, status=status, offset=offset,
+                                       limit=limit)
+        return _page([AdjustmentOut.model_validate(r) for r in rows], total, offset, limit)
+
+    @router.get("/adjustments/{request_id}", response_model=AdjustmentOut, tags=["adjustments"],
+                summary="One adjustment request with its decision", responses=_errors(403, 404))
+    def get_adjustment(request_id: str, principal: Annotated[Principal, anyone],
+                       response: Response) -> AdjustmentOut:
+        row = view.adjustment(request_id)
+        if row is None:
+            raise not_found("đề nghị điều chỉnh", "Adjustment request", request_id, field="request_id")
+        access.ensure_may_read_unit(principal, row.unit_id, directory.review_group_of(row.unit_id))
+        _etag(response, row.version)
+        return AdjustmentOut.model_validate(row)
+
+    app.include_router(router)
+    return app
+
+
+def _cycle(row: Any) -> CycleOut:
+    data = dict(row._mapping)
+    data["period"] = {"kind": row.period_kind, "label": row.period_label,
+                      "starts_on": row.starts_on, "ends_on": row.ends_on}
+    return CycleOut.model_validate(data)
