@@ -22,7 +22,7 @@ from dondoc_platform.clock import SystemClock
 from tests.support.services import UNITS, create_database, drop_database
 
 #: The services these tests start (each brings its own /metrics).
-OBSERVED = ("directives", "tasks")
+OBSERVED = ("directives", "tasks", "reports")
 
 
 @dataclass
@@ -145,7 +145,29 @@ def feed_traffic(suite: ObservedSuite) -> None:
         return code == 200 and len(page["items"]) == 5
 
     wait_until(five_tasks, timeout=90, what="five tasks in the tasks service")
+    _open_report_cycles(suite)
     _disturb_tasks_input(suite)
+
+
+def _open_report_cycles(suite: ObservedSuite) -> None:
+    """A quarter whose reports are already late (missing) and one still pending."""
+    today = suite.today
+    for label, due_on in (("Quý trước", today - timedelta(days=20)),
+                          ("Quý này", today + timedelta(days=20))):
+        body = {"period": {"kind": "ad_hoc", "label": label,
+                           "starts_on": (today - timedelta(days=120)).isoformat(),
+                           "ends_on": (today - timedelta(days=30)).isoformat()},
+                "data_cutoff_on": (today - timedelta(days=30)).isoformat(),
+                "due_on": due_on.isoformat(), "unit_ids": ["UBND", "BTG"]}
+        outcome: dict[str, Any] = {}
+
+        def opened(body: dict[str, Any] = body) -> bool:
+            outcome["status"], outcome["body"] = suite.call("reports", "POST", "/cycles", body)
+            return outcome["status"] == 201
+
+        # the reports service learns the units' tasks from Kafka first
+        wait_until(opened, timeout=90, what=f"the report cycle {label}",
+                   detail=lambda: str(outcome))
 
 
 def _disturb_tasks_input(suite: ObservedSuite) -> None:

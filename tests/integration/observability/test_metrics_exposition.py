@@ -44,9 +44,13 @@ def test_commands_are_counted_by_outcome_and_reason(observed: ObservedSuite) -> 
 def test_the_relay_and_projections_report_their_lag(observed: ObservedSuite) -> None:
     for service in OBSERVED:
         text = observed.wait_for_metrics(
-            service, lambda t, s=service: has(t, "dondoc_outbox_lag_events", service=s)
-            and has(t, "dondoc_projection_lag_events"), what="relay and projection lag")
+            service, lambda t, s=service: has(t, "dondoc_outbox_lag_events", service=s),
+            what="relay lag")
         assert [v for _, v in samples(text, "dondoc_outbox_published_events_total")] != [0.0]
+    for service, read_model in (("directives", "directives-views"), ("tasks", "tasks-board")):
+        observed.wait_for_metrics(
+            service, lambda t, m=read_model: has(t, "dondoc_projection_lag_events", consumer=m)
+            and has(t, "dondoc_projection_lag_seconds", consumer=m), what="read-model lag")
 
 
 def test_the_tasks_consumer_reports_lag_dead_letters_and_redeliveries(observed: ObservedSuite) -> None:
@@ -87,3 +91,15 @@ def test_the_office_picture_comes_from_the_task_board(observed: ObservedSuite) -
     assert keys == {"open_overdue": 1, "open_in_time": 1}
     # never a task id in a label
     assert not re.search(r'task_id="', text)
+
+
+def test_the_reports_awaited_come_from_the_reports_view(observed: ObservedSuite) -> None:
+    def complete(text: str) -> bool:
+        return len(samples(text, "dondoc_reports_awaited_reports")) == 4
+
+    text = observed.wait_for_metrics("reports", complete, what="four awaited reports")
+    awaited = {(l["state"], l["unit"]): v for l, v in samples(text, "dondoc_reports_awaited_reports")}
+    assert awaited == {("missing", "UBND"): 1, ("missing", "BTG"): 1,
+                       ("pending", "UBND"): 1, ("pending", "BTG"): 1}
+    assert has(text, "dondoc_kafka_consumer_lag_messages")
+    assert has(text, "faststream_received_messages_total", app_name="reports")

@@ -11,7 +11,9 @@ from dondoc_contracts import topic_for
 from dondoc_platform.auth import TokenVerifier
 from dondoc_platform.clock import Clock
 from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
+from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
+from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.runtime import Service
 from dondoc_platform.settings import AuthSettings, KafkaSettings, ServiceSettings
@@ -23,6 +25,7 @@ from dondoc_reports.adapters.translate import translate
 from dondoc_reports.application.overdue import OverdueWatcher
 from dondoc_reports.application.service import ReportsService
 from dondoc_reports.entrypoints.api import create_api
+from dondoc_reports.projections.picture import awaited_reports
 from dondoc_reports.projections.views import ReportsView
 
 
@@ -67,7 +70,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     service = ReportsService(log, directory, clock, view.pending_adjustment, saved=saved)
     watcher = OverdueWatcher(service, view, clock, interval=settings.watch_interval_seconds)
 
-    broker = make_broker(kafka, logger=None)
+    broker = make_broker(kafka, service="reports", logger=None)
     dead_letter_producer: dict[str, Any] = {}
 
     async def publish_dead_letter(topic: str, key: bytes | None, value: bytes | None,
@@ -81,6 +84,10 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     directory_view.metadata.create_all(engine)
     subscribe(broker, [topics["directives"], topics["tasks"]], group_id=consumer, inbox=inbox,
               max_records=settings.consumer_max_records)
+    lag = ConsumerLagMonitor(kafka.bootstrap, {consumer: [topics["directives"], topics["tasks"]]})
+    # the process that runs the workers shows the reports awaited (API replicas do not)
+    picture = SnapshotCollector("reports-awaited", lambda: awaited_reports(engine, clock))
+    unregister: list[Any] = []
 
     async def start() -> None:
         from aiokafka import AIOKafkaProducer
@@ -93,8 +100,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         await producer.start()
         dead_letter_producer["producer"] = producer
         await relay.start()
+        unregister.append(picture.register())
 
     async def stop() -> None:
+        while unregister:
+            unregister.pop()()
         await relay.stop()
         if producer := dead_letter_producer.pop("producer", None):
             await producer.stop()
@@ -107,11 +117,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     api = create_api(service=service, view=view, directory=directory,
                      verifier=TokenVerifier(auth or AuthSettings()), engine=engine, clock=clock)
     built = Service(name="reports", settings=settings, api=api,
-                    workers=[relay_worker, watcher.run], brokers=[broker],
+                    workers=[relay_worker, watcher.run, lag.run], brokers=[broker],
                     on_start=[start], on_stop=[stop])
     built.parts = {"log": log, "view": view, "service": service, "watcher": watcher,  # type: ignore[attr-defined]
                    "relay": relay, "directory": directory, "inbox": inbox, "engine": engine,
-                   "clock": clock, "topics": topics}
+                   "clock": clock, "topics": topics, "lag": lag, "picture": picture}
     return built
 
 
