@@ -12,9 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 def _generators() -> list[tuple[str, Callable[[Path], list[Path]]]]:
-    from dondoc.generators import api, deploy, events
+    from dondoc.generators import api, dashboards, deploy, events
 
     return [("event contracts", events.generate), ("OpenAPI documents", api.generate),
+            # before the deployment: the Kubernetes ConfigMaps carry the dashboards
+            ("Grafana dashboards", dashboards.generate),
             ("deployment (compose, Kubernetes, configuration reference)", deploy.generate)]
 
 
