@@ -182,6 +182,38 @@ def demo(
     raise typer.Exit(code)
 
 
+grafana = typer.Typer(help="Grafana: the dashboards and data sources of dondoc.",
+                      no_args_is_help=True)
+app.add_typer(grafana, name="grafana")
+
+
+@grafana.command("push")
+def grafana_push(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would change.")] = False,
+    reset_secrets: Annotated[bool, typer.Option(
+        "--reset-secrets", help="Send the analytics password again to an existing data source.")] = False,
+) -> None:
+    """Create or update the `dondoc` folder, the data sources and the dashboards on a running
+    Grafana (DONDOC_GRAFANA_URL, DONDOC_GRAFANA_TOKEN or _USER/_PASSWORD, and where the data
+    sources point: DONDOC_GRAFANA_PROMETHEUS_URL, DONDOC_GRAFANA_ANALYTICS_HOST, …).
+    Idempotent: what is already as shipped is left alone."""
+    from dondoc.grafana import GrafanaSettings, push
+
+    settings = GrafanaSettings()
+    if settings.analytics_password is None:
+        errors.print("[yellow]DONDOC_GRAFANA_ANALYTICS_PASSWORD is not set:[/] a new analytics "
+                     "data source is created without its password", highlight=False)
+    try:
+        steps = push(settings, dry_run=dry_run, reset_secrets=reset_secrets,
+                     report=lambda step: console.print(str(step), highlight=False, markup=False))
+    except Exception as e:  # noqa: BLE001 - Grafana's answer, said plainly
+        errors.print(f"[bold red]error:[/] Grafana at {settings.url}: {e}", highlight=False)
+        raise typer.Exit(1) from None
+    changed = [s for s in steps if s.action != "unchanged"]
+    verb = "would change" if dry_run else "changed"
+    console.print(f"{len(changed)} of {len(steps)} {verb}", highlight=False)
+
+
 def main() -> None:
     app()
 

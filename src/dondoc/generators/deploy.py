@@ -99,7 +99,15 @@ def compose_files(root: Path, spec: Spec) -> dict[Path, str]:
         root / ".env.example": _env_example(compose, document.get("secrets", {})),
         root / "deploy/compose/create-topics.sh": _topics_script(),
         root / "deploy/compose/prometheus.yml": _prometheus_config(envs),
+        root / "deploy/grafana/provisioning/datasources/dondoc.yml": _grafana_datasources(),
     }
+
+
+def _grafana_datasources() -> str:
+    from dondoc.grafana import provisioning
+
+    return dump(provisioning("compose"), header=generated(
+        "dondoc.grafana.datasources (the same data sources `dondoc grafana push` creates)"))
 
 
 def _compose_service(spec: Spec, env: Environment, role: str) -> dict[str, Any]:
@@ -540,11 +548,12 @@ def _k8s_name(stem: str) -> str:
 
 
 def _objects_from_files(sources: list[Path], directory: Path, origin: str,
-                        make: Any) -> dict[Path, str]:
-    """One generated object per source file (`make(source) -> object`) and the
-    kustomization listing them."""
+                        make: Any, extra: dict[str, str] | None = None) -> dict[Path, str]:
+    """One generated object per source file (`make(source) -> object`), the `extra`
+    files (name → content), and the kustomization listing them all."""
     files = {directory / f"{_k8s_name(source.stem)}.yaml":
              dump(make(source), header=generated(f"{origin}/{source.name}")) for source in sources}
+    files.update({directory / name: content for name, content in (extra or {}).items()})
     files[directory / "kustomization.yaml"] = dump(
         _kustomization([p.name for p in sorted(files)]), header=generated(f"the files of {origin}"))
     return files
@@ -565,7 +574,8 @@ def _rules(root: Path, directory: Path) -> dict[Path, str]:
 
 def _dashboards(root: Path, directory: Path) -> dict[Path, str]:
     """One ConfigMap per dashboard of deploy/grafana/dashboards, labelled for the Grafana
-    sidecar (`grafana_dashboard: "1"`) and filed in the `dondoc` folder."""
+    sidecar (`grafana_dashboard: "1"`) and filed in the `dondoc` folder, and the data
+    sources' ConfigMap for the same sidecar."""
     def config_map(source: Path) -> dict[str, Any]:
         content = json.dumps(json.loads(source.read_text(encoding="utf-8")), ensure_ascii=False,
                              indent=1, sort_keys=True) + "\n"
@@ -577,7 +587,22 @@ def _dashboards(root: Path, directory: Path) -> dict[Path, str]:
                 "data": {source.name: content}}
 
     sources = sorted((root / "deploy/grafana/dashboards").glob("*.json"))
-    return _objects_from_files(sources, directory, "deploy/grafana/dashboards", config_map)
+    return _objects_from_files(sources, directory, "deploy/grafana/dashboards", config_map,
+                               extra={"datasources.yaml": _datasources_config_map()})
+
+
+def _datasources_config_map() -> str:
+    """Grafana's data sources for its sidecar (`grafana_datasource: "1"`); Grafana reads the
+    analytics password from its environment, DONDOC_GRAFANA_DB_PASSWORD (OPERATIONS.md)."""
+    from dondoc.grafana import provisioning
+
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": "dondoc-grafana-datasources",
+                               "labels": {"grafana_datasource": "1",
+                                          "app.kubernetes.io/part-of": "dondoc"}},
+                  "data": {"dondoc-datasources.yaml": dump(
+                      provisioning("kubernetes"), header="dondoc's data sources")}}
+    return dump(config_map, header=generated("dondoc.grafana.provisioning"))
 
 
 def _backups(directory: Path, envs: dict[str, Environment]) -> dict[Path, str]:
