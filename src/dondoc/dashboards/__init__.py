@@ -11,9 +11,10 @@ from typing import Any
 
 #: (uid, builder) of every dashboard, in the order they are listed.
 def dashboards() -> list[tuple[str, Callable[[], Any]]]:
-    from dondoc.dashboards import audit, operations
+    from dondoc.dashboards import audit, leadership, operations
 
-    return [(operations.UID, operations.build), (audit.UID, audit.build)]
+    return [(leadership.UID, leadership.build), (operations.UID, operations.build),
+            (audit.UID, audit.build)]
 
 
 def render(builder: Any) -> dict[str, Any]:
