@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,12 +100,6 @@ class Step:
         return f"{self.action:9} {self.kind:10} {self.uid} ({self.title})"
 
 
-def _missing(error: Exception) -> bool:
-    from grafana_client.client import GrafanaClientError
-
-    return isinstance(error, GrafanaClientError) and error.status_code == 404
-
-
 def _comparable(dashboard: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in dashboard.items() if k not in ("id", "version")}
 
@@ -136,57 +130,60 @@ class GrafanaPush:
         return steps
 
     def _folder(self, dry_run: bool) -> Step:
-        try:
-            existing = self.api.folder.get_folder(self.folder_uid)
-        except Exception as e:
-            if not _missing(e):
-                raise
-            if not dry_run:
-                self.api.folder.create_folder(self.folder_title, uid=self.folder_uid)
-            return Step("folder", self.folder_uid, self.folder_title, "create")
-        if existing.get("title") == self.folder_title:
-            return Step("folder", self.folder_uid, self.folder_title, "unchanged")
-        if not dry_run:
-            self.api.folder.update_folder(self.folder_uid, title=self.folder_title, overwrite=True)
-        return Step("folder", self.folder_uid, self.folder_title, "update")
+        existing = _fetch(self.api.folder.get_folder, self.folder_uid)
+        return _reconcile(
+            Step("folder", self.folder_uid, self.folder_title, ""), existing, dry_run,
+            unchanged=lambda: existing["title"] == self.folder_title,
+            create=lambda: self.api.folder.create_folder(self.folder_title, uid=self.folder_uid),
+            update=lambda: self.api.folder.update_folder(self.folder_uid, title=self.folder_title,
+                                                         overwrite=True))
 
     def _datasource(self, source: dict[str, Any], dry_run: bool) -> Step:
-        uid, title = source["uid"], source["name"]
-        try:
-            existing = self.api.datasource.get_datasource_by_uid(uid)
-        except Exception as e:
-            if not _missing(e):
-                raise
-            if not dry_run:
-                self.api.datasource.create_datasource(source)
-            return Step("datasource", uid, title, "create")
-        differs = any(_differs(source.get(k), existing.get(k)) for k in MANAGED if k in source)
-        if not differs and not (self.reset_secrets and "secureJsonData" in source):
-            return Step("datasource", uid, title, "unchanged")
-        if not dry_run:
-            update = dict(source)
-            if not self.reset_secrets:
-                update.pop("secureJsonData", None)  # Grafana keeps the stored secrets
-            self.api.datasource.update_datasource_by_uid(uid, update)
-        return Step("datasource", uid, title, "update")
+        uid = source["uid"]
+        existing = _fetch(self.api.datasource.get_datasource_by_uid, uid)
+        update = dict(source)
+        if not self.reset_secrets:
+            update.pop("secureJsonData", None)  # Grafana keeps the stored secrets
+        return _reconcile(
+            Step("datasource", uid, source["name"], ""), existing, dry_run,
+            unchanged=lambda: not self.reset_secrets and not any(
+                _differs(source.get(k), existing.get(k)) for k in MANAGED if k in source),
+            create=lambda: self.api.datasource.create_datasource(source),
+            update=lambda: self.api.datasource.update_datasource_by_uid(uid, update))
 
     def _dashboard(self, dashboard: dict[str, Any], dry_run: bool) -> Step:
-        uid, title = dashboard["uid"], dashboard["title"]
-        try:
-            existing = self.api.dashboard.get_dashboard(uid)
-        except Exception as e:
-            if not _missing(e):
-                raise
-            existing = None
-        if existing is not None and existing.get("meta", {}).get("folderUid") == self.folder_uid \
-                and _comparable(existing.get("dashboard", {})) == _comparable(dashboard):
-            return Step("dashboard", uid, title, "unchanged")
-        if not dry_run:
-            self.api.dashboard.update_dashboard({
-                "dashboard": {**_comparable(dashboard), "id": None},
-                "folderUid": self.folder_uid, "overwrite": True,
-                "message": "dondoc grafana push"})
-        return Step("dashboard", uid, title, "create" if existing is None else "update")
+        existing = _fetch(self.api.dashboard.get_dashboard, dashboard["uid"])
+        document = {"dashboard": {**_comparable(dashboard), "id": None},
+                    "folderUid": self.folder_uid, "overwrite": True,
+                    "message": "dondoc grafana push"}
+        return _reconcile(
+            Step("dashboard", dashboard["uid"], dashboard["title"], ""), existing, dry_run,
+            unchanged=lambda: existing.get("meta", {}).get("folderUid") == self.folder_uid
+            and _comparable(existing.get("dashboard", {})) == _comparable(dashboard),
+            create=lambda: self.api.dashboard.update_dashboard(document),
+            update=lambda: self.api.dashboard.update_dashboard(document))
+
+
+def _fetch(get: Callable[[str], Any], uid: str) -> Any:
+    """The object Grafana holds under `uid`, or None when it has none."""
+    from grafana_client.client import GrafanaClientError
+
+    try:
+        return get(uid)
+    except GrafanaClientError as e:
+        if e.status_code == 404:
+            return None
+        raise
+
+
+def _reconcile(step: Step, existing: Any, dry_run: bool, *, unchanged: Callable[[], bool],
+               create: Callable[[], Any], update: Callable[[], Any]) -> Step:
+    """Create what is missing, update what differs, leave the rest; say which."""
+    if existing is not None and unchanged():
+        return replace(step, action="unchanged")
+    if not dry_run:
+        (create if existing is None else update)()
+    return replace(step, action="create" if existing is None else "update")
 
 
 def _differs(wanted: Any, existing: Any) -> bool:

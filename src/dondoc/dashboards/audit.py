@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dondoc.dashboards.kit import grid, note, promql, row, series
+from dondoc.dashboards.kit import board, grid, note, promql, row, series
 
 UID = "dondoc-audit"
 
@@ -23,12 +23,9 @@ DondocAuditCheckpointStale (docs/OPERATIONS.md).*
 
 
 def build() -> Dashboard:
-    dashboard = (
-        Dashboard("Đôn đốc — Kiểm toán").uid(UID).tags(["dondoc", "kiểm toán"])
-        .description("Điểm kiểm toán đã ký và kết quả kiểm tra toàn vẹn nhật ký. / Signed "
-                     "checkpoints and log verification.")
-        .timezone("Asia/Ho_Chi_Minh").time("now-7d", "now").refresh("1m").readonly()
-    )
+    dashboard = board(UID, "Kiểm toán", "kiểm toán",
+                      "Điểm kiểm toán đã ký và kết quả kiểm tra toàn vẹn nhật ký. / Signed "
+                      "checkpoints and log verification.", since="now-7d", refresh="1m")
     dashboard = dashboard.with_panel(note("Cách đọc / How to read this", EXPLAINED, height=5))
     dashboard = dashboard.with_row(row("Kiểm tra toàn vẹn / Verification"))
     dashboard = dashboard.with_panel(grid(

@@ -73,6 +73,14 @@ class SqlQuery(cogbuilder.Builder[cogvariants.Dataquery]):
 # --------------------------------------------------------------------------- panels
 
 
+def board(uid: str, title: str, tag: str, description: str, *, since: str,
+          refresh: str) -> dashboard.Dashboard:
+    """A read-only dashboard of the dondoc folder, in the office's time zone."""
+    return (dashboard.Dashboard(f"Đôn đốc — {title}").uid(uid).tags(["dondoc", tag])
+            .description(description).timezone("Asia/Ho_Chi_Minh").time(since, "now")
+            .refresh(refresh).readonly())
+
+
 def _sized(panel: Any, title: str, description: str, width: int, height: int) -> Any:
     return panel.title(title).description(description).span(width).height(height)
 

@@ -15,7 +15,16 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
-from dondoc.dashboards.kit import ANALYTICS, SqlQuery, big_number, grid, note, row, sql_variable
+from dondoc.dashboards.kit import (
+    ANALYTICS,
+    SqlQuery,
+    big_number,
+    board,
+    grid,
+    note,
+    row,
+    sql_variable,
+)
 from dondoc_tasks.domain.status import LABELS_VI, TaskStatus
 
 UID = "dondoc-leadership"
@@ -109,10 +118,10 @@ def _legend() -> object:
 
 def build() -> Dashboard:
     dashboard = (
-        Dashboard("Đôn đốc — Lãnh đạo").uid(UID).tags(["dondoc", "lãnh đạo"])
-        .description("Mức độ đúng hạn của các đơn vị qua các năm, theo docs/metrics.md. / The "
-                     "units' timeliness year by year, as docs/metrics.md defines it.")
-        .timezone("Asia/Ho_Chi_Minh").time("now-1y", "now").refresh("5m").readonly()
+        board(UID, "Lãnh đạo", "lãnh đạo",
+              "Mức độ đúng hạn của các đơn vị qua các năm, theo docs/metrics.md. / The units' "
+              "timeliness year by year, as docs/metrics.md defines it.",
+              since="now-1y", refresh="5m")
         .with_variable(sql_variable(
             "year", "Năm",
             "SELECT DISTINCT year AS __value, CAST(year AS TEXT) AS __text "

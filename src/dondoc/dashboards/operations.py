@@ -9,7 +9,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from dondoc.dashboards.kit import (
     SUITE,
     bars,
-    big_number,
+    board,
     grid,
     prometheus_variable,
     promql,
@@ -30,10 +30,10 @@ def _or_zero(expr: str, zero_of: str) -> str:
 
 def build() -> Dashboard:
     dashboard = (
-        Dashboard("Đôn đốc — Vận hành").uid(UID).tags(["dondoc", "vận hành"])
-        .description("Tình trạng các dịch vụ, luồng sự kiện, lỗi và bức tranh công việc trực "
-                     "tiếp. / Service health, the event pipeline, errors and the live picture.")
-        .timezone("Asia/Ho_Chi_Minh").time("now-6h", "now").refresh("30s").readonly()
+        board(UID, "Vận hành", "vận hành",
+              "Tình trạng các dịch vụ, luồng sự kiện, lỗi và bức tranh công việc trực tiếp. / "
+              "Service health, the event pipeline, errors and the live picture.",
+              since="now-6h", refresh="30s")
         .with_variable(prometheus_variable(
             "service", "Dịch vụ", f'label_values(up{{service=~"{SUITE}"}}, service)',
             all_value=SUITE))
