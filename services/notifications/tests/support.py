@@ -50,11 +50,13 @@ class _Handler:
         self.box = box
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.box.delay:
-            await asyncio.sleep(self.box.delay)  # a slow mail relay: widens the window of a kill
+        # Like Postfix or Exim: the message is queued on the final ".", then answered. The
+        # delay is a slow answer, which widens the window in which a kill can land.
         with self.box.lock:
             self.box.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                               bytes(envelope.original_content or envelope.content)))
+        if self.box.delay:
+            await asyncio.sleep(self.box.delay)
         return "250 2.0.0 Ok: queued"
 
 
@@ -154,6 +156,12 @@ class Upstream:
         self.producer: AIOKafkaProducer | None = None
 
     async def __aenter__(self) -> Upstream:
+        from dondoc_contracts import dlq_topic
+        from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic
+
+        names = [f"{self.prefix}dondoc.{s}.v1" for s in ("directives", "tasks", "reports", "notifications")]
+        await ensure_topics(self.bootstrap, [event_topic(n) for n in names]
+                            + [TopicSpec(dlq_topic(n), 1) for n in names[:3]])
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await self.producer.start()
         return self
