@@ -217,7 +217,7 @@ class Deliverer:
         notice.start_attempt(sent_at)  # the claim: from here the receiver may have it
         self._save(notice)
         try:
-            reply = self.webhooks.post(notice.recipient["address"], str(notice.id), webhook_payload(notice))
+            reply = self.webhooks.post(notice.recipient["address"], notice.message_id, webhook_payload(notice))
         except channels.DeliveryError as e:
             self._attempt_failed(notice, str(e), e.permanent)
             return 1
@@ -257,7 +257,7 @@ class Deliverer:
 def webhook_payload(notice: Notification) -> dict[str, Any]:
     """The JSON a unit's webhook receives (documented in docs/services/notifications.md)."""
     return {
-        "id": str(notice.id),
+        "id": notice.message_id,
         "type": f"vn.dondoc.notice.{notice.rule}",
         "rule": notice.rule,
         "due_at": notice.due_at.isoformat(),

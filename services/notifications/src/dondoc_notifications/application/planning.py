@@ -102,7 +102,11 @@ class Planner:
         if occasion.subject_kind != "digest" and not rules.enabled(occasion.rule):
             return self._settle(occasion, "skipped", "rule switched off", now)
         if r.is_stale(occasion.fire_at, now, rules):
-            return self._settle(occasion, "expired", "found too late to be news", now)
+            with self.engine.begin() as conn:
+                for follow_up in self._overdue_follow_ups(conn, occasion, rules):
+                    put_on_schedule(conn, follow_up)  # the weekly chain goes on after an outage
+                self._settle_in(conn, occasion, "expired", "found too late to be news", now)
+            return None
         with self.engine.connect() as conn:
             outcome = self._notices(conn, occasion, rules, now)
         if isinstance(outcome, str):
@@ -163,11 +167,7 @@ class Planner:
             family = r.family(occasion.rule)
             if family == r.DEADLINE_APPROACHING and now >= overdue_moment(task["due_on"]):
                 return "already overdue"
-            if family in (r.TASK_OVERDUE, r.TASK_OVERDUE_WEEKLY):
-                following = r.weekly_overdue(task["task_id"], task["due_on"], occasion.occurrence + 1,
-                                             self.calendar, rules)
-                if following is not None:
-                    follow_ups.append(following)
+            follow_ups += self._overdue_follow_ups(conn, occasion, rules)
             context = self._task_context(conn, task, occasion)
             addressees = self._task_addressees(conn, task, occasion.rule)
             about = {"task_id": task["task_id"], "directive_number": task["directive_number"],
@@ -212,6 +212,17 @@ class Planner:
                 notices.append(self._notice(key, occasion, addressee, about, rendered, link, now))
         return notices, lines, follow_ups
 
+    def _overdue_follow_ups(self, conn: sa.Connection, occasion: r.Occasion,
+                            rules: r.RuleSettings) -> list[r.Occasion]:
+        if r.family(occasion.rule) not in (r.TASK_OVERDUE, r.TASK_OVERDUE_WEEKLY):
+            return []
+        task = _one(conn, tasks, tasks.c.task_id, occasion.subject_id)
+        if task is None or task["status"] != "open" or task["due_on"] != occasion.deadline:
+            return []
+        following = r.weekly_overdue(task["task_id"], task["due_on"], occasion.occurrence + 1,
+                                     self.calendar, rules)
+        return [following] if following is not None else []
+
     def _render(self, rule: str, addressee: Addressee, context: dict[str, Any], link: str,
                 short_id: str) -> Rendered:
         language = addressee.language
@@ -233,14 +244,15 @@ class Planner:
             key=key, rule=occasion.rule, channel=addressee.channel,
             recipient={"unit_id": addressee.unit_id, "kind": addressee.kind, "address": addressee.address},
             about={k: v for k, v in about.items() if v is not None},
-            message_id=self.message_id(ident), due_at=occasion.fire_at,
+            message_id=self.message_id(ident, addressee.channel), due_at=occasion.fire_at,
             language=addressee.language,
             content={"subject": rendered.subject, "text": rendered.text, "line": rendered.line,
                      "link": link},
             planned_at=now, covers=covers or [], resend_of=resend_of)
 
-    def message_id(self, ident: uuid.UUID) -> str:
-        return f"<{ident}@{self.settings.mail_domain}>"
+    def message_id(self, ident: uuid.UUID, channel: str) -> str:
+        """Decided before any send: the SMTP Message-ID, or the webhook delivery id."""
+        return f"<{ident}@{self.settings.mail_domain}>" if channel == "email" else str(ident)
 
     # -- recipients --------------------------------------------------------------------------
 
@@ -353,7 +365,7 @@ class Planner:
         ident = notification_id(key)
         notice = Notification(key=key, rule=original.rule, channel=original.channel,
                               recipient=dict(original.recipient), about=dict(original.about),
-                              message_id=self.message_id(ident), due_at=now,
+                              message_id=self.message_id(ident, original.channel), due_at=now,
                               language=original.language, content=dict(original.content),
                               planned_at=now, covers=list(original.covers),
                               resend_of=str(original.id))

@@ -73,10 +73,9 @@ async def planner_worker(planner, stop: asyncio.Event, wake: Wakeup, deliver: Wa
             log.exception("planner failed; retrying")
             await wake.wait(stop, min(poll, 2.0))
             continue
-        if fired:
+        if fired:  # firing may have put follow-ups on the schedule that are due already
             deliver.set()
-            if fired >= planner.settings.batch:
-                continue
+            continue
         timeout = poll
         if not isinstance(clock, ManualClock):  # a manual clock wakes us when it moves
             timeout = _seconds_until(await asyncio.to_thread(planner.next_moment), clock.now(), poll)
