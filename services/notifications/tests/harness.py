@@ -46,16 +46,22 @@ def consumed(service: Any) -> int:
 
 
 def caught_up(service: Any) -> bool:
-    """Nothing due is left on the schedule or in the queue, and the projection is current."""
+    """Nothing due is left on the schedule or in the queue. Read in this order: the schedule,
+    then the log's head, then the projection (it must hold the whole log), then the queue."""
     engine, clock, app = service.parts["engine"], service.parts["clock"], service.parts["app"]
     now = clock.now()
     with engine.connect() as conn:
         due = conn.execute(sa.select(sa.func.count()).select_from(schedule).where(
             schedule.c.state == "pending", schedule.c.fire_at <= now)).scalar()
+    if due:
+        return False
+    head = app.recorder.max_notification_id() or 0
+    if service.parts["projection"].position() < head:
+        return False
+    with engine.connect() as conn:
         queued = conn.execute(sa.select(sa.func.count()).select_from(notifications).where(
             notifications.c.state.in_(("pending", "dispatched")), notifications.c.due_at <= now)).scalar()
-    head = app.recorder.max_notification_id() or 0
-    return due == 0 and queued == 0 and service.parts["projection"].position() == head
+    return queued == 0
 
 
 def rows(service: Any, **where: Any) -> list[dict[str, Any]]:

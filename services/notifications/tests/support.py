@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from dondoc_contracts import ContractEvent, encode, envelope_for
 from dondoc_platform.stores import StoreURL
@@ -60,6 +61,26 @@ class _Handler:
         return "250 2.0.0 Ok: queued"
 
 
+class QueueingSMTP(SMTP):
+    """aiosmtpd, reading to the end what a vanished client had sent, as Postfix or Exim do:
+    they read the session in order, so a message whose final "." arrived is queued even if
+    the client is gone before the answer (aiosmtpd alone drops it when the end of the
+    stream arrives in the same instant)."""
+
+    def eof_received(self) -> bool | None:
+        return asyncio.StreamReaderProtocol.eof_received(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        asyncio.StreamReaderProtocol.connection_lost(self, error)
+
+
+class _QueueingController(Controller):
+    def factory(self) -> SMTP:
+        return QueueingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 @dataclass
 class SmtpServer:
     """aiosmtpd in its own thread; stop() and start() again on the same port (an outage)."""
@@ -71,7 +92,7 @@ class SmtpServer:
     controller: Controller | None = None
 
     def start(self) -> SmtpServer:
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+        self.controller = _QueueingController(_Handler(self), hostname="127.0.0.1", port=self.port,
                                      decode_data=False, enable_SMTPUTF8=True)
         self.controller.start()
         return self

@@ -3,6 +3,7 @@ as the real SMTP server's received log shows. The service runs as `dondoc serve 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -74,6 +75,10 @@ async def test_a_killed_service_loses_no_mail_and_sends_none_twice(
             await until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, timeout=60,
                         what="the restarted API")
             page = (await client.get("/tasks/t-07/notifications")).json()
+        listed = subprocess.run(
+            [sys.executable, "-m", "dondoc.cli", "notifications", "list", "--unit", "U07", "--json",
+             "--url", f"http://127.0.0.1:{port}", "--token", token],
+            capture_output=True, text=True, timeout=60, check=True)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -86,10 +91,14 @@ async def test_a_killed_service_loses_no_mail_and_sends_none_twice(
     received = smtp.messages()
     ids = Counter(m.message_id for m in received)
     assert [mid for mid, n in ids.items() if n > 1] == [], "a mail was sent twice"
+    recorded = _sent_rows(engine)
+    lost = [(r["address"], r["reconciled"], r["attempts"]) for r in recorded
+            if r["message_id"] not in ids]
+    assert lost == [], f"lost (address, reconciled, attempts): {lost}; log: {log.read_text()[-3000:]}"
     assert sorted(m.recipients[0] for m in received) == sorted(f"u{i:02d}@tinhuy.example.vn"
                                                                for i in range(TASKS))
-    recorded = _sent_rows(engine)
     assert sorted(r["message_id"] for r in recorded) == sorted(ids)
     assert [item["address"] for item in page["items"]] == ["u07@tinhuy.example.vn"]
     assert page["items"][0]["state"] == "sent"
+    assert [n["task_id"] for n in json.loads(listed.stdout)["items"]] == ["t-07"]
     engine.dispose()

@@ -23,6 +23,7 @@ from dondoc_platform.settings import KafkaSettings, ServiceSettings
 from dondoc_platform.stores import StoreURL
 
 from dondoc_notifications.adapters import channels
+from dondoc_notifications.adapters.handovers import HandOverMarks
 from dondoc_notifications.adapters.render import Templates
 from dondoc_notifications.adapters.tables import metadata
 from dondoc_notifications.adapters.translate import Translator
@@ -105,6 +106,13 @@ def make_clock(settings: Settings, keeper: ClockKeeper) -> Clock:
     return ManualClock(max(candidates) if candidates else datetime.now(timezone.utc))
 
 
+def postgres_dsn(store_url: str) -> str | None:
+    parsed = StoreURL.parse(store_url)
+    if parsed.kind != "postgres":
+        return None
+    return parsed.sqlalchemy_url().replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
               calendar: WorkingCalendar | None = None) -> Service:
     settings = settings or Settings()
@@ -152,7 +160,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             timeout=settings.smtp_timeout_seconds, verify_tls=settings.smtp_verify_tls,
             mail_from=settings.mail_from, from_name=settings.mail_from_name),
-        webhooks, on_recorded=recorded)
+        webhooks, HandOverMarks(engine, postgres_dsn(store_url)), on_recorded=recorded)
     if isinstance(clock, ManualClock):
         clock.on_change(lambda _moment: (planner_wake.set(), delivery_wake.set()))
 
@@ -190,6 +198,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         if "producer" in producer_box:
             await producer_box.pop("producer").stop()
         webhooks.close()
+        deliverer.marks.close()
         app.close()
         engine.dispose()
 

@@ -1,12 +1,10 @@
 """The two ways a notice leaves: e-mail over SMTP and signed JSON webhooks.
 
-SMTP hand-over is split around the point of no return. The message text goes out after
-DATA, then `commit()` records that it was handed over, and only then is the final "."
-sent, which is when the server takes the message. A process killed before the commit
-leaves an unfinished DATA that the server throws away, so sending again later loses
-nothing and duplicates nothing. A process killed after the commit has almost surely
-delivered: on restart the notice is recorded as sent ("reconciled"). The only blind spot
-is the few microseconds between the commit and writing the three bytes of ".\\r\\n".
+SMTP hand-over: the server takes a message when it reads the final "." after DATA. The
+caller gives `send_and_mark(send_final_dot)`, which writes the dot and marks the hand-over
+in the same instant (see `handovers`). A process killed before the dot leaves an unfinished
+DATA that the server throws away (sending again later loses nothing, duplicates nothing); a
+process killed after it is found marked on restart and recorded as sent ("reconciled").
 
 Webhooks follow the Standard Webhooks signature scheme (see docs/services/notifications.md):
 `webhook-id` (the delivery id, the same on every retry so receivers can drop repeats),
@@ -45,6 +43,10 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class RefusedAfterData(DeliveryError):
+    """The server read the whole message, then refused it."""
 
 
 class HandedOver(Exception):
@@ -115,8 +117,9 @@ class SmtpSession:
         except (OSError, smtplib.SMTPException) as e:
             raise ChannelDown(f"SMTP server {config.host}:{config.port} unavailable: {e}") from e
 
-    def send(self, message: EmailMessage, recipients: list[str], commit: Callable[[], None]) -> str:
-        """Hand the message over; `commit()` runs just before the final "." (see module doc)."""
+    def send(self, message: EmailMessage, recipients: list[str],
+             send_and_mark: Callable[[Callable[[], None]], None]) -> str:
+        """Hand the message over; `send_and_mark(dot)` writes the final "." (see module doc)."""
         smtp = self.smtp
         committed = False
         try:
@@ -139,13 +142,17 @@ class SmtpSession:
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)
-            commit()
-            committed = True
-            smtp.send(b".\r\n")
+
+            def final_dot() -> None:
+                nonlocal committed
+                smtp.send(b".\r\n")
+                committed = True  # from here the server has it
+
+            send_and_mark(final_dot)
             code, reply = smtp.getreply()
             if code != 250:
-                raise DeliveryError(f"message refused after DATA: {code} {_text(reply)}",
-                                    permanent=code >= 500)
+                raise RefusedAfterData(f"message refused after DATA: {code} {_text(reply)}",
+                                       permanent=code >= 500)
             return f"{code} {_text(reply)}"
         except (OSError, smtplib.SMTPServerDisconnected) as e:
             if committed:

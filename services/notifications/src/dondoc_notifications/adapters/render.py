@@ -58,12 +58,18 @@ class Rendered:
 
 
 class Templates:
+    """`strict=True` (tests) turns a value missing from the context into an error; in service
+    a missing optional value renders empty rather than stopping the notice."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+
     @cached_property
     def env(self) -> jinja2.Environment:
         env = jinja2.Environment(
             loader=jinja2.PackageLoader("dondoc_notifications", "adapters/templates"),
             autoescape=False,  # plain-text mail; webhooks carry JSON
-            undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined if self.strict else jinja2.ChainableUndefined, keep_trailing_newline=True,
             trim_blocks=False, lstrip_blocks=False,
         )
         env.filters.update(vn_date=vn_date, en_date=en_date, vn_weekday=vn_weekday,

@@ -146,6 +146,12 @@ notifications = sa.Table(
     sa.Index("ix_ntf_notifications_unit", "recipient_unit_id"),
 )
 
+handovers = sa.Table(
+    "ntf_handovers", metadata,
+    sa.Column("notification_id", sa.String(36), primary_key=True),
+    sa.Column("handed_over_at", UtcDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+)
+
 positions = sa.Table(
     "ntf_positions", metadata,
     sa.Column("name", sa.String(100), primary_key=True),

@@ -27,6 +27,7 @@ from eventsourcing.application import Application
 from dondoc_platform.clock import Clock
 
 from dondoc_notifications.adapters import channels
+from dondoc_notifications.adapters.handovers import HandOverMarks
 from dondoc_notifications.adapters.tables import notifications
 from dondoc_notifications.application import metrics
 from dondoc_notifications.domain.notification import DISPATCHED, PENDING, NotSendable, Notification
@@ -52,7 +53,8 @@ class DeliverySettings:
 class Deliverer:
     def __init__(self, app: Application, engine: sa.Engine, projection: NotificationsProjection,
                  clock: Clock, settings: DeliverySettings, smtp: channels.SmtpConfig,
-                 webhooks: channels.WebhookSender, on_recorded: Callable[[], None] = lambda: None) -> None:
+                 webhooks: channels.WebhookSender, marks: HandOverMarks,
+                 on_recorded: Callable[[], None] = lambda: None) -> None:
         self.app = app
         self.engine = engine
         self.projection = projection
@@ -60,6 +62,7 @@ class Deliverer:
         self.settings = settings
         self.smtp = smtp
         self.webhooks = webhooks
+        self.marks = marks
         self.on_recorded = on_recorded
         self.worker = uuid.uuid4().hex[:12]
         self._smtp_paused_until: datetime | None = None
@@ -134,7 +137,7 @@ class Deliverer:
             notice = self._load(row)
             if notice is None:
                 continue
-            if notice.state == DISPATCHED:
+            if self.marks.handed_over(str(notice.id)):
                 # handed over by a process that stopped before it heard the server's answer
                 notice.confirm_sent(self.clock.now(), reconciled=True,
                                     detail="handed over to the mail server before a restart")
@@ -171,18 +174,19 @@ class Deliverer:
             language=notice.language,
             headers={"X-Dondoc-Rule": notice.rule, "X-Dondoc-Notification-Id": str(notice.id)})
 
-        def hand_over() -> None:
-            notice.start_attempt(sent_at)
-            self._save(notice)
-
+        notice.start_attempt(sent_at)  # the claim, on the record before the server hears of it
+        self._save(notice)
         try:
-            reply = session.send(message, [notice.recipient["address"]], hand_over)
+            reply = session.send(message, [notice.recipient["address"]],
+                                 lambda final_dot: self.marks.send_and_mark(str(notice.id), final_dot))
         except channels.HandedOver as e:
             notice.confirm_sent(sent_at, reconciled=True, detail=str(e))
             self._save(notice)
             self._count_sent(notice)
             raise channels.ChannelDown(str(e)) from e
         except channels.DeliveryError as e:
+            if isinstance(e, channels.RefusedAfterData):
+                self.marks.forget(str(notice.id))
             self._attempt_failed(notice, str(e), e.permanent)
             return
         notice.confirm_sent(sent_at, detail=reply)

@@ -19,3 +19,5 @@ RECONCILED = Counter("dondoc_notifications_reconciled_total",
                      "Notices found handed over after a restart and recorded as sent", ["channel"])
 DELIVERY_SECONDS = Histogram("dondoc_notifications_delivery_seconds", "Time to deliver one notice",
                              ["channel"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+OCCASION_ERRORS = Counter("dondoc_notifications_occasion_errors_total",
+                          "Scheduled occasions that could not be turned into notices (see the log)", ["rule"])

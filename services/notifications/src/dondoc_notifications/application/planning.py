@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from dondoc_platform.calendar import WorkingCalendar, overdue_moment
 from dondoc_platform.clock import VN_TZ, Clock
@@ -87,7 +87,16 @@ class Planner:
                 .order_by(schedule.c.fire_at, schedule.c.key).limit(self.settings.batch)
             ).mappings().all()
         for row in due:
-            self.fire(dict(row), now)
+            try:
+                self.fire(dict(row), now)
+            except (sa.exc.OperationalError, OperationalError):
+                raise  # the database is away: the occasion stays pending and comes again
+            except Exception as e:  # noqa: BLE001 - one bad occasion must not stop the schedule
+                log.exception("occasion %s could not be fired", row["key"])
+                metrics.OCCASION_ERRORS.labels(row["rule"]).inc()
+                self._settle(r.Occasion(row["rule"], row["subject_kind"], row["subject_id"], row["deadline"],
+                                        row["fire_at"], row["occurrence"]), "error",
+                             f"{type(e).__name__}: {e}", now)
         return len(due)
 
     def next_moment(self) -> datetime | None:
