@@ -74,6 +74,8 @@ class QueueingSMTP(SMTP):
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
         asyncio.StreamReaderProtocol.connection_lost(self, error)
+        if self._handler_coroutine is not None:  # it ends on the lost connection: that is expected
+            self._handler_coroutine.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 class _QueueingController(Controller):

@@ -215,7 +215,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                  lambda stop: delivery_worker(deliverer, stop, delivery_wake, settings.delivery_poll_seconds)],
         brokers=[broker], on_start=[start], on_stop=[stop])
     service.parts = {"app": app, "engine": engine, "clock": clock, "planner": planner,  # type: ignore[attr-defined]
-                     "deliverer": deliverer, "projection": projection, "queries": queries, "relay": relay}
+                     "deliverer": deliverer, "projection": projection, "queries": queries, "relay": relay,
+                     "facts": inbox}
     return service
 
 
