@@ -208,6 +208,24 @@ class Upstream:
         await self.producer.send_and_wait(f"{self.prefix}{topic}", value=value, key=key, headers=headers)
 
 
+async def read_topic(bootstrap: str, topic: str, expected: int, convert) -> list:
+    """`expected` records of a topic from its start, each through `convert(record)`."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    found: list = []
+    try:
+        async with asyncio.timeout(60):
+            while len(found) < expected:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    found += [convert(record) for record in batch]
+    finally:
+        await consumer.stop()
+    return found
+
+
 async def until(condition, timeout: float = 60.0, what: str = "condition") -> None:
     """Wait for `condition()` (sync, run in a thread) to hold, with a deadline."""
     try:

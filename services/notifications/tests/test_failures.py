@@ -4,11 +4,9 @@ in NotificationFailed and a metric; a malformed or unknown event goes to the DLQ
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from prometheus_client import REGISTRY
 
 from dondoc.dev.process import free_port
@@ -17,7 +15,7 @@ from dondoc_platform.clock import ManualClock
 
 from . import facts as f
 from .harness import caught_up, consumed, rows, running, settings_for
-from .support import SmtpServer, Upstream, WebhookServer, until
+from .support import SmtpServer, Upstream, WebhookServer, read_topic, until
 
 pytestmark = pytest.mark.integration
 
@@ -123,28 +121,8 @@ async def test_malformed_and_unknown_events_go_to_the_dead_letter_topic_and_send
 
 
 async def _events(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    found = []
-    try:
-        async with asyncio.timeout(60):
-            while len(found) < expected:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    found += [decode(r.headers, r.value)[1] for r in batch]
-    finally:
-        await consumer.stop()
-    return found
+    return await read_topic(bootstrap, topic, expected, lambda r: decode(r.headers, r.value)[1])
 
 
 async def _dead_letters(bootstrap: str, topic: str, expected: int) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    found = []
-    try:
-        async with asyncio.timeout(60):
-            while len(found) < expected:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    found += [{k: v.decode() for k, v in r.headers} for r in batch]
-    finally:
-        await consumer.stop()
-    return found
+    return await read_topic(bootstrap, topic, expected, lambda r: {k: v.decode() for k, v in r.headers})

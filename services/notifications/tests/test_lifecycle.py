@@ -7,22 +7,14 @@ from datetime import date
 import httpx
 import pytest
 
-from dondoc.dev.process import free_port
 from dondoc_platform.auth import DevSigner
 from dondoc_platform.clock import ManualClock
 
 from . import facts as f
 from .harness import caught_up, consumed, rows, running, settings_for
-from .support import SmtpServer, Upstream, until
+from .support import Upstream, until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port()).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

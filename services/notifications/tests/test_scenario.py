@@ -3,14 +3,11 @@ days, in Vietnamese with proper MIME; webhooks signed; NotificationSent on the r
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from dondoc.dev.process import free_port
 from dondoc_contracts import decode
 from dondoc_platform.clock import VN_TZ, ManualClock
 
@@ -18,25 +15,11 @@ from dondoc_notifications.adapters.channels import verify
 
 from . import facts as f
 from .harness import caught_up, consumed, rows, running, settings_for
-from .support import SmtpServer, Upstream, WebhookServer, until
+from .support import Upstream, read_topic, until
 
 pytestmark = pytest.mark.integration
 
 SECRET = "whsec_ZG9uZG9jLXRlc3Qtc2VjcmV0LWtleS0zMmJ5dGVzISE="
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port()).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooks():
-    server = WebhookServer().start()
-    yield server
-    server.stop()
 
 
 async def test_reminders_overdue_and_escalation_arrive_on_their_days(
@@ -120,18 +103,5 @@ async def test_reminders_overdue_and_escalation_arrive_on_their_days(
 
 async def _published(bootstrap: str, topic: str, service) -> list[dict]:
     """Every NotificationSent the relay put on the broker (waits until all recorded are there)."""
-    expected = len(rows(service, state="sent"))
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(found) < expected:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in batch:
-                        _, event = decode(record.headers, record.value)
-                        found.append(json.loads(event.model_dump_json()))
-    finally:
-        await consumer.stop()
-    return found
+    return await read_topic(bootstrap, topic, len(rows(service, state="sent")),
+                            lambda r: json.loads(decode(r.headers, r.value)[1].model_dump_json()))
