@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 from datetime import datetime, time, timedelta, timezone
@@ -241,4 +240,4 @@ def openapi() -> dict[str, Any]:
             service.parts["engine"].dispose()  # type: ignore[attr-defined]
 
 
-__all__ = ["Settings", "asyncio", "bootstrap", "openapi"]
+__all__ = ["Settings", "bootstrap", "openapi"]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from eventsourcing.application import AggregateNotFoundError, Application
 
 from dondoc_platform.clock import Clock, ManualClock
-from dondoc_platform.errors import DomainError, not_found
+from dondoc_platform.errors import not_found
 
 from dondoc_notifications.adapters.tables import clock_state, notifications, units, upsert
 from dondoc_notifications.domain.notification import Notification
@@ -19,10 +19,6 @@ from dondoc_notifications.domain.notification import Notification
 
 class NotificationsApp(Application[UUID]):
     name = "Notifications"
-
-
-class UnknownNotification(DomainError):
-    pass
 
 
 class Queries:

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -397,4 +397,4 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-__all__ = ["Addressee", "Office", "Planner", "PlanningSettings", "timezone"]
+__all__ = ["Addressee", "Office", "Planner", "PlanningSettings"]

@@ -4,7 +4,7 @@ was sent for this task / unit" and is the delivery queue (state + due moment, in
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,12 +75,8 @@ class NotificationsProjection:
                 failed_at=event.failed_at, leased_until=None, position=position))
 
 
-def _date(value: Any):
-    from datetime import date
-
+def _date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
 
-
-__all__ = ["NotificationsProjection", "datetime"]
