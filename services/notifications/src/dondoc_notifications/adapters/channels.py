@@ -19,6 +19,7 @@ import hmac
 import json
 import re
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -105,6 +106,9 @@ class SmtpSession:
             else:
                 self.smtp = smtplib.SMTP(config.host, config.port, local_hostname=config.local_hostname,
                                          timeout=config.timeout)
+            # the final "." is a tiny write right after the message: without this, Nagle's
+            # algorithm holds it until the server acknowledges the text (tens of ms a mail)
+            self.smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.smtp.ehlo()
             if config.starttls and not config.implicit_tls:
                 context = ssl.create_default_context() if config.verify_tls else ssl._create_unverified_context()
