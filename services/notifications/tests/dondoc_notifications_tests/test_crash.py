@@ -98,6 +98,8 @@ async def test_a_killed_service_loses_no_mail_and_sends_none_twice(
     assert sorted(m.recipients[0] for m in received) == sorted(f"u{i:02d}@tinhuy.example.vn"
                                                                for i in range(TASKS))
     assert sorted(r["message_id"] for r in recorded) == sorted(ids)
+    print(f"[crash] {len(received)} mails, {sum(r['reconciled'] for r in recorded)} recorded as sent "
+          f"from their hand-over mark after a kill")
     assert [item["address"] for item in page["items"]] == ["u07@tinhuy.example.vn"]
     assert page["items"][0]["state"] == "sent"
     assert [n["task_id"] for n in json.loads(listed.stdout)["items"]] == ["t-07"]
