@@ -22,7 +22,29 @@ from dondoc_platform.clock import SystemClock
 from tests.support.services import UNITS, create_database, drop_database
 
 #: The services these tests start (each brings its own /metrics).
-OBSERVED = ("directives", "tasks", "reports")
+OBSERVED = ("directives", "tasks", "reports", "notifications")
+
+#: What a service needs besides the common settings.
+EXTRA_ENV: dict[str, dict[str, str]] = {
+    # occasions of long-past deadlines are sent rather than expired: the mail goes out today
+    "notifications": {"DONDOC_STALE_AFTER_HOURS": "87600", "DONDOC_PLANNER_POLL_SECONDS": "1",
+                      "DONDOC_OFFICE_EMAILS": '["vanphong@example.vn"]'},
+}
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on a free port that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.received: list[Any] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.received.append(envelope)
+        return "250 2.0.0 Ok: queued"
 
 
 @dataclass
@@ -32,6 +54,7 @@ class ObservedSuite:
     kafka_bootstrap: str
     topic_prefix: str
     today: date
+    mailbox: Mailbox
     databases: list[str] = field(default_factory=list)
 
     def url(self, service: str) -> str:
@@ -72,6 +95,7 @@ class ObservedSuite:
     def stop(self, admin_url: str) -> None:
         for process in reversed(self.processes.values()):
             process.stop()
+        self.mailbox.controller.stop()
         for url in self.databases:
             drop_database(admin_url, url)
 
@@ -80,8 +104,10 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
                 topic_prefix: str) -> ObservedSuite:
     signer = DevSigner(home / "auth" / "jwks.json")
     signer.ensure_key()
+    mailbox = Mailbox()
+    mailbox.controller.start()
     suite = ObservedSuite({}, signer, kafka_bootstrap, topic_prefix,
-                          today=local_day(SystemClock().now()))
+                          today=local_day(SystemClock().now()), mailbox=mailbox)
     try:
         for name in OBSERVED:
             url = create_database(admin_url)
@@ -94,6 +120,9 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
                 "DONDOC_CLOCK": "manual",
                 "DONDOC_WATCHER_POLL_SECONDS": "0.5",
                 "DONDOC_DATA_DIR": str(home / "data"),
+                "DONDOC_SMTP_HOST": "127.0.0.1",
+                "DONDOC_SMTP_PORT": str(mailbox.port),
+                **EXTRA_ENV.get(name, {}),
             })
             suite.processes[name] = process
             process.start()

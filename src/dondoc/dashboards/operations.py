@@ -227,4 +227,28 @@ def build() -> Dashboard:
         "Reports not submitted yet: pending, and missing (past their due day).",
         promql("sum by (state) (max by (state, unit, review_group) "
                "(dondoc_reports_awaited_reports))", "{{state}}", instant=True), width=6))
+
+    dashboard = dashboard.with_row(row("Thông báo / Notifications"))
+    sent = "sum by (channel) (increase(dondoc_notifications_sent_total[1h]))"
+    dashboard = dashboard.with_panel(series(
+        "Thông báo đã gửi và thất bại theo kênh (mỗi giờ)",
+        "Thông báo đã gửi (e-mail, webhook) và thông báo thất bại hẳn sau các lần thử lại. / "
+        "Notices delivered, and notices that failed for good, per hour and channel.",
+        promql(sent, "{{channel}} đã gửi / sent"),
+        promql(_or_zero("sum by (channel) (increase(dondoc_notifications_failed_total[1h]))",
+                        sent), "{{channel}} thất bại / failed", ref="B"), width=12))
+    dashboard = dashboard.with_panel(series(
+        "Lần gửi lỗi sẽ thử lại",
+        "Lần gửi không thành (máy chủ thư, webhook không trả lời) sẽ được thử lại. / Delivery "
+        "attempts that failed and will be retried.",
+        promql(_or_zero(
+            "sum by (channel) (increase(dondoc_notifications_attempt_failures_total[5m]))",
+            "sum by (channel) (increase(dondoc_notifications_sent_total[5m]))"), "{{channel}}"),
+        width=6))
+    dashboard = dashboard.with_panel(grid(
+        "Kênh gửi",
+        "1 = kênh hoạt động ở lần dùng gần nhất, 0 = đang lỗi. / 1 when the channel worked at "
+        "its last use, 0 while it is down.",
+        promql("max by (channel) (dondoc_notifications_channel_up)", instant=True),
+        width=6, height=8, columns={"channel": "Kênh", "Value": "Hoạt động"}))
     return dashboard

@@ -103,3 +103,12 @@ def test_the_reports_awaited_come_from_the_reports_view(observed: ObservedSuite)
                        ("pending", "UBND"): 1, ("pending", "BTG"): 1}
     assert has(text, "dondoc_kafka_consumer_lag_messages")
     assert has(text, "faststream_received_messages_total", app_name="reports")
+
+
+def test_notifications_are_counted_by_channel(observed: ObservedSuite) -> None:
+    text = observed.wait_for_metrics(
+        "notifications", lambda t: has(t, "dondoc_notifications_sent_total", channel="email"),
+        what="an e-mail sent")
+    assert observed.mailbox.received
+    assert has(text, "dondoc_kafka_consumer_lag_messages")
+    assert has(text, "faststream_received_messages_total", app_name="notifications")

@@ -15,6 +15,7 @@ from dondoc_platform.calendar import WorkingCalendar
 from dondoc_platform.clock import Clock, ManualClock, SystemClock
 from dondoc_platform.eventstore import store_env
 from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
+from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.runtime import Service
@@ -174,9 +175,10 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     inbox = SqlInbox(engine, metadata, consumer=consumer,
                      apply=FactsKeeper(calendar, lambda: rules).apply,
                      dead_letters=DeadLetters(publish_dead_letter, consumer))
-    broker = make_broker(kafka)
+    broker = make_broker(kafka, service="notifications")
     subscribe(broker, [settings.topic(s) for s in SOURCES], group_id=consumer,
               inbox=_WakingInbox(inbox, planner_wake), max_records=settings.consumer_max_records)
+    lag = ConsumerLagMonitor(kafka.bootstrap, {consumer: [settings.topic(s) for s in SOURCES]})
 
     async def start() -> None:
         from aiokafka import AIOKafkaProducer
@@ -211,7 +213,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         workers=[relay.run,
                  lambda stop: planner_worker(planner, stop, planner_wake, delivery_wake, clock,
                                              settings.planner_poll_seconds),
-                 lambda stop: delivery_worker(deliverer, stop, delivery_wake, settings.delivery_poll_seconds)],
+                 lambda stop: delivery_worker(deliverer, stop, delivery_wake, settings.delivery_poll_seconds),
+                 lag.run],
         brokers=[broker], on_start=[start], on_stop=[stop])
     service.parts = {"app": app, "engine": engine, "clock": clock, "planner": planner,  # type: ignore[attr-defined]
                      "deliverer": deliverer, "projection": projection, "queries": queries, "relay": relay,
