@@ -133,7 +133,8 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
 
 
 def observed_notice(today: date) -> dict[str, Any]:
-    """A notice whose tasks land in every open status and several ageing buckets today."""
+    """A notice whose tasks land in every open status and several ageing buckets today, and
+    one the office confirms completed on time."""
     def due(days_ago: int) -> dict[str, str]:
         return {"kind": "date", "due_on": (today - timedelta(days=days_ago)).isoformat()}
 
@@ -154,6 +155,9 @@ def observed_notice(today: date) -> dict[str, Any]:
             {"paragraph": "5", "text": "Xây dựng đề án chuyển đổi số của tỉnh",
              "lead_unit_id": "UBND", "key_task": True, "domain": "Chuyển đổi số",
              "deadline": {"kind": "date", "due_on": (today + timedelta(days=60)).isoformat()}},
+            {"paragraph": "6", "text": "Sơ kết công tác tuyên truyền 6 tháng",
+             "lead_unit_id": "BTG", "domain": "Tuyên giáo",
+             "deadline": {"kind": "date", "due_on": (today + timedelta(days=30)).isoformat()}},
         ],
     }
 
@@ -169,11 +173,19 @@ def feed_traffic(suite: ObservedSuite) -> None:
     status, body = suite.call("directives", "POST", "/directives", observed_notice(suite.today))
     assert status == 201, body
 
-    def five_tasks() -> bool:
-        code, page = suite.call("tasks", "GET", "/tasks?limit=50", role="leader")
-        return code == 200 and len(page["items"]) == 5
+    tasks: list[dict[str, Any]] = []
 
-    wait_until(five_tasks, timeout=90, what="five tasks in the tasks service")
+    def six_tasks() -> bool:
+        code, page = suite.call("tasks", "GET", "/tasks?limit=50", role="leader")
+        tasks[:] = page["items"] if code == 200 else []
+        return len(tasks) == 6
+
+    wait_until(six_tasks, timeout=90, what="six tasks in the tasks service")
+    done = next(t for t in tasks if t["item_id"] == "6")  # finished early: completed on time
+    status, body = suite.call("tasks", "POST", f"/tasks/{done['task_id']}/completion",
+                              {"completed_on": (suite.today - timedelta(days=1)).isoformat(),
+                               "result": "Đã tổ chức hội nghị sơ kết"})
+    assert status == 200, body
     _open_report_cycles(suite)
     _disturb_tasks_input(suite)
 
