@@ -56,7 +56,32 @@ def asyncapi_yaml() -> str:
         )
     spec = AsyncAPI(broker, title="dondoc events", version="1.0.0", schema_version="3.0.0",
                     description="Public events of dondoc. See docs/events/README.md.")
-    return spec.to_specification().to_yaml()
+    return _canonical_yaml(spec.to_specification().to_jsonable())
+
+
+def _canonical_yaml(document: dict) -> str:
+    """The document with its named sections sorted by name.
+
+    FastStream keeps a broker's publishers in a WeakSet, so their order (and the order of
+    channels, operations and messages) follows the hash seed of the process; sorting makes
+    `make generate` give the same bytes in every run.
+    """
+    from io import StringIO
+
+    import yaml
+
+    def by_name(section: object) -> object:
+        return dict(sorted(section.items())) if isinstance(section, dict) else section
+
+    for name in ("channels", "operations"):
+        if name in document:
+            document[name] = by_name(document[name])
+    components = document.get("components", {})
+    for name in list(components):
+        components[name] = by_name(components[name])
+    out = StringIO(initial_value="", newline="\n")
+    yaml.dump(document, out, sort_keys=False)
+    return out.getvalue()
 
 
 def generate(root: Path) -> list[Path]:
