@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,21 +77,34 @@ def kafka_bootstrap(infra: Infrastructure) -> str:
 
 
 @pytest.fixture
-def postgres_database(infra: Infrastructure) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+def new_postgres_database(infra: Infrastructure) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases for one test; drops them afterwards."""
     import psycopg
     from psycopg import sql
 
-    name = f"test_{uuid.uuid4().hex[:12]}"
     admin = infra.postgres_database_url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        made.append(name)
+        return infra.postgres_database_url(name)
+
     try:
-        yield infra.postgres_database_url(name)
+        yield make
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(name)))
+            for name in made:
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+                    sql.Identifier(name)))
+
+
+@pytest.fixture
+def postgres_database(new_postgres_database: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    return new_postgres_database()
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from dondoc_contracts import Actor, ClaimedStatus, Role, TaskProgressRecorded
-from dondoc_platform.eventstore import store_env
-from dondoc_platform.inbox import Delivery
+from dondoc_platform.eventstore import InboxEntry, save_with_inbox, store_env
+from dondoc_platform.inbox import Delivery, ensure_inbox_tables
 
 ACTOR = Actor(id="btg.officer", role=Role.UNIT, unit_id="BTG")
 
@@ -79,6 +79,12 @@ counters = sa.Table(
     sa.Column("task_id", sa.String(64), primary_key=True),
     sa.Column("n", sa.Integer, nullable=False),
 )
+
+
+def create_effect_tables(engine: sa.Engine) -> None:
+    """The effect tables and the consumer's inbox tables, in one database."""
+    ensure_inbox_tables(metadata)
+    metadata.create_all(engine)
 
 
 def apply_progress(conn: sa.Connection, deliveries: list[Delivery]) -> None:

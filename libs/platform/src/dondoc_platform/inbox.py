@@ -143,6 +143,13 @@ def inbox_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return inbox, positions
 
 
+def ensure_inbox_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The inbox tables of `metadata`, added to it if it does not hold them yet."""
+    if "dondoc_inbox" in metadata.tables:
+        return metadata.tables["dondoc_inbox"], metadata.tables["dondoc_consumer_positions"]
+    return inbox_tables(metadata)
+
+
 def _insert(engine: sa.Engine, table: sa.Table):
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
@@ -166,8 +173,7 @@ class SqlInbox:
         self.dead_letters = dead_letters
         self.max_attempts = max_attempts
         self.retry_base = retry_base
-        self.inbox, self.positions = inbox_tables(metadata) if "dondoc_inbox" not in metadata.tables \
-            else (metadata.tables["dondoc_inbox"], metadata.tables["dondoc_consumer_positions"])
+        self.inbox, self.positions = ensure_inbox_tables(metadata)
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
