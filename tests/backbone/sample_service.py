@@ -98,3 +98,29 @@ def apply_progress(conn: sa.Connection, deliveries: list[Delivery]) -> None:
                                .values(n=counters.c.n + 1))
         if updated.rowcount == 0:
             conn.execute(counters.insert().values(task_id=d.event.task_id, n=1))
+
+
+# -- an event-sourced consumer's effect: a receipt aggregate per consumed event -------------
+
+
+class Receipt(Aggregate):
+    @event("Received")
+    def __init__(self, task_id: str, version: int) -> None:
+        self.task_id = task_id
+        self.version = version
+
+
+class Receipts(Application[UUID]):
+    name = "Receipts"
+
+
+def open_receipts(url: str) -> Receipts:
+    return Receipts(env=store_env(url))
+
+
+def record_receipt(app: Receipts, consumer: str, delivery: Delivery) -> bool:
+    """The reaction: a new Receipt, saved with the consumed event's inbox entry."""
+    entry = InboxEntry(consumer, delivery.event_id, delivery.topic, delivery.partition,
+                       delivery.offset)
+    receipt = Receipt(task_id=delivery.event.task_id, version=int(delivery.event.progress))
+    return save_with_inbox(app, entry, receipt)
