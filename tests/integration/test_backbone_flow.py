@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from dondoc_contracts import encode, envelope_for, topic_for
+from dondoc_contracts import TaskProgressRecorded, encode, envelope_for, topic_for
 from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import event_topic as topic_spec
 from dondoc_platform.kafka import TopicSpec, ensure_topics, make_broker
@@ -18,6 +19,7 @@ from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.settings import KafkaSettings
 from dondoc_platform.stores import StoreURL
 from tests.backbone import sample_service as svc
+from tests.backbone.contract_checks import committed_schema, schema_errors
 
 pytestmark = pytest.mark.integration
 
@@ -124,21 +126,43 @@ async def test_relay_resumes_exactly_where_it_stopped(kafka_bootstrap: str, stor
     app.close()
 
 
-async def _read_sequences(bootstrap: str, topic: str, expected: int) -> list[int]:
+async def _read_records(bootstrap: str, topic: str, expected: int) -> list:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
-    found: list[int] = []
+    found: list = []
     try:
         async with asyncio.timeout(30):
             while len(found) < expected:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for r in records:
-                        found.append(int(dict(r.headers)["ce_sequence"]))
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    found.extend(records)
     finally:
         await consumer.stop()
     return found
+
+
+async def _read_sequences(bootstrap: str, topic: str, expected: int) -> list[int]:
+    return [int(dict(r.headers)["ce_sequence"]) for r in await _read_records(bootstrap, topic, expected)]
+
+
+async def test_what_the_relay_publishes_validates_against_the_committed_schema(
+    kafka_bootstrap: str, tmp_path: Path, topics: str
+) -> None:
+    app = svc.open_app(f"sqlite:///{tmp_path / 'schema.sqlite'}")
+    svc.write_events(app, aggregates=3, notes_each=2)
+    relay = OutboxRelay(app, service="tasks", translate=svc.translate, bootstrap=kafka_bootstrap,
+                        route=lambda _: topics)
+    async with relay:
+        assert await relay.relay_once() == 9
+    records = await _read_records(kafka_bootstrap, topics, 9)
+    schema = committed_schema(TaskProgressRecorded)
+    for record in records:
+        payload = json.loads(record.value)
+        assert schema_errors(TaskProgressRecorded, payload) == [], record.value
+        headers = dict(record.headers)
+        assert headers["ce_type"].decode() == schema["x-cloudevents-type"]
+        assert record.key.decode() == payload[schema["x-key"]]
+    app.close()
 
 
 async def test_each_record_carries_the_cloudevents_headers_and_the_chain_hash(
