@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dondoc.dev import Stack, StackConfig
-from dondoc.dev.process import free_port
+from dondoc.dev import Stack
 
 
 @dataclass(frozen=True)
@@ -30,16 +29,7 @@ class Infrastructure:
 
 
 def _private_stack(root: Path) -> Stack:
-    config = StackConfig.from_env()
-    return Stack(StackConfig(
-        state_dir=root,
-        cache_dir=config.cache_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        postgres_port=free_port(),
-        prometheus_port=free_port(),
-        database_url=os.environ.get("DONDOC_TEST_DATABASE_URL") or None,
-    ))
+    return Stack.private(root, database_url=os.environ.get("DONDOC_TEST_DATABASE_URL") or None)
 
 
 def _announce(infrastructure: Infrastructure) -> None:

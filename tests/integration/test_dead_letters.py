@@ -268,3 +268,20 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_messages_behind_it_are_p
         original = {k: v for k, v in poison.headers}
         assert {k: v for k, v in headers.items() if not k.startswith("dlq_")} == original
     assert _dead_letter_count(consumer.name, reason) - counted_before == 1
+
+
+async def test_a_header_that_is_not_utf8_does_not_stop_the_partition(
+    consumer: Consumer, topic: str, producer: AIOKafkaProducer, kafka_bootstrap: str,
+) -> None:
+    """FastStream decodes headers as UTF-8; a foreign producer's binary header is tolerated."""
+    before, odd, behind = good(1), good(2), good(3)
+    for message, extra in ((before, []), (odd, [("traceparent", b"\xff\x00\xfe")]), (behind, [])):
+        await producer.send_and_wait(topic, value=message.value, key=message.key,
+                                     headers=message.headers + extra)
+    broker = make_broker(KafkaSettings(bootstrap=kafka_bootstrap))
+    subscribe(broker, [topic], group_id=f"g-{consumer.name}", inbox=consumer.inbox)
+    async with broker:
+        await broker.start()
+        await _until(lambda: consumer.outcome(behind.ce_id) == "applied",
+                     "the messages around the binary header to be processed")
+    assert consumer.effects() == {"task-1": 1, "task-2": 1, "task-3": 1}

@@ -156,6 +156,46 @@ def _insert(engine: sa.Engine, table: sa.Table):
 
 
 ApplySql = Callable[[sa.Connection, Sequence[Delivery]], None]
+RecordInbox = Callable[[sa.Connection, str, Sequence[Delivery], str], set[str]]
+
+
+def _inbox_insert(engine: sa.Engine, inbox: sa.Table) -> RecordInbox:
+    """Inserts a batch's inbox rows, skipping ids recorded before; returns the new ids.
+
+    The statement is built once. On PostgreSQL the batch travels as four arrays through one
+    `unnest`: the same SQL text every time, so neither SQLAlchemy nor psycopg parses a
+    statement of thousands of placeholders per batch (which cost more than the insert).
+    Elsewhere SQLAlchemy batches the rows itself ("insertmanyvalues").
+    """
+    if engine.dialect.name == "postgresql":
+        table = engine.dialect.identifier_preparer.format_table(inbox)
+        statement = sa.text(
+            f"INSERT INTO {table} (consumer, event_id, topic, partition, kafka_offset, outcome) "
+            "SELECT :consumer, e, t, p, o, :outcome FROM unnest(CAST(:ids AS text[]), "
+            "CAST(:topics AS text[]), CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) "
+            "AS batch(e, t, p, o) ON CONFLICT DO NOTHING RETURNING event_id")
+
+        def record_arrays(conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
+                          outcome: str) -> set[str]:
+            return set(conn.execute(statement, {
+                "consumer": consumer, "outcome": outcome,
+                "ids": [d.event_id for d in deliveries], "topics": [d.topic for d in deliveries],
+                "partitions": [d.partition for d in deliveries],
+                "offsets": [d.offset for d in deliveries],
+            }).scalars())
+
+        return record_arrays
+
+    rows_statement = _insert(engine, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+
+    def record_rows(conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
+                    outcome: str) -> set[str]:
+        rows = [{"consumer": consumer, "event_id": d.event_id, "topic": d.topic,
+                 "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
+                for d in deliveries]
+        return set(conn.execute(rows_statement, rows).scalars())
+
+    return record_rows
 
 
 class SqlInbox:
@@ -174,6 +214,13 @@ class SqlInbox:
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.inbox, self.positions = ensure_inbox_tables(metadata)
+        self._record_inbox = _inbox_insert(engine, self.inbox)
+        upsert = _insert(engine, self.positions)
+        self._move_positions = upsert.on_conflict_do_update(
+            index_elements=["consumer", "topic", "partition"],
+            set_={"kafka_offset": upsert.excluded.kafka_offset,
+                  "updated_at": sa.func.current_timestamp()},
+        )
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
@@ -216,12 +263,7 @@ class SqlInbox:
     def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
         started = time.perf_counter()
         with self.engine.begin() as conn:
-            rows = [{"consumer": self.consumer, "event_id": d.event_id, "topic": d.topic,
-                     "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
-                    for d in deliveries]
-            statement = _insert(self.engine, self.inbox).values(rows).on_conflict_do_nothing(
-            ).returning(self.inbox.c.event_id)
-            new_ids = {row[0] for row in conn.execute(statement)}
+            new_ids = self._record_inbox(conn, self.consumer, deliveries, outcome)
             fresh, seen = [], set()
             for d in deliveries:
                 if d.event_id in new_ids and d.event_id not in seen:
@@ -252,13 +294,7 @@ class SqlInbox:
             return
         rows = [{"consumer": self.consumer, "topic": t, "partition": p, "kafka_offset": o}
                 for (t, p), o in latest.items()]
-        statement = _insert(self.engine, self.positions).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=["consumer", "topic", "partition"],
-            set_={"kafka_offset": statement.excluded.kafka_offset,
-                  "updated_at": sa.func.current_timestamp()},
-        )
-        conn.execute(statement)
+        conn.execute(self._move_positions, rows)
 
     def applied(self, event_id: str) -> bool:
         with self.engine.connect() as conn:
@@ -364,7 +400,12 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
 
     async def parse(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
         batch = records if isinstance(records, tuple) else (records,)
-        return await original(tuple(sanitize(r) for r in batch))
+        try:
+            return await original(batch)
+        except (UnicodeDecodeError, AttributeError):
+            # FastStream decodes every header as UTF-8: one binary or empty header from a
+            # foreign producer would fail the whole batch again and again
+            return await original(tuple(sanitize(r) for r in batch))
 
     async def raw(message: Any) -> Any:
         return message.raw_message
