@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from dondoc_contracts import TaskProgressRecorded, encode, envelope_for, topic_for
 from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
@@ -24,6 +24,7 @@ from tests.backbone.contract_checks import committed_schema, schema_errors
 pytestmark = pytest.mark.integration
 
 TOPIC = topic_for("tasks")
+PARTITIONS = 3
 
 
 async def _until(condition, timeout: float = 60.0, what: str = "condition") -> None:
@@ -43,7 +44,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def topics(kafka_bootstrap: str) -> str:
     """A private pair of topics (events + DLQ) named like the real ones."""
     name = f"t{uuid.uuid4().hex[:8]}.{TOPIC}"
-    await ensure_topics(kafka_bootstrap, [topic_spec(name, partitions=3), TopicSpec(f"{name}.dlq", 1)])
+    await ensure_topics(kafka_bootstrap, [topic_spec(name, partitions=PARTITIONS), TopicSpec(f"{name}.dlq", 1)])
     return name
 
 
@@ -141,6 +142,16 @@ async def _read_records(bootstrap: str, topic: str, expected: int) -> list:
     return found
 
 
+async def _records_in(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
 async def _read_sequences(bootstrap: str, topic: str, expected: int) -> list[int]:
     return [int(dict(r.headers)["ce_sequence"]) for r in await _read_records(bootstrap, topic, expected)]
 
@@ -207,3 +218,36 @@ def test_golden_encoding_is_what_the_relay_sends() -> None:
     key, value, headers = encode(example, envelope_for(example, position=7))
     assert key == example.task_id.encode()
     assert dict(headers)["ce_sequence"] == b"7"
+
+
+async def test_run_retries_a_failing_batch_from_the_recorded_position(
+    kafka_bootstrap: str, tmp_path: Path, topics: str
+) -> None:
+    from prometheus_client import REGISTRY
+
+    app = svc.open_app(f"sqlite:///{tmp_path / 'retry.sqlite'}")
+    svc.write_events(app, aggregates=10, notes_each=9)  # 100 events
+    calls = 0
+
+    def route_failing_once(_: object) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 45:  # in the third batch of 20, while two batches are in flight
+            raise RuntimeError("the broker said no, once")
+        return topics
+
+    relay = OutboxRelay(app, service="retry-test", translate=svc.translate,
+                        bootstrap=kafka_bootstrap, batch_size=20, route=route_failing_once)
+    errors = REGISTRY.get_sample_value("dondoc_outbox_errors_total", {"service": "retry-test"}) or 0
+    stop = asyncio.Event()
+    async with relay:
+        running = asyncio.ensure_future(relay.run(stop, backoff=0.05))
+        await _until(lambda: relay.recorded_position == 100)
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    assert relay.status().position == 100
+    assert REGISTRY.get_sample_value("dondoc_outbox_errors_total",
+                                     {"service": "retry-test"}) == errors + 1
+    sequences = await _read_sequences(kafka_bootstrap, topics, await _records_in(kafka_bootstrap, topics))
+    assert set(sequences) == set(range(1, 101)), "an event was skipped"
+    app.close()
