@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -37,6 +37,9 @@ class Delivery:
     topic: str
     partition: int
     offset: int
+    #: the record as it came (a dead letter keeps its bytes: fields and headers that this
+    #: consumer's contract version does not know are not lost)
+    record: Record | None = field(default=None, repr=False, compare=False)
 
     @property
     def event_id(self) -> str:
@@ -108,7 +111,7 @@ def sanitize(record: Any) -> Any:
 
 def _decode(record: Record) -> Delivery:
     envelope, event = decode(record.headers, record.value)
-    return Delivery(envelope, event, record.topic, record.partition, record.offset)
+    return Delivery(envelope, event, record.topic, record.partition, record.offset, record)
 
 
 async def _backoff(attempt: int, base: float) -> None:
@@ -255,7 +258,7 @@ class SqlInbox:
         await self._dead_letter_effect(delivery, last)
 
     async def _dead_letter_effect(self, delivery: Delivery, error: Exception) -> None:
-        record = _DeliveredRecord.of(delivery)
+        record = delivery.record or _DeliveredRecord.of(delivery)
         await self.dead_letters.send(record, "effect_failed",
                                      f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)")
         await asyncio.to_thread(self._transaction, [delivery], outcome="dead_letter")
@@ -305,7 +308,7 @@ class SqlInbox:
 
 @dataclass(frozen=True)
 class _DeliveredRecord:
-    """A decoded delivery seen as the record it came from (to dead-letter it)."""
+    """A delivery made without its record, encoded again (to dead-letter it)."""
 
     topic: str
     partition: int
