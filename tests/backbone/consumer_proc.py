@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -23,6 +22,7 @@ from dondoc_platform.kafka import make_broker
 from dondoc_platform.settings import KafkaSettings
 from dondoc_platform.stores import StoreURL
 from tests.backbone import sample_service as svc
+from tests.backbone.processes import stop_on_signals
 
 CONSUMER = "crash-consumer"
 
@@ -39,10 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     engine = sa.create_engine(StoreURL.parse(args.database).sqlalchemy_url())
     producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all",
                                 enable_idempotence=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 
 from dondoc_platform.outbox import OutboxRelay
 from tests.backbone import sample_service as svc
+from tests.backbone.processes import stop_on_signals
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,10 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     app = svc.open_app(args.store)
     relay = OutboxRelay(app, service="tasks", translate=svc.translate, bootstrap=args.bootstrap,
                         batch_size=args.batch_size, route=lambda _: args.topic)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -115,24 +116,17 @@ class TestSQLiteChainedStore(ChainedStoreContract):
     def store_url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'tracker.sqlite'}"
 
-    def _connect(self, store_url: str) -> sqlite3.Connection:
-        return sqlite3.connect(store_url.removeprefix("sqlite:///"))
+    def _connect(self, store_url: str) -> closing[sqlite3.Connection]:
+        return closing(sqlite3.connect(store_url.removeprefix("sqlite:///")))
 
     def tamper(self, store_url: str, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-        conn = self._connect(store_url)
-        try:
-            with conn:
-                for sql, params in statements:
-                    conn.execute(sql.replace("%s", "?"), params)
-        finally:
-            conn.close()
+        with self._connect(store_url) as conn, conn:  # closed; committed as one transaction
+            for sql, params in statements:
+                conn.execute(sql.replace("%s", "?"), params)
 
     def query(self, store_url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        conn = self._connect(store_url)
-        try:
+        with self._connect(store_url) as conn:
             return conn.execute(sql.replace("%s", "?"), params).fetchall()
-        finally:
-            conn.close()
 
 
 class TestPostgresChainedStore(ChainedStoreContract):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from aiokafka.partitioner import murmur2
 
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
@@ -76,3 +79,16 @@ async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], timeout: fl
 
 def topic_names(topics: Sequence[TopicSpec]) -> list[str]:
     return [t.name for t in topics]
+
+
+@lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition of a keyed record: what Kafka's default partitioner chooses (the Java
+    client's murmur2 of the key, modulo the partition count), with each key's hash computed
+    once. A service's keys are aggregate ids with many events each, and aiokafka's pure-Python
+    murmur2 was a fifth of the relay's time."""
+    return _key_hash(key) % partitions

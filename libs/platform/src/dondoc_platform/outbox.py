@@ -29,6 +29,7 @@ from eventsourcing.persistence import Notification
 from dondoc_contracts import ContractEvent, encode, envelope_for, event_topic
 from dondoc_platform import metrics
 from dondoc_platform.eventstore import OutboxEntry, recorder_of
+from dondoc_platform.kafka import key_partition
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class OutboxRelay:
         producer_options: dict[str, Any] | None = None,
         route: Callable[[ContractEvent], str] = event_topic,
         observe_interval: float = 1.0,
-        max_in_flight: int = 2,
+        max_in_flight: int = 4,
     ) -> None:
         self.app = app
         self.recorder = recorder_of(app)
@@ -202,13 +203,37 @@ class OutboxRelay:
         return batch
 
     async def _publish(self, batch: list[OutboxEntry]) -> _Sent:
+        """Send the batch's records, grouped by partition into aiokafka record batches
+        (`send_batch`): one delivery future per partition batch, not one per record."""
+        partitions: dict[str, int] = {}  # per topic, read once per batch from the metadata
+        open_batches: dict[tuple[str, int], Any] = {}
         futures = []
+        published = 0
         for entry in batch:
             record = self._record(entry.notification, entry.audit_hash)
-            if record is not None:
-                topic, key, value, headers = record
-                futures.append(await self._producer.send(topic, value=value, key=key, headers=headers))
-        return _Sent(batch[-1].notification.id, len(futures), asyncio.gather(*futures))
+            if record is None:
+                continue
+            topic, key, value, headers = record
+            if topic not in partitions:
+                partitions[topic] = len(await self._producer.partitions_for(topic))
+            where = (topic, key_partition(key, partitions[topic]))
+            builder = open_batches.get(where) or self._producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                futures.append(await self._ship(builder, where))  # full: ship it, start another
+                builder = self._producer.create_batch()
+                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    raise ValueError(f"the record at {entry.notification.id} is larger than the "
+                                     "producer's max_batch_size")
+            open_batches[where] = builder
+            published += 1
+        for where, builder in open_batches.items():
+            futures.append(await self._ship(builder, where))
+        return _Sent(batch[-1].notification.id, published, asyncio.gather(*futures))
+
+    async def _ship(self, builder: Any, where: tuple[str, int]) -> asyncio.Future[Any]:
+        builder.close()  # nothing else may be added to it by the producer
+        topic, partition = where
+        return await self._producer.send_batch(builder, topic, partition=partition)
 
     async def _record_sent(self, sent: _Sent) -> None:
         await sent.acks
