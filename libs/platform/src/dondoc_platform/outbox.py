@@ -29,7 +29,7 @@ from eventsourcing.persistence import Notification
 from dondoc_contracts import ContractEvent, encode, envelope_for, event_topic
 from dondoc_platform import metrics
 from dondoc_platform.eventstore import OutboxEntry, recorder_of
-from dondoc_platform.kafka import key_partition
+from dondoc_platform.kafka import send_batched
 
 log = logging.getLogger(__name__)
 
@@ -203,37 +203,10 @@ class OutboxRelay:
         return batch
 
     async def _publish(self, batch: list[OutboxEntry]) -> _Sent:
-        """Send the batch's records, grouped by partition into aiokafka record batches
-        (`send_batch`): one delivery future per partition batch, not one per record."""
-        partitions: dict[str, int] = {}  # per topic, read once per batch from the metadata
-        open_batches: dict[tuple[str, int], Any] = {}
-        futures = []
-        published = 0
-        for entry in batch:
-            record = self._record(entry.notification, entry.audit_hash)
-            if record is None:
-                continue
-            topic, key, value, headers = record
-            if topic not in partitions:
-                partitions[topic] = len(await self._producer.partitions_for(topic))
-            where = (topic, key_partition(key, partitions[topic]))
-            builder = open_batches.get(where) or self._producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                futures.append(await self._ship(builder, where))  # full: ship it, start another
-                builder = self._producer.create_batch()
-                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    raise ValueError(f"the record at {entry.notification.id} is larger than the "
-                                     "producer's max_batch_size")
-            open_batches[where] = builder
-            published += 1
-        for where, builder in open_batches.items():
-            futures.append(await self._ship(builder, where))
-        return _Sent(batch[-1].notification.id, published, asyncio.gather(*futures))
-
-    async def _ship(self, builder: Any, where: tuple[str, int]) -> asyncio.Future[Any]:
-        builder.close()  # nothing else may be added to it by the producer
-        topic, partition = where
-        return await self._producer.send_batch(builder, topic, partition=partition)
+        records = (record for entry in batch
+                   if (record := self._record(entry.notification, entry.audit_hash)) is not None)
+        published, acks = await send_batched(self._producer, records)
+        return _Sent(batch[-1].notification.id, published, acks)
 
     async def _record_sent(self, sent: _Sent) -> None:
         await sent.acks
