@@ -123,9 +123,9 @@ async def send_batched(producer: Any, records: Iterable[KeyedRecord]) -> tuple[i
         if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
             await ship(where, builder)  # full: send it, start the next
             builder = producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                raise ValueError(f"a record of {len(value or b'')} bytes for {topic} does not fit "
-                                 "in one batch: raise the producer's max_batch_size")
+            # a batch always takes its first record, however large (the broker's
+            # max.message.bytes is the limit then, as for a single send)
+            builder.append(key=key, value=value, timestamp=None, headers=headers)
         open_batches[where] = builder
         sent += 1
     for where, builder in open_batches.items():
