@@ -120,8 +120,8 @@ class Writer(threading.Thread):
             self.error = e
 
 
-async def _topic_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
-    """(records in the topic, records the group has not committed yet)."""
+async def _topic_lag(bootstrap: str, topic: str, group: str) -> tuple[dict[int, int], int]:
+    """(end offset per partition, records the group has not committed yet)."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await reader.start()
@@ -131,7 +131,7 @@ async def _topic_lag(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
         ends = await reader.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group)
         lag = sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
-        return sum(ends.values()), lag
+        return {tp.partition: end for tp, end in ends.items()}, lag
     finally:
         await reader.stop()
         await admin.close()
@@ -235,22 +235,29 @@ async def _crash_run(seed: int, bootstrap: str, store_url: str, effects_url: str
 
         await _until(all_applied, deadline, "every event to be relayed and applied", status)
         # and every record in the topic (the republished duplicates too) was consumed
-        records, lag = await _topic_lag(bootstrap, topic, group)
+        ends, lag = await _topic_lag(bootstrap, topic, group)
         while lag:
             if time.monotonic() > deadline:
                 raise AssertionError(f"consumer lag stayed at {lag}; {status()}")
             runners["consumer"].check_alive()
             await asyncio.sleep(POLL_SECONDS * 5)
-            records, lag = await _topic_lag(bootstrap, topic, group)
+            ends, lag = await _topic_lag(bootstrap, topic, group)
     finally:
         for runner in runners.values():
             runner.stop()
         progress.close()
 
+    records = sum(ends.values())
     print(f"crash test seed {seed}: kills at {landed}; {records} records in the topic for "
           f"{TOTAL} events ({records - TOTAL} republished); {time.monotonic() - started:.1f} s")
     assert len(landed) == 2 * KILLS_EACH
     _assert_applied_exactly_once_in_order(effects_url, writer.keys)
+    with psycopg.connect(effects_url) as conn:
+        positions = dict(conn.execute(
+            "select partition, kafka_offset from dondoc_consumer_positions "
+            "where consumer = %s and topic = %s", (CONSUMER, topic)).fetchall())
+    assert positions == {p: end - 1 for p, end in ends.items() if end}, \
+        "the consumer's recorded positions are not the last offsets it handled"
 
 
 def _assert_applied_exactly_once_in_order(effects_url: str, keys: list[str]) -> None:

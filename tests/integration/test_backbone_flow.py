@@ -89,6 +89,14 @@ async def test_events_flow_from_store_to_consumer_exactly_once_in_order(
             await _until(lambda: _skipped() - skipped_before == 100)
     finally:
         await producer.stop()
+    # the consumer's positions name the last offset it handled in each partition
+    ends = await _end_offsets(kafka_bootstrap, relay_topic)
+    with engine.connect() as conn:
+        positions = dict(conn.execute(
+            sa.select(inbox.positions.c.partition, inbox.positions.c.kafka_offset).where(
+                inbox.positions.c.consumer == "flow-test", inbox.positions.c.topic == relay_topic)
+        ).all())
+    assert positions == {p: end - 1 for p, end in ends.items() if end}
     counts = _counts(engine)
     assert counts == {str(i): 5 for i in ids}
     with engine.connect() as conn:
@@ -142,14 +150,18 @@ async def _read_records(bootstrap: str, topic: str, expected: int) -> list:
     return found
 
 
-async def _records_in(bootstrap: str, topic: str) -> int:
+async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(partitions)).values())
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(partitions)).items()}
     finally:
         await consumer.stop()
+
+
+async def _records_in(bootstrap: str, topic: str) -> int:
+    return sum((await _end_offsets(bootstrap, topic)).values())
 
 
 async def _read_sequences(bootstrap: str, topic: str, expected: int) -> list[int]:

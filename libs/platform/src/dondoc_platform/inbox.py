@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -159,53 +159,87 @@ def _insert(engine: sa.Engine, table: sa.Table):
 
 
 ApplySql = Callable[[sa.Connection, Sequence[Delivery]], None]
-RecordInbox = Callable[[sa.Connection, str, Sequence[Delivery], str], set[str]]
+#: the last offset handled per (topic, partition)
+Latest = dict[tuple[str, int], int]
 
 
-def _inbox_insert(engine: sa.Engine, inbox: sa.Table) -> RecordInbox:
-    """Inserts a batch's inbox rows, skipping ids recorded before; returns the new ids.
+def _latest(coordinates: Iterable[tuple[str, int, int]]) -> Latest:
+    latest: Latest = {}
+    for topic, partition, offset in coordinates:
+        latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
+    return latest
 
-    The statement is built once. On PostgreSQL the batch travels as four arrays through one
-    `unnest`: the same SQL text every time, so neither SQLAlchemy nor psycopg parses a
-    statement of thousands of placeholders per batch (which cost more than the insert).
-    Elsewhere SQLAlchemy batches the rows itself ("insertmanyvalues").
+
+class _InboxWrites:
+    """The statements that record a batch in the inbox and move the consumer's positions.
+
+    They are built once. On PostgreSQL one statement does both: the batch travels as arrays
+    through `unnest` (the same SQL text every time, so neither SQLAlchemy nor psycopg parses
+    a statement of thousands of placeholders per batch, which cost more than the insert),
+    and the positions are upserted by a second data-modifying CTE of the same statement (one
+    round trip fewer). Elsewhere SQLAlchemy batches the rows itself ("insertmanyvalues").
     """
-    if engine.dialect.name == "postgresql":
-        table = engine.dialect.identifier_preparer.format_table(inbox)
-        statement = sa.text(
-            f"INSERT INTO {table} (consumer, event_id, topic, partition, kafka_offset, outcome) "
-            "SELECT :consumer, e, t, p, o, :outcome FROM unnest(CAST(:ids AS text[]), "
-            "CAST(:topics AS text[]), CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) "
-            "AS batch(e, t, p, o) ON CONFLICT DO NOTHING RETURNING event_id")
 
-        def record_arrays(conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
-                          outcome: str) -> set[str]:
-            return set(conn.execute(statement, {
+    def __init__(self, engine: sa.Engine, inbox: sa.Table, positions: sa.Table) -> None:
+        self.postgres = engine.dialect.name == "postgresql"
+        self.inbox_rows = _insert(engine, inbox).on_conflict_do_nothing().returning(
+            inbox.c.event_id)
+        upsert = _insert(engine, positions)
+        self.positions = upsert.on_conflict_do_update(
+            index_elements=["consumer", "topic", "partition"],
+            set_={"kafka_offset": upsert.excluded.kafka_offset,
+                  "updated_at": sa.func.current_timestamp()},
+        )
+        if self.postgres:
+            name = engine.dialect.identifier_preparer.format_table
+            self.inbox_arrays = sa.text(
+                f"WITH recorded AS (INSERT INTO {name(inbox)} "
+                "(consumer, event_id, topic, partition, kafka_offset, outcome) "
+                "SELECT :consumer, e, t, p, o, :outcome FROM unnest(CAST(:ids AS text[]), "
+                "CAST(:topics AS text[]), CAST(:partitions AS integer[]), "
+                "CAST(:offsets AS bigint[])) AS batch(e, t, p, o) "
+                "ON CONFLICT DO NOTHING RETURNING event_id), "
+                f"moved AS (INSERT INTO {name(positions)} (consumer, topic, partition, kafka_offset) "
+                "SELECT :consumer, t, p, o FROM unnest(CAST(:latest_topics AS text[]), "
+                "CAST(:latest_partitions AS integer[]), CAST(:latest_offsets AS bigint[])) "
+                "AS latest(t, p, o) ON CONFLICT (consumer, topic, partition) DO UPDATE "
+                "SET kafka_offset = EXCLUDED.kafka_offset, updated_at = now()) "
+                "SELECT event_id FROM recorded")
+
+    def record(self, conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
+               outcome: str) -> set[str]:
+        """Insert the inbox rows (skipping ids recorded before) and move the positions;
+        returns the ids that are new."""
+        latest = _latest((d.topic, d.partition, d.offset) for d in deliveries)
+        if self.postgres:
+            return set(conn.execute(self.inbox_arrays, {
                 "consumer": consumer, "outcome": outcome,
                 "ids": [d.event_id for d in deliveries], "topics": [d.topic for d in deliveries],
                 "partitions": [d.partition for d in deliveries],
                 "offsets": [d.offset for d in deliveries],
+                "latest_topics": [t for t, _ in latest],
+                "latest_partitions": [p for _, p in latest],
+                "latest_offsets": list(latest.values()),
             }).scalars())
-
-        return record_arrays
-
-    rows_statement = _insert(engine, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-
-    def record_rows(conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
-                    outcome: str) -> set[str]:
         rows = [{"consumer": consumer, "event_id": d.event_id, "topic": d.topic,
                  "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
                 for d in deliveries]
-        return set(conn.execute(rows_statement, rows).scalars())
+        new_ids = set(conn.execute(self.inbox_rows, rows).scalars())
+        self.move(conn, consumer, latest)
+        return new_ids
 
-    return record_rows
+    def move(self, conn: sa.Connection, consumer: str, latest: Latest) -> None:
+        if latest:
+            conn.execute(self.positions, [
+                {"consumer": consumer, "topic": t, "partition": p, "kafka_offset": o}
+                for (t, p), o in latest.items()])
 
 
 class SqlInbox:
     """A batch consumer whose effects are SQL writes (read models, notification records).
 
-    For each batch: one transaction inserts the batch's inbox rows (skipping ids seen before),
-    applies the effect of the new events only, and moves the consumer's positions.
+    For each batch: one transaction inserts the batch's inbox rows (skipping ids seen before)
+    and moves the consumer's positions, then applies the effect of the new events only.
     """
 
     def __init__(self, engine: sa.Engine, metadata: sa.MetaData, *, consumer: str, apply: ApplySql,
@@ -217,13 +251,7 @@ class SqlInbox:
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.inbox, self.positions = ensure_inbox_tables(metadata)
-        self._record_inbox = _inbox_insert(engine, self.inbox)
-        upsert = _insert(engine, self.positions)
-        self._move_positions = upsert.on_conflict_do_update(
-            index_elements=["consumer", "topic", "partition"],
-            set_={"kafka_offset": upsert.excluded.kafka_offset,
-                  "updated_at": sa.func.current_timestamp()},
-        )
+        self._writes = _InboxWrites(engine, self.inbox, self.positions)
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
@@ -266,7 +294,7 @@ class SqlInbox:
     def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
         started = time.perf_counter()
         with self.engine.begin() as conn:
-            new_ids = self._record_inbox(conn, self.consumer, deliveries, outcome)
+            new_ids = self._writes.record(conn, self.consumer, deliveries, outcome)
             fresh, seen = [], set()
             for d in deliveries:
                 if d.event_id in new_ids and d.event_id not in seen:
@@ -275,7 +303,6 @@ class SqlInbox:
             skipped = len(deliveries) - len(fresh)
             if fresh and outcome == "applied":
                 self.apply(conn, fresh)
-            self._upsert_positions(conn, [(d.topic, d.partition, d.offset) for d in deliveries])
         metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
         if outcome == "applied":
             metrics.INBOX_APPLIED.labels(self.consumer).inc(len(fresh))
@@ -287,17 +314,8 @@ class SqlInbox:
 
     def _move_positions_only(self, records: Sequence[Record]) -> None:
         with self.engine.begin() as conn:
-            self._upsert_positions(conn, [(r.topic, r.partition, r.offset) for r in records])
-
-    def _upsert_positions(self, conn: sa.Connection, coordinates: list[tuple[str, int, int]]) -> None:
-        latest: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in coordinates:
-            latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
-        if not latest:
-            return
-        rows = [{"consumer": self.consumer, "topic": t, "partition": p, "kafka_offset": o}
-                for (t, p), o in latest.items()]
-        conn.execute(self._move_positions, rows)
+            self._writes.move(conn, self.consumer,
+                              _latest((r.topic, r.partition, r.offset) for r in records))
 
     def applied(self, event_id: str) -> bool:
         with self.engine.connect() as conn:
