@@ -174,30 +174,24 @@ async def relay_run(store_url: str, bootstrap: str, topic: str, events: int) -> 
     return measured
 
 
-async def raw_produce_run(bootstrap: str, topic: str, records: Sequence[Record]) -> Run:
+async def raw_produce_run(bootstrap: str, topic: str, records: Sequence[Record], *,
+                          batched: bool = False) -> Run:
+    """The records, already encoded, in batches of BATCH: `send()` per record, awaiting each
+    batch (the target's baseline), or, `batched`, through aiokafka's batch API as the relay
+    sends them."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
     await producer.start()
     try:
         clock = Clock()
         for first in range(0, len(records), BATCH):
-            futures = [await producer.send(topic, value=r.value, key=r.key, headers=r.headers)
-                       for r in records[first:first + BATCH]]
-            await asyncio.gather(*futures)
-        measured = clock.run(len(records))
-    finally:
-        await producer.stop()
-    return measured
-
-
-async def raw_send_batch_run(bootstrap: str, topic: str, records: Sequence[Record]) -> Run:
-    """The same records through aiokafka's batch API, as the relay sends them."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
-    await producer.start()
-    try:
-        clock = Clock()
-        for first in range(0, len(records), BATCH):
-            _, acks = await send_batched(producer, ((topic, r.key, r.value, r.headers)
-                                                    for r in records[first:first + BATCH]))
+            chunk = records[first:first + BATCH]
+            if batched:
+                _, acks = await send_batched(
+                    producer, ((topic, r.key, r.value, r.headers) for r in chunk))
+            else:
+                acks = asyncio.gather(*[
+                    await producer.send(topic, value=r.value, key=r.key, headers=r.headers)
+                    for r in chunk])
             await acks
         measured = clock.run(len(records))
     finally:
@@ -347,7 +341,8 @@ async def measure(args: argparse.Namespace, bootstrap: str, server_url: str) -> 
         relay_topic, raw_topic, batched_topic = topics[run]
         relay.runs.append(await relay_run(store_url, bootstrap, relay_topic, args.events))
         produce.runs.append(await raw_produce_run(bootstrap, raw_topic, records))
-        batched.runs.append(await raw_send_batch_run(bootstrap, batched_topic, records))
+        batched.runs.append(await raw_produce_run(bootstrap, batched_topic, records,
+                                                  batched=True))
         inbox.runs.append(await inbox_run(bootstrap, effects_url, source, args.events))
         consume.runs.append(await raw_consume_run(bootstrap, effects_url, source, args.events))
     if args.profile:
