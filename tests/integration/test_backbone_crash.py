@@ -43,6 +43,7 @@ KEYS = 50
 EVENTS_PER_KEY = 200
 TOTAL = KEYS * EVENTS_PER_KEY  # 10,000
 KILLS_EACH = 4
+WRITE_SECONDS = 6.0
 PARTITIONS = 3
 DEADLINE_SECONDS = 150.0
 POLL_SECONDS = 0.02
@@ -95,7 +96,9 @@ class Progress:
 
 class Writer(threading.Thread):
     """Writes the 10,000 events: every key gets one more event per transaction, so each
-    key's history spans 200 transactions of the log."""
+    key's history spans 200 transactions of the log. The writes are spread over
+    WRITE_SECONDS (load shaping, not synchronisation), so the kills land while events flow
+    rather than after the relay has caught up."""
 
     def __init__(self, store_url: str) -> None:
         super().__init__(name="crash-writer", daemon=True)
@@ -110,10 +113,14 @@ class Writer(threading.Thread):
                 tracked = [svc.Tracked(unit=f"U{i}") for i in range(KEYS)]
                 self.keys = [str(t.id) for t in tracked]
                 app.save(*tracked)
+                started = time.monotonic()
                 for n in range(1, EVENTS_PER_KEY):
                     for t in tracked:
                         t.note(f"ghi chú {n}: đã đôn đốc")
                     app.save(*tracked)
+                    ahead = started + WRITE_SECONDS * n / EVENTS_PER_KEY - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
             finally:
                 app.close()
         except BaseException as e:  # noqa: BLE001 - reported by the test
