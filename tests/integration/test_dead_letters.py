@@ -288,3 +288,6 @@ async def test_a_header_that_is_not_utf8_does_not_stop_the_partition(
         await _until(lambda: consumer.outcome(behind.ce_id) == "applied",
                      "the messages around the binary header to be processed")
     assert consumer.effects() == {"task-1": 1, "task-2": 1, "task-3": 1}
+    # the events happened in 2018; the lag counts from their publication, seconds ago
+    lag = REGISTRY.get_sample_value("dondoc_projection_lag_seconds", {"consumer": consumer.name})
+    assert lag is not None and 0 <= lag < 120

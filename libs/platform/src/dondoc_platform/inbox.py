@@ -114,6 +114,18 @@ def _decode(record: Record) -> Delivery:
     return Delivery(envelope, event, record.topic, record.partition, record.offset, record)
 
 
+def _observe_lag(consumer: str, delivery: Delivery) -> None:
+    """Seconds from the publication of the last applied event (its Kafka timestamp) to now.
+
+    Not from `ce_time`: that is business time, which for an imported history or a late
+    TaskOverdue lies months or years back and would read as a consumer hopelessly behind.
+    """
+    published_ms = getattr(delivery.record, "timestamp", None)
+    if published_ms and published_ms > 0:
+        lag = time.time() - published_ms / 1000
+        metrics.PROJECTION_LAG_SECONDS.labels(consumer).set(max(0.0, lag))
+
+
 async def _backoff(attempt: int, base: float) -> None:
     await asyncio.sleep(min(base * (2 ** (attempt - 1)), 5.0))
 
@@ -309,8 +321,7 @@ class SqlInbox:
         if skipped:
             metrics.INBOX_SKIPPED.labels(self.consumer).inc(skipped)
         if fresh:
-            lag = (datetime.now(timezone.utc) - fresh[-1].envelope.time).total_seconds()
-            metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+            _observe_lag(self.consumer, fresh[-1])
 
     def _move_positions_only(self, records: Sequence[Record]) -> None:
         with self.engine.begin() as conn:
@@ -399,8 +410,7 @@ class EventSourcedInbox:
                 continue
             (metrics.INBOX_APPLIED if recorded else metrics.INBOX_SKIPPED).labels(self.consumer).inc()
             if recorded:
-                lag = (datetime.now(timezone.utc) - delivery.envelope.time).total_seconds()
-                metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+                _observe_lag(self.consumer, delivery)
             return
         assert last is not None
         await self.dead_letters.send(record, "effect_failed",
