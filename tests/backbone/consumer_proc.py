@@ -22,16 +22,14 @@ from dondoc_platform.kafka import make_broker
 from dondoc_platform.settings import KafkaSettings
 from dondoc_platform.stores import StoreURL
 from tests.backbone import sample_service as svc
-from tests.backbone.processes import stop_on_signals
+from tests.backbone.processes import runner_arguments, stop_on_signals
 
 CONSUMER = "crash-consumer"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="consumer_proc")
+    parser = runner_arguments("consumer_proc")
     parser.add_argument("--database", required=True, help="PostgreSQL URL of the effects")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--instance", default=None, help="static group membership id")
     parser.add_argument("--max-records", type=int, default=500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -10,6 +11,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def runner_arguments(prog: str) -> argparse.ArgumentParser:
+    """The arguments every runner takes: where Kafka is and which topic to use."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    parser.add_argument("--topic", required=True)
+    return parser
 
 
 def stop_on_signals() -> asyncio.Event:

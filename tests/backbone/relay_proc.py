@@ -12,14 +12,12 @@ import asyncio
 
 from dondoc_platform.outbox import OutboxRelay
 from tests.backbone import sample_service as svc
-from tests.backbone.processes import stop_on_signals
+from tests.backbone.processes import runner_arguments, stop_on_signals
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="relay_proc")
+    parser = runner_arguments("relay_proc")  # --topic: publish every event to this topic
     parser.add_argument("--store", required=True, help="the sample service's store URL")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic", required=True, help="publish every event to this topic")
     parser.add_argument("--batch-size", type=int, default=250)
     return parser.parse_args(argv)
 
