@@ -7,10 +7,12 @@ can check per-key order.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timezone
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
@@ -93,11 +95,12 @@ def apply_progress(conn: sa.Connection, deliveries: list[Delivery]) -> None:
         {"task_id": d.event.task_id, "version": int(d.event.progress), "applied_at": now}
         for d in deliveries
     ])
-    for d in deliveries:
-        updated = conn.execute(counters.update().where(counters.c.task_id == d.event.task_id)
-                               .values(n=counters.c.n + 1))
-        if updated.rowcount == 0:
-            conn.execute(counters.insert().values(task_id=d.event.task_id, n=1))
+    per_task = Counter(d.event.task_id for d in deliveries)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    add = dialect.insert(counters)
+    conn.execute(add.on_conflict_do_update(index_elements=["task_id"],
+                                           set_={"n": counters.c.n + add.excluded.n}),
+                 [{"task_id": task, "n": n} for task, n in per_task.items()])
 
 
 # -- an event-sourced consumer's effect: a receipt aggregate per consumed event -------------
