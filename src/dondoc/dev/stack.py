@@ -237,7 +237,8 @@ class SuiteServices:
         lines = []
         for process in processes:
             lines.append(f"{process.name} {process.start()}")
-            self.stack.prometheus.register_target(process.name, f"127.0.0.1:{process.port}")
+            self.stack.prometheus.register_target(process.name, f"127.0.0.1:{process.port}",
+                                                  {"role": "all"})
         return "; ".join(lines)
 
     def _external_kafka(self) -> bool:
