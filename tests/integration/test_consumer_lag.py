@@ -71,3 +71,26 @@ async def test_an_unreachable_broker_is_counted_and_retried(unused_tcp_port: int
             await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(runner, 30)
+
+
+async def test_a_consumer_keeping_its_own_positions_is_measured_from_them(
+        kafka_bootstrap: str, topic_name: str) -> None:
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic_name, 1)])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n in range(5):
+            await producer.send_and_wait(topic_name, f"event {n}".encode(), partition=0)
+    finally:
+        await producer.stop()
+    applied = {(topic_name, 0): 2}  # what a read model recorded: the next offset it reads
+    monitor = ConsumerLagMonitor(kafka_bootstrap, {"read-model": [topic_name]},
+                                 positions={"read-model": lambda: applied})
+    await monitor.start()
+    try:
+        assert await monitor.measure() == {("read-model", topic_name): 3}
+        applied[(topic_name, 0)] = 5
+        assert await monitor.measure() == {("read-model", topic_name): 0}
+        assert gauge(metrics.CONSUMER_LAG_SECONDS, "read-model", topic_name) == 0
+    finally:
+        await monitor.stop()

@@ -9,6 +9,10 @@ business time its events carry. A partition the group never committed counts fro
 first offset, as the group (auto_offset_reset=earliest) would start there. KEDA scales the
 workers on the same messages figure in Kubernetes (through the Kafka exporter); this one
 needs no exporter.
+
+A consumer that keeps its positions in its own database rather than in a consumer group
+(the analytics read models) passes `positions={name: read}`: `read()` returns the next
+offset it will read per (topic, partition), and is called in a thread.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dondoc_platform import metrics
@@ -25,15 +29,20 @@ log = logging.getLogger(__name__)
 
 Lag = dict[tuple[str, str], int]
 
+#: (topic, partition) → the next offset the consumer will read.
+Positions = Callable[[], Mapping[tuple[str, int], int]]
+
 #: How long a measurement waits for the oldest waiting message of the lagging partitions.
 FETCH_TIMEOUT_MS = 2000
 
 
 class ConsumerLagMonitor:
     def __init__(self, bootstrap: str, groups: Mapping[str, Sequence[str]], *,
+                 positions: Mapping[str, Positions] | None = None,
                  interval: float = 15.0, request_timeout: float = 10.0) -> None:
         self.bootstrap = bootstrap
         self.groups = {group: list(topics) for group, topics in groups.items()}
+        self.positions = dict(positions or {})
         self.interval = interval
         self.request_timeout = request_timeout
         self._admin: Any = None
@@ -75,13 +84,13 @@ class ConsumerLagMonitor:
         starts = await self._consumer.beginning_offsets(partitions)
         lag: Lag = {}
         for group, names in self.groups.items():
-            committed = await self._admin.list_consumer_group_offsets(group)
+            committed = await self._next_offsets(group)
             waiting: dict[Any, int] = {}
             for tp in partitions:
                 if tp.topic not in names:
                     continue
-                done = committed.get(tp)
-                position = done.offset if done is not None and done.offset >= 0 else starts[tp]
+                done = committed.get((tp.topic, tp.partition))
+                position = done if done is not None and done >= 0 else starts[tp]
                 behind = max(0, ends[tp] - position)
                 lag[(group, tp.topic)] = lag.get((group, tp.topic), 0) + behind
                 if behind:
@@ -95,6 +104,12 @@ class ConsumerLagMonitor:
                 ages = [now - oldest[tp] for tp in oldest if tp.topic == topic]
                 metrics.CONSUMER_LAG_SECONDS.labels(group, topic).set(max([0.0, *ages]))
         return lag
+
+    async def _next_offsets(self, group: str) -> Mapping[tuple[str, int], int]:
+        if group in self.positions:
+            return await asyncio.to_thread(self.positions[group])
+        committed = await self._admin.list_consumer_group_offsets(group)
+        return {(tp.topic, tp.partition): done.offset for tp, done in committed.items()}
 
     async def _published_at(self, positions: dict[Any, int]) -> dict[Any, float]:
         """The Kafka timestamp (Unix seconds) of the message at each position."""
