@@ -68,11 +68,11 @@ def test_a_good_workbook_with_date_cells(tmp_path: Path) -> None:
     assert parsed.units[0].review_group == "Xây dựng Đảng, hệ thống chính trị, nội chính"
     assert parsed.units[1].emails == ("ubnd@example.vn", "vp@example.vn")
     directives = parsed.directives()
-    assert sorted(directives) == ["125-TB/TU", "7-KL/TU"]
-    first, second = directives["125-TB/TU"]
+    assert sorted(directives) == [("125-TB/TU", 2018), ("7-KL/TU", 2016)]
+    first, second = directives[("125-TB/TU", 2018)]
     assert (first.lead_unit, first.cooperating_units, first.due_on) == ("UBND", ("BTG", "TXQT"), date(2018, 6, 30))
     assert (second.due_on, second.completed_on) == (None, date(2018, 12, 20))
-    (old,) = directives["7-KL/TU"]
+    (old,) = directives[("7-KL/TU", 2016)]
     assert (old.issued_on, old.adjusted_due_on, old.adjustment_number) == (date(2016, 5, 10), date(2019, 12, 31), "1520-CV/TU")
     assert [(r.unit, r.submitted_on) for r in parsed.reports] == [("BTG", date(2018, 11, 28)), ("UBND", None)]
 
