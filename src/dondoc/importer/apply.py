@@ -317,9 +317,10 @@ def _open_cycle(suite: Suite, cycle: CyclePlan, wait_seconds: float) -> dict[str
 
 def report_lines(task_ids: Iterable[str], unit: str, day: date,
                  tasks: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One line per task the unit owes, its status claimed as the task stood that day."""
+    """One line per task the unit owes, its status claimed as the task stood that day, in
+    the order of the documents (year, number, paragraph)."""
     lines = []
-    for task_id in task_ids:
+    for task_id in sorted(task_ids, key=lambda t: _reading_order(tasks.get(t))):
         task = tasks.get(task_id)
         if task is None or task["lead_unit_id"] != unit:
             continue  # reassigned since: no longer this unit's to answer
@@ -337,6 +338,14 @@ def report_lines(task_ids: Iterable[str], unit: str, day: date,
             line["delay_reason"] = NO_REASON
         lines.append(line)
     return lines
+
+
+def _reading_order(task: dict[str, Any] | None) -> tuple[Any, ...]:
+    if task is None:
+        return ()
+    number = task["directive_number"]
+    return (task["assigned_on"][:4], len(number), number, int(task["paragraph"])
+            if task["paragraph"].isdigit() else 0, task["paragraph"])
 
 
 def _day(value: str | None) -> date | None:

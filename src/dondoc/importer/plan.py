@@ -114,7 +114,9 @@ class Plan:
 
 
 def row_issue(record: Any, column: str | None, vi: str, en: str) -> Issue:
-    return Issue(record.source, record.row, column, vi, en)
+    """A problem of a record, located where the office finds it (column letter and header)."""
+    where = record.columns.get(column, column) if column else None
+    return Issue(record.source, record.row, where, vi, en)
 
 
 def make_plan(suite: Suite, paths: list[Path], today: date, *, wait_seconds: float = 120.0,

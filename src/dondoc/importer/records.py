@@ -65,6 +65,7 @@ class UnitRecord:
     parent: str | None  # the parent's unit id
     emails: tuple[str, ...]
     existing: bool  # already in the unit directory (matched by code, then by name)
+    columns: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class TaskRecord:
     key_task: bool = False
     item_id: str = ""  # stable, from the content (see `item_ids`)
     paragraph: str = ""  # the row's place among its directive's rows: 1, 2, …
+    columns: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def document(self) -> tuple[str, int]:
@@ -108,6 +110,7 @@ class ReportRecord:
     period_kind: PeriodKind = PeriodKind.YEAR
     starts_on: date = date.min
     ends_on: date = date.max
+    columns: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def data_cutoff_on(self) -> date:
@@ -260,7 +263,8 @@ def _units(table: Table, parsed: Parsed, directory: Directory, today: date | Non
             pending_parents.append((r, parent, unit_id))
             rows.append((r, {"source": table.source, "row": row.number, "unit_id": unit_id,
                              "code": code, "name": name, "review_group": group,
-                             "emails": emails, "existing": existing is not None}))
+                             "emails": emails, "existing": existing is not None,
+                             "columns": row.columns}))
     parents: dict[str, str | None] = {}
     for reader, parent, unit_id in pending_parents:  # parents may come later in the sheet
         found = directory.match(parent) if parent else None
@@ -341,7 +345,7 @@ def _tasks(table: Table, parsed: Parsed, directory: Directory, today: date | Non
                 table.source, row.number, number, kind, issuing_body, issued_on, summary, domain, group,
                 content, lead, tuple(cooperating), due_on, adjusted, decision_number, decided_on,
                 completed_on if status == "completed" else None, status == "withdrawn", result,
-                key_task=key_task))
+                key_task=key_task, columns=row.columns))
 
 
 def _check_adjustment(r: _RowReader, due_on: date | None, adjusted: date | None,
@@ -433,7 +437,7 @@ def _reports(table: Table, parsed: Parsed, directory: Directory, today: date | N
             assert unit is not None and due_on is not None and period is not None
             seen[(unit, key(label))] = row.number
             parsed.reports.append(ReportRecord(table.source, row.number, unit, label, due_on, submitted_on,
-                                               period[0], period[1], period[2]))
+                                               period[0], period[1], period[2], row.columns))
 
 
 def number_key(number: str) -> str:
