@@ -21,13 +21,15 @@ export DONDOC_KUSTOMIZE := $(abspath $(KUSTOMIZE))
 # Files `make generate` writes; CI fails when one of them is stale.
 GENERATED := requirements.lock.txt docs deploy k8s docker-compose.yml .env.example
 
-.PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down
+.PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down \
+	bench bench-backbone
 
 help:
 	@echo "make demo      the main job on the embedded defaults (Ctrl-C stops it)"
 	@echo "make test      every test, with a real Kafka and PostgreSQL started by the run"
 	@echo "make test-unit the quick loop: unit tests only"
 	@echo "make generate  regenerate every generated file"
+	@echo "make bench     every benchmark (each brings up its own Kafka and PostgreSQL)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -60,6 +62,14 @@ test-unit: install tools
 
 test-integration: install
 	DONDOC_REQUIRE_INTEGRATION=1 $(UV) run --frozen --no-sync pytest -m "integration or e2e" $(PYTEST_ARGS)
+
+# Benchmarks measure, they never fail on a figure; see docs/PERFORMANCE.md.
+BENCH_ARGS ?=
+
+bench: bench-backbone
+
+bench-backbone: install
+	$(UV) run --frozen --no-sync python -m bench.backbone $(BENCH_ARGS)
 
 lock: $(UV)
 	$(UV) lock

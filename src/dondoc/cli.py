@@ -13,12 +13,14 @@ from rich.table import Table
 
 from dondoc.dev import Stack, StackConfig, StackError
 from dondoc.dev.stack import COMPONENTS
+from dondoc_notifications.entrypoints.cli import app as notifications_cli
 
 app = typer.Typer(help="dondoc: theo dõi, đôn đốc thực hiện chỉ đạo / directive tracking",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 dev = typer.Typer(help="The local stack: real Kafka, PostgreSQL and Prometheus, no Docker.",
                   no_args_is_help=True)
 app.add_typer(dev, name="dev")
+app.add_typer(notifications_cli, name="notifications")
 
 console = Console()
 errors = Console(stderr=True)

@@ -7,16 +7,18 @@ can check per-key order.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timezone
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from dondoc_contracts import Actor, ClaimedStatus, Role, TaskProgressRecorded
-from dondoc_platform.eventstore import store_env
-from dondoc_platform.inbox import Delivery
+from dondoc_platform.eventstore import InboxEntry, save_with_inbox, store_env
+from dondoc_platform.inbox import Delivery, ensure_inbox_tables
 
 ACTOR = Actor(id="btg.officer", role=Role.UNIT, unit_id="BTG")
 
@@ -81,14 +83,47 @@ counters = sa.Table(
 )
 
 
+def create_effect_tables(engine: sa.Engine) -> None:
+    """The effect tables and the consumer's inbox tables, in one database."""
+    ensure_inbox_tables(metadata)
+    metadata.create_all(engine)
+
+
 def apply_progress(conn: sa.Connection, deliveries: list[Delivery]) -> None:
     now = datetime.now(timezone.utc)
     conn.execute(applied.insert(), [
         {"task_id": d.event.task_id, "version": int(d.event.progress), "applied_at": now}
         for d in deliveries
     ])
-    for d in deliveries:
-        updated = conn.execute(counters.update().where(counters.c.task_id == d.event.task_id)
-                               .values(n=counters.c.n + 1))
-        if updated.rowcount == 0:
-            conn.execute(counters.insert().values(task_id=d.event.task_id, n=1))
+    per_task = Counter(d.event.task_id for d in deliveries)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    add = dialect.insert(counters)
+    conn.execute(add.on_conflict_do_update(index_elements=["task_id"],
+                                           set_={"n": counters.c.n + add.excluded.n}),
+                 [{"task_id": task, "n": n} for task, n in per_task.items()])
+
+
+# -- an event-sourced consumer's effect: a receipt aggregate per consumed event -------------
+
+
+class Receipt(Aggregate):
+    @event("Received")
+    def __init__(self, task_id: str, version: int) -> None:
+        self.task_id = task_id
+        self.version = version
+
+
+class Receipts(Application[UUID]):
+    name = "Receipts"
+
+
+def open_receipts(url: str) -> Receipts:
+    return Receipts(env=store_env(url))
+
+
+def record_receipt(app: Receipts, consumer: str, delivery: Delivery) -> bool:
+    """The reaction: a new Receipt, saved with the consumed event's inbox entry."""
+    entry = InboxEntry(consumer, delivery.event_id, delivery.topic, delivery.partition,
+                       delivery.offset)
+    receipt = Receipt(task_id=delivery.event.task_id, version=int(delivery.event.progress))
+    return save_with_inbox(app, entry, receipt)

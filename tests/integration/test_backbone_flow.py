@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from dondoc_contracts import encode, envelope_for, topic_for
+from dondoc_contracts import TaskProgressRecorded, encode, envelope_for, topic_for
 from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import event_topic as topic_spec
 from dondoc_platform.kafka import TopicSpec, ensure_topics, make_broker
@@ -18,10 +19,12 @@ from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.settings import KafkaSettings
 from dondoc_platform.stores import StoreURL
 from tests.backbone import sample_service as svc
+from tests.backbone.contract_checks import committed_schema, schema_errors
 
 pytestmark = pytest.mark.integration
 
 TOPIC = topic_for("tasks")
+PARTITIONS = 3
 
 
 async def _until(condition, timeout: float = 60.0, what: str = "condition") -> None:
@@ -41,7 +44,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def topics(kafka_bootstrap: str) -> str:
     """A private pair of topics (events + DLQ) named like the real ones."""
     name = f"t{uuid.uuid4().hex[:8]}.{TOPIC}"
-    await ensure_topics(kafka_bootstrap, [topic_spec(name, partitions=3), TopicSpec(f"{name}.dlq", 1)])
+    await ensure_topics(kafka_bootstrap, [topic_spec(name, partitions=PARTITIONS), TopicSpec(f"{name}.dlq", 1)])
     return name
 
 
@@ -86,6 +89,14 @@ async def test_events_flow_from_store_to_consumer_exactly_once_in_order(
             await _until(lambda: _skipped() - skipped_before == 100)
     finally:
         await producer.stop()
+    # the consumer's positions name the last offset it handled in each partition
+    ends = await _end_offsets(kafka_bootstrap, relay_topic)
+    with engine.connect() as conn:
+        positions = dict(conn.execute(
+            sa.select(inbox.positions.c.partition, inbox.positions.c.kafka_offset).where(
+                inbox.positions.c.consumer == "flow-test", inbox.positions.c.topic == relay_topic)
+        ).all())
+    assert positions == {p: end - 1 for p, end in ends.items() if end}
     counts = _counts(engine)
     assert counts == {str(i): 5 for i in ids}
     with engine.connect() as conn:
@@ -124,21 +135,57 @@ async def test_relay_resumes_exactly_where_it_stopped(kafka_bootstrap: str, stor
     app.close()
 
 
-async def _read_sequences(bootstrap: str, topic: str, expected: int) -> list[int]:
+async def _read_records(bootstrap: str, topic: str, expected: int) -> list:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
-    found: list[int] = []
+    found: list = []
     try:
         async with asyncio.timeout(30):
             while len(found) < expected:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for r in records:
-                        found.append(int(dict(r.headers)["ce_sequence"]))
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    found.extend(records)
     finally:
         await consumer.stop()
     return found
+
+
+async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(partitions)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def _records_in(bootstrap: str, topic: str) -> int:
+    return sum((await _end_offsets(bootstrap, topic)).values())
+
+
+async def _read_sequences(bootstrap: str, topic: str, expected: int) -> list[int]:
+    return [int(dict(r.headers)["ce_sequence"]) for r in await _read_records(bootstrap, topic, expected)]
+
+
+async def test_what_the_relay_publishes_validates_against_the_committed_schema(
+    kafka_bootstrap: str, tmp_path: Path, topics: str
+) -> None:
+    app = svc.open_app(f"sqlite:///{tmp_path / 'schema.sqlite'}")
+    svc.write_events(app, aggregates=3, notes_each=2)
+    relay = OutboxRelay(app, service="tasks", translate=svc.translate, bootstrap=kafka_bootstrap,
+                        route=lambda _: topics)
+    async with relay:
+        assert await relay.relay_once() == 9
+    records = await _read_records(kafka_bootstrap, topics, 9)
+    schema = committed_schema(TaskProgressRecorded)
+    for record in records:
+        payload = json.loads(record.value)
+        assert schema_errors(TaskProgressRecorded, payload) == [], record.value
+        headers = dict(record.headers)
+        assert headers["ce_type"].decode() == schema["x-cloudevents-type"]
+        assert record.key.decode() == payload[schema["x-key"]]
+    app.close()
 
 
 async def test_each_record_carries_the_cloudevents_headers_and_the_chain_hash(
@@ -183,3 +230,36 @@ def test_golden_encoding_is_what_the_relay_sends() -> None:
     key, value, headers = encode(example, envelope_for(example, position=7))
     assert key == example.task_id.encode()
     assert dict(headers)["ce_sequence"] == b"7"
+
+
+async def test_run_retries_a_failing_batch_from_the_recorded_position(
+    kafka_bootstrap: str, tmp_path: Path, topics: str
+) -> None:
+    from prometheus_client import REGISTRY
+
+    app = svc.open_app(f"sqlite:///{tmp_path / 'retry.sqlite'}")
+    svc.write_events(app, aggregates=10, notes_each=9)  # 100 events
+    calls = 0
+
+    def route_failing_once(_: object) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 45:  # in the third batch of 20, while two batches are in flight
+            raise RuntimeError("the broker said no, once")
+        return topics
+
+    relay = OutboxRelay(app, service="retry-test", translate=svc.translate,
+                        bootstrap=kafka_bootstrap, batch_size=20, route=route_failing_once)
+    errors = REGISTRY.get_sample_value("dondoc_outbox_errors_total", {"service": "retry-test"}) or 0
+    stop = asyncio.Event()
+    async with relay:
+        running = asyncio.ensure_future(relay.run(stop, backoff=0.05))
+        await _until(lambda: relay.recorded_position == 100)
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    assert relay.status().position == 100
+    assert REGISTRY.get_sample_value("dondoc_outbox_errors_total",
+                                     {"service": "retry-test"}) == errors + 1
+    sequences = await _read_sequences(kafka_bootstrap, topics, await _records_in(kafka_bootstrap, topics))
+    assert set(sequences) == set(range(1, 101)), "an event was skipped"
+    app.close()

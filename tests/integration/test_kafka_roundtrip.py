@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from dondoc_platform.kafka import TopicSpec, ensure_topics, make_broker
+from dondoc_platform.kafka import TopicSpec, ensure_topics, key_partition, make_broker, send_batched
 from dondoc_platform.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
@@ -104,3 +104,35 @@ async def test_uncommitted_message_is_delivered_to_the_next_consumer_of_the_grou
         await _wait_for(lambda: got)
     assert got == [{"n": 3}]
     assert await _committed(kafka_bootstrap, "g-handover", topic_name) == 1
+
+
+async def test_send_batched_keeps_each_keys_order_across_full_batches(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic_name, partitions=3)])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                                enable_idempotence=True, max_batch_size=2048)
+    # ~200 B each, so many full batches; one record alone is larger than a batch
+    records = [(topic_name, f"task-{n % 7}".encode(), f"{n:04d}".encode() * (50 if n != 150 else 2500),
+                [("n", str(n).encode())]) for n in range(300)]
+    await producer.start()
+    try:
+        sent, acks = await send_batched(producer, records)
+        await asyncio.wait_for(acks, 30)
+    finally:
+        await producer.stop()
+    assert sent == 300
+    consumer = AIOKafkaConsumer(topic_name, bootstrap_servers=kafka_bootstrap, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    seen: dict[bytes, list[int]] = {}
+    try:
+        async with asyncio.timeout(30):
+            while sum(map(len, seen.values())) < 300:
+                for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
+                    for r in batch:
+                        assert tp.partition == key_partition(r.key, 3)
+                        seen.setdefault(r.key, []).append(int(dict(r.headers)["n"]))
+    finally:
+        await consumer.stop()
+    assert seen == {f"task-{k}".encode(): list(range(k, 300, 7)) for k in range(7)}

@@ -1,9 +1,12 @@
 """The same subscriber wiring, against FastStream's in-memory broker (fast loop)."""
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import TestKafkaBroker
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dondoc_platform.kafka import AT_LEAST_ONCE, make_broker
+from dondoc_platform.kafka import AT_LEAST_ONCE, key_partition, make_broker
 from dondoc_platform.settings import KafkaSettings
 
 pytestmark = pytest.mark.unit
@@ -32,3 +35,9 @@ def test_brokers_never_auto_commit_before_processing() -> None:
 
     (subscriber,) = broker.subscribers
     assert subscriber.ack_policy is AT_LEAST_ONCE
+
+
+@given(key=st.binary(min_size=1, max_size=64), partitions=st.integers(min_value=1, max_value=64))
+def test_key_partition_is_kafkas_default_partitioner(key: bytes, partitions: int) -> None:
+    every = list(range(partitions))
+    assert key_partition(key, partitions) == DefaultPartitioner()(key, every, every)

@@ -206,10 +206,10 @@ class KafkaNode:
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = uuid_to_kafka_id(uuid.uuid4())
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             self.java_argv(java, "kafka.tools.StorageTool", "format",
-                           "-t", cluster_id, "-c", str(self.properties)),
+                           f"--cluster-id={cluster_id}", "-c", str(self.properties)),
             capture_output=True, text=True, timeout=120, check=False,
         )
         if result.returncode != 0:
@@ -294,6 +294,15 @@ def uuid_to_kafka_id(value: uuid.UUID) -> str:
     import base64
 
     return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def new_cluster_id() -> str:
+    """A random cluster id that never starts with "-" (as Kafka's own `Uuid.randomUuid`
+    ensures): the storage tool's argument parser would take such an id for an option."""
+    while True:
+        candidate = uuid_to_kafka_id(uuid.uuid4())
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def round_trip(bootstrap: str, *, timeout: float, detail=None) -> float:

@@ -13,7 +13,7 @@ from typing import Protocol
 from dondoc.dev.errors import StackError
 from dondoc.dev.kafka import KafkaConfig, KafkaNode
 from dondoc.dev.postgres import PostgresCluster, PostgresConfig
-from dondoc.dev.process import processes_with, terminate
+from dondoc.dev.process import free_port, processes_with, terminate
 from dondoc.dev.prometheus import PrometheusConfig, PrometheusServer
 
 COMPONENTS = ("kafka", "postgres", "prometheus", "services")
@@ -80,6 +80,16 @@ class StackConfig:
 
 
 class Stack:
+    @classmethod
+    def private(cls, state_dir: Path, *, database_url: str | None = None) -> Stack:
+        """A stack of its own in `state_dir`, on free ports (tests and benchmarks), sharing
+        the jar cache of the default configuration."""
+        return cls(StackConfig(
+            state_dir=state_dir, cache_dir=StackConfig.from_env().cache_dir,
+            kafka_port=free_port(), kafka_controller_port=free_port(),
+            postgres_port=free_port(), prometheus_port=free_port(), database_url=database_url,
+        ))
+
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.kafka = KafkaNode(KafkaConfig(

@@ -25,6 +25,7 @@ from dondoc_contracts.values import (
     Effectiveness,
     Frequency,
     LineAssessment,
+    Notice,
     Period,
     PeriodKind,
     Proposal,
@@ -86,6 +87,9 @@ class UnitRegistered(ContractEvent):
     emails: tuple[ShortText, ...] = ()
     leadership_emails: tuple[ShortText, ...] = ()
     webhook_url: ShortText | None = None
+    daily_digest: bool | None = Field(
+        None, description="The unit prefers one daily digest e-mail to single notices "
+                          "(None: not stated, the notifications service's default applies)")
 
     @classmethod
     def example(cls) -> UnitRegistered:
@@ -112,6 +116,9 @@ class UnitChanged(ContractEvent):
     leadership_emails: tuple[ShortText, ...] = ()
     webhook_url: ShortText | None = None
     active: bool = True
+    daily_digest: bool | None = Field(
+        None, description="The unit prefers one daily digest e-mail to single notices "
+                          "(None: unchanged)")
 
     @classmethod
     def example(cls) -> UnitChanged:
@@ -545,6 +552,13 @@ class NotificationSent(ContractEvent):
     message_id: ShortText
     sent_at: AwareDatetime
     language: ShortText = "vi"
+    resend_of: Identifier | None = Field(
+        None, description="The notification this one deliberately repeats (a resend)")
+    covers: tuple[Notice, ...] = Field(
+        (), description="For a daily digest: each notice the one message carried")
+    reconciled: bool = Field(
+        False, description="Recorded after a restart: the message had been handed to the "
+                           "mail server when the process stopped")
 
     @classmethod
     def example(cls) -> NotificationSent:
@@ -575,6 +589,8 @@ class NotificationFailed(ContractEvent):
     attempts: int = Field(ge=1)
     last_error: Text
     failed_at: AwareDatetime
+    resend_of: Identifier | None = None
+    covers: tuple[Notice, ...] = ()
 
     @classmethod
     def example(cls) -> NotificationFailed:
@@ -602,6 +618,6 @@ CATALOGUE: tuple[type[ContractEvent], ...] = (
 __all__ = [c.__name__ for c in CATALOGUE] + [
     "CATALOGUE", "ICT", "AdjustmentKind", "Channel", "ClaimedStatus", "DeadlineKind",
     "DeadlineRule", "Decision", "DirectiveItem", "DirectiveKind", "Effectiveness", "Frequency",
-    "LineAssessment", "Period", "PeriodKind", "Proposal", "Quality", "Recipient", "ReportLine",
+    "LineAssessment", "Notice", "Period", "PeriodKind", "Proposal", "Quality", "Recipient", "ReportLine",
     "Secrecy", "Subject", "Text", "Urgency", "Verdict",
 ]

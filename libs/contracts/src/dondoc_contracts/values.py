@@ -192,3 +192,10 @@ class Subject(Frozen):
     report_id: Identifier | None = None
     directive_number: ShortText | None = None
     due_on: date | None = None
+
+
+class Notice(Frozen):
+    """One notice carried by a daily digest: which rule, about what."""
+
+    rule: ShortText
+    about: Subject

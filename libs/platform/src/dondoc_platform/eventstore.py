@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
@@ -35,6 +35,13 @@ class InboxEntry:
     topic: str = ""
     partition: int = -1
     offset: int = -1
+
+
+class OutboxEntry(NamedTuple):
+    """A logged event the relay publishes, with its chain hash (None if it has no link)."""
+
+    notification: Notification
+    audit_hash: bytes | None
 
 
 class AlreadyApplied(Exception):
@@ -88,6 +95,11 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             "SET position = EXCLUDED.position, updated_at = now() WHERE {0}.{1}.position < EXCLUDED.position"
         ).format(schema, outbox_t)
         self._link_at = SQL("SELECT hash FROM {0}.{1} WHERE position = %s").format(schema, chain_t)
+        self._outbox_batch = SQL(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
+            "c.hash FROM {0}.{1} e LEFT JOIN {0}.{2} c ON c.position = e.notification_id "
+            "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+        ).format(schema, Identifier(events_table_name), chain_t)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
@@ -138,6 +150,16 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             curs.execute(self._link_at, (position,))
             row = curs.fetchone()
             return bytes(row["hash"]) if row else None
+
+    def select_outbox_batch(self, after: int, limit: int) -> list[OutboxEntry]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._outbox_batch, (after, limit), prepare=True)
+            return [OutboxEntry(
+                Notification(id=r["notification_id"], originator_id=r["originator_id"],
+                             originator_version=r["originator_version"], topic=r["topic"],
+                             state=bytes(r["state"])),
+                bytes(r["hash"]) if r["hash"] is not None else None,
+            ) for r in curs.fetchall()]
 
     def outbox_position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as curs:
@@ -217,6 +239,20 @@ class ChainedSQLiteRecorder(SQLiteProcessRecorder):
             c.execute(f"SELECT hash FROM {self.chain_table} WHERE position = ?", (position,))
             row = c.fetchone()
             return bytes(row["hash"]) if row else None
+
+    def select_outbox_batch(self, after: int, limit: int) -> list[OutboxEntry]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT e.rowid AS position, e.originator_id, e.originator_version, e.topic, "
+                      f"e.state, c.hash FROM {self.events_table_name} e LEFT JOIN "
+                      f"{self.chain_table} c ON c.position = e.rowid WHERE e.rowid > ? "
+                      "ORDER BY e.rowid LIMIT ?", (after, limit))
+            return [OutboxEntry(
+                Notification(id=r["position"],
+                             originator_id=self.convert_originator_id(r["originator_id"]),
+                             originator_version=r["originator_version"], topic=r["topic"],
+                             state=r["state"]),
+                bytes(r["hash"]) if r["hash"] is not None else None,
+            ) for r in c.fetchall()]
 
     def outbox_position(self, name: str) -> int:
         with self.datastore.transaction(commit=False) as c:

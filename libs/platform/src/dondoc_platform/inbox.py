@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -37,6 +37,9 @@ class Delivery:
     topic: str
     partition: int
     offset: int
+    #: the record as it came (a dead letter keeps its bytes: fields and headers that this
+    #: consumer's contract version does not know are not lost)
+    record: Record | None = field(default=None, repr=False, compare=False)
 
     @property
     def event_id(self) -> str:
@@ -108,7 +111,19 @@ def sanitize(record: Any) -> Any:
 
 def _decode(record: Record) -> Delivery:
     envelope, event = decode(record.headers, record.value)
-    return Delivery(envelope, event, record.topic, record.partition, record.offset)
+    return Delivery(envelope, event, record.topic, record.partition, record.offset, record)
+
+
+def _observe_lag(consumer: str, delivery: Delivery) -> None:
+    """Seconds from the publication of the last applied event (its Kafka timestamp) to now.
+
+    Not from `ce_time`: that is business time, which for an imported history or a late
+    TaskOverdue lies months or years back and would read as a consumer hopelessly behind.
+    """
+    published_ms = getattr(delivery.record, "timestamp", None)
+    if published_ms and published_ms > 0:
+        lag = time.time() - published_ms / 1000
+        metrics.PROJECTION_LAG_SECONDS.labels(consumer).set(max(0.0, lag))
 
 
 async def _backoff(attempt: int, base: float) -> None:
@@ -143,19 +158,100 @@ def inbox_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return inbox, positions
 
 
+def ensure_inbox_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The inbox tables of `metadata`, added to it if it does not hold them yet."""
+    if "dondoc_inbox" in metadata.tables:
+        return metadata.tables["dondoc_inbox"], metadata.tables["dondoc_consumer_positions"]
+    return inbox_tables(metadata)
+
+
 def _insert(engine: sa.Engine, table: sa.Table):
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
 
 ApplySql = Callable[[sa.Connection, Sequence[Delivery]], None]
+#: the last offset handled per (topic, partition)
+Latest = dict[tuple[str, int], int]
+
+
+def _latest(coordinates: Iterable[tuple[str, int, int]]) -> Latest:
+    latest: Latest = {}
+    for topic, partition, offset in coordinates:
+        latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
+    return latest
+
+
+class _InboxWrites:
+    """The statements that record a batch in the inbox and move the consumer's positions.
+
+    They are built once. On PostgreSQL one statement does both: the batch travels as arrays
+    through `unnest` (the same SQL text every time, so neither SQLAlchemy nor psycopg parses
+    a statement of thousands of placeholders per batch, which cost more than the insert),
+    and the positions are upserted by a second data-modifying CTE of the same statement (one
+    round trip fewer). Elsewhere SQLAlchemy batches the rows itself ("insertmanyvalues").
+    """
+
+    def __init__(self, engine: sa.Engine, inbox: sa.Table, positions: sa.Table) -> None:
+        self.postgres = engine.dialect.name == "postgresql"
+        self.inbox_rows = _insert(engine, inbox).on_conflict_do_nothing().returning(
+            inbox.c.event_id)
+        upsert = _insert(engine, positions)
+        self.positions = upsert.on_conflict_do_update(
+            index_elements=["consumer", "topic", "partition"],
+            set_={"kafka_offset": upsert.excluded.kafka_offset,
+                  "updated_at": sa.func.current_timestamp()},
+        )
+        if self.postgres:
+            name = engine.dialect.identifier_preparer.format_table
+            self.inbox_arrays = sa.text(
+                f"WITH recorded AS (INSERT INTO {name(inbox)} "
+                "(consumer, event_id, topic, partition, kafka_offset, outcome) "
+                "SELECT :consumer, e, t, p, o, :outcome FROM unnest(CAST(:ids AS text[]), "
+                "CAST(:topics AS text[]), CAST(:partitions AS integer[]), "
+                "CAST(:offsets AS bigint[])) AS batch(e, t, p, o) "
+                "ON CONFLICT DO NOTHING RETURNING event_id), "
+                f"moved AS (INSERT INTO {name(positions)} (consumer, topic, partition, kafka_offset) "
+                "SELECT :consumer, t, p, o FROM unnest(CAST(:latest_topics AS text[]), "
+                "CAST(:latest_partitions AS integer[]), CAST(:latest_offsets AS bigint[])) "
+                "AS latest(t, p, o) ON CONFLICT (consumer, topic, partition) DO UPDATE "
+                "SET kafka_offset = EXCLUDED.kafka_offset, updated_at = now()) "
+                "SELECT event_id FROM recorded")
+
+    def record(self, conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
+               outcome: str) -> set[str]:
+        """Insert the inbox rows (skipping ids recorded before) and move the positions;
+        returns the ids that are new."""
+        latest = _latest((d.topic, d.partition, d.offset) for d in deliveries)
+        if self.postgres:
+            return set(conn.execute(self.inbox_arrays, {
+                "consumer": consumer, "outcome": outcome,
+                "ids": [d.event_id for d in deliveries], "topics": [d.topic for d in deliveries],
+                "partitions": [d.partition for d in deliveries],
+                "offsets": [d.offset for d in deliveries],
+                "latest_topics": [t for t, _ in latest],
+                "latest_partitions": [p for _, p in latest],
+                "latest_offsets": list(latest.values()),
+            }).scalars())
+        rows = [{"consumer": consumer, "event_id": d.event_id, "topic": d.topic,
+                 "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
+                for d in deliveries]
+        new_ids = set(conn.execute(self.inbox_rows, rows).scalars())
+        self.move(conn, consumer, latest)
+        return new_ids
+
+    def move(self, conn: sa.Connection, consumer: str, latest: Latest) -> None:
+        if latest:
+            conn.execute(self.positions, [
+                {"consumer": consumer, "topic": t, "partition": p, "kafka_offset": o}
+                for (t, p), o in latest.items()])
 
 
 class SqlInbox:
     """A batch consumer whose effects are SQL writes (read models, notification records).
 
-    For each batch: one transaction inserts the batch's inbox rows (skipping ids seen before),
-    applies the effect of the new events only, and moves the consumer's positions.
+    For each batch: one transaction inserts the batch's inbox rows (skipping ids seen before)
+    and moves the consumer's positions, then applies the effect of the new events only.
     """
 
     def __init__(self, engine: sa.Engine, metadata: sa.MetaData, *, consumer: str, apply: ApplySql,
@@ -166,8 +262,8 @@ class SqlInbox:
         self.dead_letters = dead_letters
         self.max_attempts = max_attempts
         self.retry_base = retry_base
-        self.inbox, self.positions = inbox_tables(metadata) if "dondoc_inbox" not in metadata.tables \
-            else (metadata.tables["dondoc_inbox"], metadata.tables["dondoc_consumer_positions"])
+        self.inbox, self.positions = ensure_inbox_tables(metadata)
+        self._writes = _InboxWrites(engine, self.inbox, self.positions)
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
@@ -202,7 +298,7 @@ class SqlInbox:
         await self._dead_letter_effect(delivery, last)
 
     async def _dead_letter_effect(self, delivery: Delivery, error: Exception) -> None:
-        record = _DeliveredRecord.of(delivery)
+        record = delivery.record or _DeliveredRecord.of(delivery)
         await self.dead_letters.send(record, "effect_failed",
                                      f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)")
         await asyncio.to_thread(self._transaction, [delivery], outcome="dead_letter")
@@ -210,12 +306,7 @@ class SqlInbox:
     def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
         started = time.perf_counter()
         with self.engine.begin() as conn:
-            rows = [{"consumer": self.consumer, "event_id": d.event_id, "topic": d.topic,
-                     "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
-                    for d in deliveries]
-            statement = _insert(self.engine, self.inbox).values(rows).on_conflict_do_nothing(
-            ).returning(self.inbox.c.event_id)
-            new_ids = {row[0] for row in conn.execute(statement)}
+            new_ids = self._writes.record(conn, self.consumer, deliveries, outcome)
             fresh, seen = [], set()
             for d in deliveries:
                 if d.event_id in new_ids and d.event_id not in seen:
@@ -224,35 +315,18 @@ class SqlInbox:
             skipped = len(deliveries) - len(fresh)
             if fresh and outcome == "applied":
                 self.apply(conn, fresh)
-            self._upsert_positions(conn, [(d.topic, d.partition, d.offset) for d in deliveries])
         metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
         if outcome == "applied":
             metrics.INBOX_APPLIED.labels(self.consumer).inc(len(fresh))
         if skipped:
             metrics.INBOX_SKIPPED.labels(self.consumer).inc(skipped)
         if fresh:
-            lag = (datetime.now(timezone.utc) - fresh[-1].envelope.time).total_seconds()
-            metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+            _observe_lag(self.consumer, fresh[-1])
 
     def _move_positions_only(self, records: Sequence[Record]) -> None:
         with self.engine.begin() as conn:
-            self._upsert_positions(conn, [(r.topic, r.partition, r.offset) for r in records])
-
-    def _upsert_positions(self, conn: sa.Connection, coordinates: list[tuple[str, int, int]]) -> None:
-        latest: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in coordinates:
-            latest[(topic, partition)] = max(offset, latest.get((topic, partition), -1))
-        if not latest:
-            return
-        rows = [{"consumer": self.consumer, "topic": t, "partition": p, "kafka_offset": o}
-                for (t, p), o in latest.items()]
-        statement = _insert(self.engine, self.positions).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=["consumer", "topic", "partition"],
-            set_={"kafka_offset": statement.excluded.kafka_offset,
-                  "updated_at": sa.func.current_timestamp()},
-        )
-        conn.execute(statement)
+            self._writes.move(conn, self.consumer,
+                              _latest((r.topic, r.partition, r.offset) for r in records))
 
     def applied(self, event_id: str) -> bool:
         with self.engine.connect() as conn:
@@ -263,7 +337,7 @@ class SqlInbox:
 
 @dataclass(frozen=True)
 class _DeliveredRecord:
-    """A decoded delivery seen as the record it came from (to dead-letter it)."""
+    """A delivery made without its record, encoded again (to dead-letter it)."""
 
     topic: str
     partition: int
@@ -336,8 +410,7 @@ class EventSourcedInbox:
                 continue
             (metrics.INBOX_APPLIED if recorded else metrics.INBOX_SKIPPED).labels(self.consumer).inc()
             if recorded:
-                lag = (datetime.now(timezone.utc) - delivery.envelope.time).total_seconds()
-                metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+                _observe_lag(self.consumer, delivery)
             return
         assert last is not None
         await self.dead_letters.send(record, "effect_failed",
@@ -358,7 +431,12 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
 
     async def parse(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
         batch = records if isinstance(records, tuple) else (records,)
-        return await original(tuple(sanitize(r) for r in batch))
+        try:
+            return await original(batch)
+        except (UnicodeDecodeError, AttributeError):
+            # FastStream decodes every header as UTF-8: one binary or empty header from a
+            # foreign producer would fail the whole batch again and again
+            return await original(tuple(sanitize(r) for r in batch))
 
     async def raw(message: Any) -> Any:
         return message.raw_message

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from aiokafka.partitioner import murmur2
 
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
@@ -76,3 +79,55 @@ async def ensure_topics(bootstrap: str, topics: Iterable[TopicSpec], timeout: fl
 
 def topic_names(topics: Sequence[TopicSpec]) -> list[str]:
     return [t.name for t in topics]
+
+
+@lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition of a keyed record: what Kafka's default partitioner chooses (the Java
+    client's murmur2 of the key, modulo the partition count), with each key's hash computed
+    once. A service's keys are aggregate ids with many events each, and aiokafka's pure-Python
+    murmur2 was a fifth of the relay's time."""
+    return _key_hash(key) % partitions
+
+
+#: a record to send: (topic, key, value, headers)
+KeyedRecord = tuple[str, bytes, bytes | None, list[tuple[str, bytes]]]
+
+
+async def send_batched(producer: Any, records: Iterable[KeyedRecord]) -> tuple[int, asyncio.Future[Any]]:
+    """Send keyed records, in order, as one aiokafka record batch per partition (as full as
+    the producer's `max_batch_size` allows): one delivery future per batch instead of one per
+    record. Returns how many records were sent and a future done when all are acknowledged.
+
+    The partitions are Kafka's default ones (`key_partition`); per partition, records keep
+    the order they came in.
+    """
+    counts: dict[str, int] = {}  # partitions per topic, from the producer's metadata
+    open_batches: dict[tuple[str, int], Any] = {}
+    futures = []
+    sent = 0
+
+    async def ship(where: tuple[str, int], builder: Any) -> None:
+        builder.close()  # the producer may add nothing else to it
+        futures.append(await producer.send_batch(builder, where[0], partition=where[1]))
+
+    for topic, key, value, headers in records:
+        if topic not in counts:
+            counts[topic] = len(await producer.partitions_for(topic))
+        where = (topic, key_partition(key, counts[topic]))
+        builder = open_batches.get(where) or producer.create_batch()
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            await ship(where, builder)  # full: send it, start the next
+            builder = producer.create_batch()
+            # a batch always takes its first record, however large (the broker's
+            # max.message.bytes is the limit then, as for a single send)
+            builder.append(key=key, value=value, timestamp=None, headers=headers)
+        open_batches[where] = builder
+        sent += 1
+    for where, builder in open_batches.items():
+        await ship(where, builder)
+    return sent, asyncio.gather(*futures)

@@ -31,7 +31,8 @@ DEAD_LETTERS = Counter(
     "dondoc_dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "reason"])
 PROJECTION_LAG_SECONDS = Gauge(
     "dondoc_projection_lag_seconds",
-    "Time between an event's recording and its effect, for the last event applied", ["consumer"])
+    "Time between an event's publication to Kafka and its effect, for the last event applied",
+    ["consumer"])
 APPLY_SECONDS = Histogram(
     "dondoc_inbox_apply_seconds", "Time to apply one batch of consumed events", ["consumer"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))

@@ -5,12 +5,19 @@ its contract event (the service's translate module), publishes the batch with an
 producer (acks=all), waits for every acknowledgement, then records the last position in the
 service's own store. A crash between publishing and recording republishes the batch with
 the same `ce_id`s: consumers deduplicate, nothing is lost.
+
+`run()` keeps the producer busy: while a batch waits for its acknowledgements the next one
+is read, translated and sent (at most `max_in_flight` batches unacknowledged), and positions
+are recorded in log order, each only after its whole batch was acknowledged. The idempotent
+producer keeps each partition in the order of sending, so per-key order holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,12 +28,22 @@ from eventsourcing.persistence import Notification
 
 from dondoc_contracts import ContractEvent, encode, envelope_for, event_topic
 from dondoc_platform import metrics
-from dondoc_platform.eventstore import recorder_of
+from dondoc_platform.eventstore import OutboxEntry, recorder_of
+from dondoc_platform.kafka import send_batched
 
 log = logging.getLogger(__name__)
 
 #: A service's translate function: private domain event → public event, or None if private.
 Translate = Callable[[Any], ContractEvent | None]
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A published batch waiting for its acknowledgements."""
+
+    last: int  # the log position of the batch's last entry
+    published: int  # how many records it sent (private events are not published)
+    acks: asyncio.Future[Any]
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,8 @@ class OutboxRelay:
         idle_interval: float = 0.05,
         producer_options: dict[str, Any] | None = None,
         route: Callable[[ContractEvent], str] = event_topic,
+        observe_interval: float = 1.0,
+        max_in_flight: int = 4,
     ) -> None:
         self.app = app
         self.recorder = recorder_of(app)
@@ -63,8 +82,13 @@ class OutboxRelay:
         self.idle_interval = idle_interval
         self.producer_options = producer_options or {}
         self.route = route
+        self.observe_interval = observe_interval
+        self.max_in_flight = max(1, max_in_flight)
         self._wake = asyncio.Event()
         self._producer: Any = None
+        self._position: int | None = None  # the last recorded position, once read
+        self._prefetch: tuple[int, asyncio.Future[list[OutboxEntry]]] | None = None
+        self._observed_at = float("-inf")
 
     def wake(self) -> None:
         """Ask the relay to look at the log now (called after a local save)."""
@@ -80,6 +104,7 @@ class OutboxRelay:
         await self._producer.start()
 
     async def stop(self) -> None:
+        await self._drop_prefetch()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -95,75 +120,133 @@ class OutboxRelay:
         return RelayStatus(self.recorder.outbox_position(self.name),
                            self.recorder.max_notification_id() or 0)
 
+    @property
+    def recorded_position(self) -> int:
+        """The last position this relay recorded (0 before it read or recorded one)."""
+        return self._position or 0
+
     async def run(self, stop: asyncio.Event, *, backoff: float = 1.0) -> None:
         """Relay until `stop` is set; a failing batch is retried with backoff, never skipped."""
         while not stop.is_set():
             try:
-                published = await self.relay_once()
+                await self._pump(stop)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._position = None  # read it again from the store before the retry
+                await self._drop_prefetch()
                 metrics.OUTBOX_ERRORS.labels(self.service).inc()
                 log.exception("outbox relay of %s failed; retrying in %.1f s", self.service, backoff)
                 await _sleep_or_stop(stop, backoff)
                 continue
-            if published < self.batch_size:
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, timeout=self.idle_interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=self.idle_interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
 
     async def relay_once(self) -> int:
-        """Publish the next batch; returns how many log entries it covered."""
-        position = await asyncio.to_thread(self.recorder.outbox_position, self.name)
-        notifications = await asyncio.to_thread(
-            self.recorder.select_notifications, position + 1, self.batch_size)
-        if not notifications:
-            self._observe(position, position, None)
-            return 0
-        links = await asyncio.to_thread(self.recorder.select_links, position, len(notifications) * 2)
-        hashes = {link.position: link.hash.hex() for link in links}
-        futures = []
-        for notification in notifications:
-            record = self._record(notification, hashes.get(notification.id))
-            if record is not None:
-                topic, key, value, headers = record
-                futures.append(await self._producer.send(topic, value=value, key=key, headers=headers))
-        if futures:
-            await asyncio.gather(*futures)
-        last = notifications[-1].id
-        await asyncio.to_thread(self.recorder.set_outbox_position, self.name, last)
-        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(futures))
-        head = await asyncio.to_thread(self.recorder.max_notification_id) or last
-        oldest = None
-        if head > last:
-            upcoming = await asyncio.to_thread(self.recorder.select_notifications, last + 1, 1)
-            oldest = upcoming[0] if upcoming else None
-        self._observe(last, head, oldest)
-        return len(notifications)
+        """Publish the next batch and record its position; returns how many log entries it
+        covered."""
+        batch = await self._next_batch(await self._recorded())
+        if batch:
+            await self._record_sent(await self._publish(batch))
+        await self._observe(self.recorded_position, force=0 < len(batch) < self.batch_size)
+        return len(batch)
 
-    def _record(self, notification: Notification, audit_hash: str | None):
+    async def _pump(self, stop: asyncio.Event) -> None:
+        """Publish batch after batch until the log is caught up (or `stop` is set)."""
+        in_flight: deque[_Sent] = deque()
+        try:
+            position = await self._recorded()
+            while True:
+                batch = await self._next_batch(position)
+                if batch:
+                    in_flight.append(await self._publish(batch))
+                    position = batch[-1].notification.id
+                more = len(batch) == self.batch_size and not stop.is_set()
+                while in_flight and (not more or len(in_flight) >= self.max_in_flight
+                                     or in_flight[0].acks.done()):
+                    await self._record_sent(in_flight.popleft())
+                if not more:
+                    await self._observe(self.recorded_position, force=bool(batch))
+                    return
+        finally:
+            for sent in in_flight:  # a failure: these are published again after the retry
+                sent.acks.cancel()
+
+    async def _recorded(self) -> int:
+        if self._position is None:
+            self._position = await asyncio.to_thread(self.recorder.outbox_position, self.name)
+        return self._position
+
+    async def _next_batch(self, position: int) -> list[OutboxEntry]:
+        """The entries after `position`. While they are published, the next batch is already
+        read from the store (the log is append-only: reading ahead changes nothing)."""
+        prefetch, self._prefetch = self._prefetch, None
+        batch: list[OutboxEntry] | None = None
+        if prefetch is not None:
+            after, future = prefetch
+            if after == position:
+                batch = await future
+            else:
+                await asyncio.gather(future, return_exceptions=True)
+        if batch is None:
+            batch = await asyncio.to_thread(self.recorder.select_outbox_batch, position,
+                                            self.batch_size)
+        if len(batch) == self.batch_size:
+            last = batch[-1].notification.id
+            self._prefetch = (last, asyncio.ensure_future(asyncio.to_thread(
+                self.recorder.select_outbox_batch, last, self.batch_size)))
+        return batch
+
+    async def _publish(self, batch: list[OutboxEntry]) -> _Sent:
+        records = (record for entry in batch
+                   if (record := self._record(entry.notification, entry.audit_hash)) is not None)
+        published, acks = await send_batched(self._producer, records)
+        return _Sent(batch[-1].notification.id, published, acks)
+
+    async def _record_sent(self, sent: _Sent) -> None:
+        await sent.acks
+        await asyncio.to_thread(self.recorder.set_outbox_position, self.name, sent.last)
+        self._position = sent.last
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(sent.published)
+
+    async def _drop_prefetch(self) -> None:
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            await asyncio.gather(prefetch[1], return_exceptions=True)
+
+    def _record(self, notification: Notification, audit_hash: bytes | None):
         domain_event = self.app.mapper.to_domain_event(notification)
         contract = self.translate(domain_event)
         if contract is None:
             return None
         envelope = envelope_for(
-            contract, position=notification.id, audit_hash=audit_hash,
+            contract, position=notification.id, audit_hash=audit_hash.hex() if audit_hash else None,
             correlation_id=getattr(domain_event, "correlation_id", None),
             causation_id=getattr(domain_event, "causation_id", None),
         )
         key, value, headers = encode(contract, envelope)
         return self.route(contract), key, value, headers
 
-    def _observe(self, position: int, head: int, oldest: Notification | None) -> None:
+    async def _observe(self, position: int, *, force: bool) -> None:
+        """Set the lag metrics: when the relay caught up, else at most once per
+        `observe_interval` (the queries would slow a busy relay down for a gauge)."""
+        now = time.monotonic()
+        if not force and now - self._observed_at < self.observe_interval:
+            return
+        self._observed_at = now
+        head = await asyncio.to_thread(self.recorder.max_notification_id) or position
         metrics.OUTBOX_POSITION.labels(self.service).set(position)
         metrics.OUTBOX_LAG_EVENTS.labels(self.service).set(max(0, head - position))
         seconds = 0.0
-        if oldest is not None:
-            recorded = getattr(self.app.mapper.to_domain_event(oldest), "timestamp", None)
+        if head > position:
+            upcoming = await asyncio.to_thread(self.recorder.select_notifications, position + 1, 1)
+            recorded = (getattr(self.app.mapper.to_domain_event(upcoming[0]), "timestamp", None)
+                        if upcoming else None)
             if isinstance(recorded, datetime):
                 seconds = max(0.0, (datetime.now(timezone.utc) - recorded).total_seconds())
         metrics.OUTBOX_LAG_SECONDS.labels(self.service).set(seconds)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from dondoc.dev import Stack, StackConfig
-from dondoc.dev.process import free_port
+from dondoc.dev import Stack
 
 
 @dataclass(frozen=True)
@@ -30,16 +29,7 @@ class Infrastructure:
 
 
 def _private_stack(root: Path) -> Stack:
-    config = StackConfig.from_env()
-    return Stack(StackConfig(
-        state_dir=root,
-        cache_dir=config.cache_dir,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        postgres_port=free_port(),
-        prometheus_port=free_port(),
-        database_url=os.environ.get("DONDOC_TEST_DATABASE_URL") or None,
-    ))
+    return Stack.private(root, database_url=os.environ.get("DONDOC_TEST_DATABASE_URL") or None)
 
 
 def _announce(infrastructure: Infrastructure) -> None:
@@ -77,21 +67,34 @@ def kafka_bootstrap(infra: Infrastructure) -> str:
 
 
 @pytest.fixture
-def postgres_database(infra: Infrastructure) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+def new_postgres_database(infra: Infrastructure) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases for one test; drops them afterwards."""
     import psycopg
     from psycopg import sql
 
-    name = f"test_{uuid.uuid4().hex[:12]}"
     admin = infra.postgres_database_url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        made.append(name)
+        return infra.postgres_database_url(name)
+
     try:
-        yield infra.postgres_database_url(name)
+        yield make
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(name)))
+            for name in made:
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+                    sql.Identifier(name)))
+
+
+@pytest.fixture
+def postgres_database(new_postgres_database: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    return new_postgres_database()
 
 
 @pytest.fixture

@@ -1,0 +1,147 @@
+"""The chained event store on each real backend: tampering is detected and named, and a
+consumed event is recorded with its effect exactly once.
+
+One abstract test case; each backend is a subclass that says where the store is and how to
+reach its tables behind the application's back (as someone editing the database would).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from dondoc_platform.eventstore import InboxEntry, recorder_of, save_with_inbox, verify_store
+from tests.backbone import sample_service as svc
+
+pytestmark = pytest.mark.integration
+
+AGGREGATES, NOTES_EACH = 4, 4  # 20 events
+
+
+class ChainedStoreContract:
+    """What every backend must do; subclasses provide `store_url`, `tamper` and `query`."""
+
+    position: str  # the events table's column that holds the log position
+
+    @pytest.fixture
+    def store_url(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def tamper(self, store_url: str, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run SQL (with %s placeholders) in one transaction, bypassing the application."""
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    def query(self, store_url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    @pytest.fixture
+    def app(self, store_url: str):  # type: ignore[no-untyped-def]
+        app = svc.open_app(store_url)
+        svc.write_events(app, aggregates=AGGREGATES, notes_each=NOTES_EACH)
+        yield app
+        app.close()
+
+    @staticmethod
+    def findings(app: svc.Tracker) -> list[tuple[int, str]]:
+        return [(d.position, d.kind) for d in verify_store(app)]
+
+    def tables(self, app: svc.Tracker) -> tuple[str, str]:
+        recorder = recorder_of(app)
+        return recorder.events_table_name, recorder.chain_table
+
+    def test_a_clean_store_verifies_without_findings(self, app: svc.Tracker) -> None:
+        assert app.recorder.max_notification_id() == AGGREGATES * (NOTES_EACH + 1)
+        assert verify_store(app) == []
+
+    def test_one_altered_byte_of_one_event_is_named(self, app: svc.Tracker, store_url: str) -> None:
+        events, _ = self.tables(app)
+        ((state,),) = self.query(
+            store_url, f"SELECT state FROM {events} WHERE {self.position} = %s", (7,))
+        altered = bytearray(state)
+        altered[len(altered) // 2] ^= 0x01
+        self.tamper(store_url, [(f"UPDATE {events} SET state = %s WHERE {self.position} = %s",
+                                 (bytes(altered), 7))])
+        assert self.findings(app) == [(7, "altered")]
+
+    def test_a_deleted_event_is_named(self, app: svc.Tracker, store_url: str) -> None:
+        events, _ = self.tables(app)
+        self.tamper(store_url, [(f"DELETE FROM {events} WHERE {self.position} = %s", (9,))])
+        assert self.findings(app) == [(9, "missing_event")]
+
+    def test_an_event_deleted_with_its_chain_link_is_named(self, app: svc.Tracker,
+                                                           store_url: str) -> None:
+        events, chain = self.tables(app)
+        self.tamper(store_url, [
+            (f"DELETE FROM {events} WHERE {self.position} = %s", (9,)),
+            (f"DELETE FROM {chain} WHERE position = %s", (9,)),
+        ])
+        assert self.findings(app) == [(9, "removed")]
+
+    def test_two_events_with_swapped_contents_are_named(self, app: svc.Tracker,
+                                                        store_url: str) -> None:
+        events, _ = self.tables(app)
+        # every column but the position changes places: the log order of two events is swapped
+        self.tamper(store_url, [
+            (f"UPDATE {events} SET {self.position} = %s WHERE {self.position} = %s", (-1, 4)),
+            (f"UPDATE {events} SET {self.position} = %s WHERE {self.position} = %s", (4, 13)),
+            (f"UPDATE {events} SET {self.position} = %s WHERE {self.position} = %s", (13, -1)),
+        ])
+        assert self.findings(app) == [(4, "reordered"), (13, "reordered")]
+
+    def test_a_consumed_event_is_recorded_with_its_effect_once(self, store_url: str) -> None:
+        receipts = svc.open_receipts(store_url)
+        try:
+            entry = InboxEntry("receipts", "ce-1", "dondoc.tasks.v1", 0, 41)
+            first = svc.Receipt(task_id="task-1", version=1)
+            again = svc.Receipt(task_id="task-1", version=1)  # the redelivery's reaction
+            assert save_with_inbox(receipts, entry, first) is True
+            assert save_with_inbox(receipts, entry, again) is False
+            assert receipts.recorder.max_notification_id() == 1
+            assert recorder_of(receipts).inbox_has("receipts", "ce-1")
+            assert verify_store(receipts) == []
+        finally:
+            receipts.close()
+
+
+class TestSQLiteChainedStore(ChainedStoreContract):
+    position = "rowid"
+
+    @pytest.fixture
+    def store_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path / 'tracker.sqlite'}"
+
+    def _connect(self, store_url: str) -> closing[sqlite3.Connection]:
+        return closing(sqlite3.connect(store_url.removeprefix("sqlite:///")))
+
+    def tamper(self, store_url: str, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._connect(store_url) as conn, conn:  # closed; committed as one transaction
+            for sql, params in statements:
+                conn.execute(sql.replace("%s", "?"), params)
+
+    def query(self, store_url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._connect(store_url) as conn:
+            return conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+
+class TestPostgresChainedStore(ChainedStoreContract):
+    position = "notification_id"
+
+    @pytest.fixture
+    def store_url(self, postgres_database: str) -> str:
+        return postgres_database
+
+    def tamper(self, store_url: str, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        with psycopg.connect(store_url) as conn:  # one transaction, committed on exit
+            for sql, params in statements:
+                conn.execute(sql, params)
+
+    def query(self, store_url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with psycopg.connect(store_url) as conn:
+            return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                    for row in conn.execute(sql, params).fetchall()]
