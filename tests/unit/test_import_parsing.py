@@ -252,3 +252,29 @@ def test_a_key_task_is_marked_x_or_co(tmp_path: Path) -> None:
     parsed = parse(*read_files([path]))
     assert [t.key_task for t in parsed.tasks] == [True, True, False]
     assert [(i.row, i.column) for i in parsed.issues] == [(5, "R (Trọng điểm)")]
+
+
+def test_an_imported_reports_lines_claim_each_task_as_it_stood_that_day() -> None:
+    from dondoc.importer.apply import NO_REASON, report_lines
+
+    def task(task_id: str, paragraph: str, **dates: str) -> dict:
+        return {"task_id": task_id, "lead_unit_id": "BTG", "directive_number": "125-TB/TU",
+                "assigned_on": "2018-03-05", "paragraph": paragraph, "due_on": None,
+                "completed_on": None, "withdrawn_on": None, **dates}
+
+    tasks = {t["task_id"]: t for t in (
+        task("done", "1", due_on="2018-06-30", completed_on="2018-06-20"),
+        task("done-later", "2", due_on="2018-12-31", completed_on="2018-12-20"),
+        task("late", "3", due_on="2018-10-31"),
+        task("gone", "4", withdrawn_on="2018-09-01"),
+        task("standing", "10"),
+        {**task("moved", "5"), "lead_unit_id": "BDV"})}
+    lines = report_lines(["standing", "late", "gone", "done-later", "done", "moved", "unknown"], "BTG",
+                         date(2018, 11, 28), tasks)
+    assert [(line["task_id"], line["status_claimed"], line.get("completed_on"), line.get("delay_reason"))
+            for line in lines] == [
+        ("done", "completed", "2018-06-20", None),
+        ("done-later", "in_progress", None, None),
+        ("late", "in_progress", None, NO_REASON),
+        ("standing", "in_progress", None, None)]
+    assert all("sổ theo dõi" in line["progress"] for line in lines)

@@ -13,7 +13,9 @@ from dondoc.importer.client import ApiError, Suite
 from dondoc.importer.plan import KINDS, Counts, Plan, make_plan
 from dondoc_platform.clock import VN_TZ
 
-OK, INPUT_PROBLEMS, STOPPED = 0, 1, 2
+OK, INPUT_PROBLEMS, STOPPED, INTERRUPTED = 0, 1, 2, 130
+RESUME = ("Chạy lại cùng lệnh để nhập tiếp: phần đã ghi được giữ nguyên, không ghi hai lần. / "
+          "Run the same command again to resume: what was written stays, nothing is written twice.")
 
 
 @dataclass
@@ -54,9 +56,12 @@ def run_import(suite: Suite, paths: list[Path], *, dry_run: bool = False, consol
             done = apply_plan(suite, plan, Silent(), wait_seconds=wait_seconds)
     except ApiError as e:
         say(f"[red]Dừng nhập / the import stopped:[/] {e}")
-        say("Chạy lại cùng lệnh để nhập tiếp: phần đã ghi được giữ nguyên, không ghi hai lần. / "
-            "Run the same command again to resume: what was written stays, nothing is written twice.")
+        say(RESUME)
         return Outcome(STOPPED, plan, error=e)
+    except KeyboardInterrupt:
+        say("[yellow]Dừng theo yêu cầu / stopped on request.[/]")
+        say(RESUME)
+        return Outcome(INTERRUPTED, plan)
     if console:
         print_summary(console, done, "Đã nhập / imported")
     return Outcome(OK, plan, done)
