@@ -7,7 +7,7 @@ what is missing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, Protocol
@@ -205,38 +205,36 @@ def _record_follow_ups(suite: Suite, directives: list[DirectivePlan], steps: Ste
                        done: dict[str, Counts]) -> None:
     for directive, row in ((d, row) for d in directives for row in d.rows if _follows(row)):
         task = directive.tasks[row.item_id]
-        path = f"/tasks/{task['task_id']}"
-        decision = {"number": row.adjustment_number,
-                    "decided_on": row.adjustment_decided_on.isoformat() if row.adjustment_decided_on else None,
-                    "decider": decider(row.issuing_body)}
-        if row.adjusted_due_on:
-            if adjustment_recorded(task, row) is not None:
-                done["adjustments"].existing += 1
-            else:
-                body = {"kind": "extend", "due_on": row.adjusted_due_on.isoformat(), "decision": decision,
-                        "reason": NOTE}
-                task = suite.post("tasks", f"{path}/deadline-adjustments", body,
-                                  idempotency_key("adjust", task["task_id"], body))
-                done["adjustments"].created += 1
-        if row.completed_on:
-            if task["state"] == "completed":
-                done["completions"].existing += 1
-            else:
-                body = {"completed_on": row.completed_on.isoformat(), "result": row.result}
-                task = suite.post("tasks", f"{path}/completion", body,
-                                  idempotency_key("complete", task["task_id"], body))
-                done["completions"].created += 1
-        if row.withdrawn:
-            if task["state"] == "withdrawn":
-                done["withdrawals"].existing += 1
-            else:
-                body = {"kind": "withdraw", "decision": decision, "reason": f"Rút theo quyết định "
-                        f"{row.adjustment_number} ({NOTE.lower()})"}
-                task = suite.post("tasks", f"{path}/deadline-adjustments", body,
-                                  idempotency_key("withdraw", task["task_id"], body))
-                done["withdrawals"].created += 1
+        for name, recorded, command, body in _follow_ups(row):
+            if recorded(task):
+                done[name].existing += 1
+                continue
+            task = suite.post("tasks", f"/tasks/{task['task_id']}/{command}", body,
+                              idempotency_key(name, task["task_id"], body))
+            done[name].created += 1
         directive.tasks[row.item_id] = task
         steps.advance(bar)
+
+
+def _follow_ups(row: TaskRecord) -> list[tuple[str, Callable[[dict[str, Any]], bool], str, dict[str, Any]]]:
+    """What follows a row's assignment, in order (a closed task is not adjusted): the count it
+    goes to, whether the task shows it recorded already, the command and its body."""
+    decision = {"number": row.adjustment_number,
+                "decided_on": row.adjustment_decided_on.isoformat() if row.adjustment_decided_on else None,
+                "decider": decider(row.issuing_body)}
+    out: list[tuple[str, Callable[[dict[str, Any]], bool], str, dict[str, Any]]] = []
+    if row.adjusted_due_on:
+        out.append(("adjustments", lambda task: adjustment_recorded(task, row) is not None,
+                    "deadline-adjustments", {"kind": "extend", "due_on": row.adjusted_due_on.isoformat(),
+                                             "decision": decision, "reason": NOTE}))
+    if row.completed_on:
+        out.append(("completions", lambda task: task["state"] == "completed", "completion",
+                    {"completed_on": row.completed_on.isoformat(), "result": row.result}))
+    if row.withdrawn:
+        out.append(("withdrawals", lambda task: task["state"] == "withdrawn", "deadline-adjustments",
+                    {"kind": "withdraw", "decision": decision,
+                     "reason": f"Rút theo quyết định {row.adjustment_number} ({NOTE.lower()})"}))
+    return out
 
 
 # --------------------------------------------------------------------------- reports
