@@ -61,15 +61,10 @@ def idempotency_key(*parts: Any) -> str:
 class Suite:
     """HTTP clients of the directives, tasks and reports services, as the office."""
 
-    def __init__(self, urls: dict[str, str], token: str, *, timeout: float = 60.0,
-                 clients: dict[str, httpx.Client] | None = None) -> None:
+    def __init__(self, urls: dict[str, str], token: str, *, timeout: float = 60.0) -> None:
         headers = {"Authorization": f"Bearer {token}", "Accept-Language": "vi"}
-        self.clients = clients or {
-            name: httpx.Client(base_url=url, headers=headers, timeout=timeout)
-            for name, url in urls.items()}
-        if clients:
-            for client in clients.values():
-                client.headers.update(headers)
+        self.clients = {name: httpx.Client(base_url=url, headers=headers, timeout=timeout)
+                        for name, url in urls.items()}
 
     def close(self) -> None:
         for client in self.clients.values():

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dondoc.importer.client import ApiError, Suite, wait_for
+from dondoc.importer.client import Suite, wait_for
 from dondoc.importer.records import (
     Directory,
     Parsed,
@@ -405,6 +405,3 @@ def _plan_cycles(suite: Suite, plan: Plan) -> None:
             else:
                 counts["reports"].created += 1
 
-
-def describe(error: ApiError) -> Issue:
-    return Issue(error.service, None, error.field, error.message_vi, error.message_en)
