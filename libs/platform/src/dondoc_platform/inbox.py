@@ -171,15 +171,18 @@ class SqlInbox:
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
+        undecodable: list[Record] = []
         for record in records:
             try:
                 deliveries.append(_decode(record))
             except UndecodableEvent as e:
                 await self.dead_letters.send(record, e.reason, e.detail)
+                undecodable.append(record)
         if deliveries:
             await self._apply_with_retries(deliveries, isolate=len(deliveries) > 1)
-        else:
-            await asyncio.to_thread(self._move_positions_only, records)
+        if undecodable:
+            # after the effects: a position never passes an event not applied yet
+            await asyncio.to_thread(self._move_positions_only, undecodable)
 
     async def _apply_with_retries(self, deliveries: list[Delivery], *, isolate: bool) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -210,21 +213,8 @@ class SqlInbox:
     def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
         started = time.perf_counter()
         with self.engine.begin() as conn:
-            rows = [{"consumer": self.consumer, "event_id": d.event_id, "topic": d.topic,
-                     "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
-                    for d in deliveries]
-            statement = _insert(self.engine, self.inbox).values(rows).on_conflict_do_nothing(
-            ).returning(self.inbox.c.event_id)
-            new_ids = {row[0] for row in conn.execute(statement)}
-            fresh, seen = [], set()
-            for d in deliveries:
-                if d.event_id in new_ids and d.event_id not in seen:
-                    fresh.append(d)
-                    seen.add(d.event_id)
-            skipped = len(deliveries) - len(fresh)
-            if fresh and outcome == "applied":
-                self.apply(conn, fresh)
-            self._upsert_positions(conn, [(d.topic, d.partition, d.offset) for d in deliveries])
+            fresh = self.record(conn, deliveries, outcome)
+        skipped = len(deliveries) - len(fresh)
         metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
         if outcome == "applied":
             metrics.INBOX_APPLIED.labels(self.consumer).inc(len(fresh))
@@ -233,6 +223,26 @@ class SqlInbox:
         if fresh:
             lag = (datetime.now(timezone.utc) - fresh[-1].envelope.time).total_seconds()
             metrics.PROJECTION_LAG_SECONDS.labels(self.consumer).set(max(0.0, lag))
+
+    def record(self, conn: sa.Connection, deliveries: Sequence[Delivery],
+               outcome: str = "applied") -> list[Delivery]:
+        """Inside the caller's transaction: record the inbox rows, apply the events not seen
+        before, move the positions. Returns the events applied (the fresh ones)."""
+        rows = [{"consumer": self.consumer, "event_id": d.event_id, "topic": d.topic,
+                 "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
+                for d in deliveries]
+        statement = _insert(self.engine, self.inbox).values(rows).on_conflict_do_nothing(
+        ).returning(self.inbox.c.event_id)
+        new_ids = {row[0] for row in conn.execute(statement)}
+        fresh, seen = [], set()
+        for d in deliveries:
+            if d.event_id in new_ids and d.event_id not in seen:
+                fresh.append(d)
+                seen.add(d.event_id)
+        if fresh and outcome == "applied":
+            self.apply(conn, fresh)
+        self._upsert_positions(conn, [(d.topic, d.partition, d.offset) for d in deliveries])
+        return fresh
 
     def _move_positions_only(self, records: Sequence[Record]) -> None:
         with self.engine.begin() as conn:
@@ -247,9 +257,10 @@ class SqlInbox:
         rows = [{"consumer": self.consumer, "topic": t, "partition": p, "kafka_offset": o}
                 for (t, p), o in latest.items()]
         statement = _insert(self.engine, self.positions).values(rows)
-        statement = statement.on_conflict_do_update(
+        current, offered = self.positions.c.kafka_offset, statement.excluded.kafka_offset
+        statement = statement.on_conflict_do_update(  # positions only move forward
             index_elements=["consumer", "topic", "partition"],
-            set_={"kafka_offset": statement.excluded.kafka_offset,
+            set_={"kafka_offset": sa.case((offered > current, offered), else_=current),
                   "updated_at": sa.func.current_timestamp()},
         )
         conn.execute(statement)
