@@ -19,6 +19,18 @@ dev = typer.Typer(help="The local stack: real Kafka, PostgreSQL and Prometheus, 
                   no_args_is_help=True)
 app.add_typer(dev, name="dev")
 
+
+def _add_analytics_commands() -> None:
+    from dondoc_analytics.entrypoints import cli as analytics
+
+    app.add_typer(analytics.scorecard_app, name="scorecard")
+    app.add_typer(analytics.history_app, name="history")
+    app.add_typer(analytics.audit_app, name="audit")
+    app.add_typer(analytics.analytics_app, name="analytics")
+
+
+_add_analytics_commands()
+
 console = Console()
 errors = Console(stderr=True)
 
