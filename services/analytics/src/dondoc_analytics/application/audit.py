@@ -34,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import TopicPartition
 
-from dondoc_contracts import header_map
+from dondoc_contracts.envelope import header_map
 from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, link
 
 from dondoc_analytics.adapters import kafka
@@ -286,8 +286,8 @@ class Auditor:
                 kept = next(recorded, None)
                 if kept is not None and (kept[0] != position or kept[1] != leaf):
                     leaf_differences += 1
-                    if first_leaf_difference is None:
-                        first_leaf_difference = (index, position)
+                    if first_leaf_difference is None:  # named by the checkpointed position
+                        first_leaf_difference = (index, kept[0])
                 while pending and pending[0].size == frontier.size:
                     cp = pending.pop(0)
                     if frontier.root() != cp.root:
@@ -307,7 +307,7 @@ class Auditor:
             index, position = first_leaf_difference
             report.findings.append(Finding(
                 service, position, "leaf_differs",
-                f"the event at leaf {index} is not the one checkpointed there "
+                f"the event checkpointed at leaf {index} is not there any more "
                 f"({leaf_differences} leaf(s) differ from there on)"))
         report.checked[f"events:{service}"] = frontier.size
         report.checked[f"checkpoints:{service}"] = len(trusted)
@@ -402,7 +402,7 @@ def _compare(base: str, left_conn: sa.Connection, left: sa.Table, right_conn: sa
 
     def rows(conn: sa.Connection, table: sa.Table) -> Iterator[tuple]:
         statement = sa.select(*[table.c[c] for c in columns]).order_by(*[table.c[k] for k in keys])
-        result = conn.execution_options(yield_per=20_000).execute(statement)
+        result = conn.execute(statement, execution_options={"yield_per": 20_000})
         for row in result:
             yield tuple(row)
 

@@ -159,10 +159,11 @@ class Projector:
     def derive_all(self, conn: sa.Connection, *, batch: int = 20_000) -> None:
         """Fill every derived table from the `events` table (empty derived tables)."""
         e = self.t.events
-        streamed = conn.execution_options(stream_results=True, yield_per=batch)
+        options = {"stream_results": True, "yield_per": batch}
 
         def stream(statement: sa.Select) -> Iterator[Mapping[str, Any]]:
-            for partition in streamed.execute(statement).mappings().partitions():
+            result = conn.execute(statement, execution_options=options)
+            for partition in result.mappings().partitions():
                 yield from partition
 
         task_rows: list[Row] = []
