@@ -60,10 +60,14 @@ async def create_topics(bootstrap: str, prefix: str, partitions: int = 3) -> Non
 class Publisher:
     """Sends contract events as the producing services' relays would."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
+    def __init__(self, bootstrap: str, prefix: str,
+                 positions: dict[str, itertools.count] | None = None) -> None:
         self.bootstrap = bootstrap
         self.topics = service_topics(prefix)
-        self.positions = {service: itertools.count(1) for service in self.topics}
+        # a log's positions go on across publishers (they make the events' ids)
+        self.positions = positions if positions is not None else {}
+        for service in self.topics:
+            self.positions.setdefault(service, itertools.count(1))
         self.producer: AIOKafkaProducer | None = None
 
     async def __aenter__(self) -> Publisher:
