@@ -56,7 +56,22 @@ def asyncapi_yaml() -> str:
         )
     spec = AsyncAPI(broker, title="dondoc events", version="1.0.0", schema_version="3.0.0",
                     description="Public events of dondoc. See docs/events/README.md.")
-    return spec.to_specification().to_yaml()
+    return _stable_yaml(spec.to_specification().to_yaml())
+
+
+def _stable_yaml(text: str) -> str:
+    """FastStream lists channels, operations and components in an order that changes with
+    the interpreter's hash seed: sort them, so the file is the same on every run."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    for section in ("channels", "operations"):
+        if isinstance(data.get(section), dict):
+            data[section] = dict(sorted(data[section].items()))
+    for section, entries in (data.get("components") or {}).items():
+        if isinstance(entries, dict):
+            data["components"][section] = dict(sorted(entries.items()))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
 def generate(root: Path) -> list[Path]:
