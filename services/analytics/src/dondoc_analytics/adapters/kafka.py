@@ -51,6 +51,17 @@ def reader(bootstrap: str, **options: Any) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, **defaults)
 
 
+async def close(consumer: AIOKafkaConsumer) -> None:
+    """Stop a consumer. aiokafka may cancel its own start-up task under our feet when a
+    consumer stops right after starting; that is not our cancellation, so it is absorbed."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+
+
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
     found = []
     for topic in topics:
@@ -70,7 +81,7 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> Offsets:
         tps = await partitions_of(consumer, topics)
         return dict(await consumer.end_offsets(tps)) if tps else {}
     finally:
-        await consumer.stop()
+        await close(consumer)
 
 
 def recorded_positions(conn: sa.Connection, consumer: str) -> Offsets:

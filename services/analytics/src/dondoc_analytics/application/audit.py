@@ -194,7 +194,7 @@ async def checkpoints_from_kafka(bootstrap: str, topic: str) -> list[Checkpoint]
                 except (ValueError, KeyError, TypeError):
                     continue
     finally:
-        await consumer.stop()
+        await kafka.close(consumer)
     return found
 
 
@@ -350,7 +350,7 @@ class Auditor:
                         differs.append((int(sequence), TopicPartition(record.topic, record.partition),
                                         record.offset))
         finally:
-            await consumer.stop()
+            await kafka.close(consumer)
         if differs:
             differs.sort()
             position, tp, offset = differs[0]

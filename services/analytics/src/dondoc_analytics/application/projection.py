@@ -143,7 +143,7 @@ class Projection:
                                  generation)
                         return applied
         finally:
-            await consumer.stop()
+            await kafka.close(consumer)
         return applied
 
     # -- read your writes -----------------------------------------------------------------
@@ -191,7 +191,7 @@ class Projection:
                 await asyncio.to_thread(self._copy_events, tables, rows)
                 report.events += len(rows)
         finally:
-            await consumer.stop()
+            await kafka.close(consumer)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
         report.repeated = await asyncio.to_thread(self._derive, generation, tables, last)
@@ -274,13 +274,15 @@ class Projection:
 
     def _read_sync(self, starts: kafka.Offsets, ends: kafka.Offsets):
         async def collect() -> list[list[Any]]:
+            if all(starts.get(tp, 0) >= end for tp, end in ends.items()):
+                return []
             consumer = kafka.reader(self.bootstrap)
             await consumer.start()
             try:
                 return [[sanitize(r) for r in batch]
                         async for batch in kafka.read_range(consumer, starts, ends)]
             finally:
-                await consumer.stop()
+                await kafka.close(consumer)
 
         return collect()
 

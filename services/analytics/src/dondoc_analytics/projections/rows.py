@@ -37,29 +37,35 @@ UNIT_TYPES = ("UnitRegistered", "UnitChanged")
 LINKED_TYPES = ("ReportRequested", "ReportSubmitted", "ReportReviewed")
 
 
-def _service_of(delivery: Delivery) -> str:
-    return delivery.event.service
+def _fields(event_class: type) -> frozenset[str]:
+    return frozenset(event_class.model_fields)
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
 
 
 def event_row(delivery: Delivery) -> Row:
     e = delivery.event
+    names = _FIELDS.get(type(e))
+    if names is None:
+        names = _FIELDS[type(e)] = _fields(type(e))
     order = (delivery.topic, delivery.partition, delivery.offset)
     fact = task_fact(e, order)
     what_vi, what_en = describe(e)
     actor = e.actor
     return {
         "event_id": delivery.event_id,
-        "service": _service_of(delivery),
+        "service": e.service,
         "position": delivery.envelope.sequence,
         "topic": delivery.topic,
         "partition": delivery.partition,
         "kafka_offset": delivery.offset,
         "event_type": e.event_type,
         "subject": e.subject,
-        "task_id": getattr(e, "task_id", None),
-        "directive_id": getattr(e, "directive_id", None),
-        "unit_id": _unit_of(e),
-        "business_day": business_day(e),
+        "task_id": e.task_id if "task_id" in names else None,
+        "directive_id": e.directive_id if "directive_id" in names else None,
+        "unit_id": _unit_of(e, names),
+        "business_day": fact.day if fact else business_day(e),
         "occurred_at": e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
         "actor_id": actor.id,
         "actor_name": actor.name,
@@ -76,13 +82,13 @@ def event_row(delivery: Delivery) -> Row:
     }
 
 
-def _unit_of(e: ev.ContractEvent) -> str | None:
+def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
     for name in ("lead_unit_id", "unit_id"):
-        value = getattr(e, name, None)
-        if value:
-            return value
-    recipient = getattr(e, "recipient", None)
-    return recipient.unit_id if recipient is not None else None
+        if name in names and getattr(e, name):
+            return getattr(e, name)
+    if "recipient" in names:
+        return e.recipient.unit_id
+    return None
 
 
 # --------------------------------------------------------------------------- insert-only rows
