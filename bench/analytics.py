@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import io
 import json
 import os
@@ -213,7 +212,7 @@ class History:
             cycle = f"cycle-{year}-{label[:1]}"
             asked = due - timedelta(days=30)
 
-            def event(ce: str, body: str, kind: str) -> Event:
+            def event(ce: str, body: str, kind: str, report: str = report) -> Event:
                 return Event("reports", report, f"vn.dondoc.report.{ce}.v1", report, body,
                              "dondoc_bench:Report" + kind)
 

@@ -3,9 +3,10 @@ verifies; each kind of tampering is caught and named by service, position and ki
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,13 @@ async def test_a_history_proves_offline(audited: Audited, tmp_path: Path) -> Non
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps(audited.parts.signer().public_document()))
     assert load_public_keys(keys_file).keys() == keys.keys()
+    script = Path(__file__).resolve().parents[4] / "docs" / "services" / "analytics_check_proof.py"
+    checked = subprocess.run([sys.executable, str(script), str(path), str(keys_file)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "all proven" in checked.stdout
+    document["events"][0]["stored_event"]["state_base64"] = base64.b64encode(b"{}").decode()
+    path.write_text(json.dumps(document, default=str))
+    forged = subprocess.run([sys.executable, str(script), str(path), str(keys_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert forged.returncode == 1 and "NOT INCLUDED" in forged.stdout

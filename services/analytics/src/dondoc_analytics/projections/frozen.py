@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -27,6 +27,7 @@ from dondoc_analytics.domain.timeliness import (
     TaskScorecard,
 )
 from dondoc_analytics.projections import queries
+from dondoc_analytics.projections.projector import chunks
 from dondoc_analytics.projections.queries import Grouping, YearAsOf
 from dondoc_analytics.projections.schema import (
     FROZEN_REPORT_SCORECARDS,
@@ -253,21 +254,16 @@ def causes(conn: sa.Connection, task_ids: Sequence[str], report_ids: Sequence[st
     """Events recorded after the close, dated inside the period, about these tasks/reports."""
     e, links = views.events, views.event_tasks
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(task_ids)):
+    for chunk in chunks(list(task_ids)):
         linked = sa.select(links.c.event_id).where(links.c.task_id.in_(chunk))
         rows = conn.execute(sa.select(e).where(
             sa.or_(e.c.task_id.in_(chunk), e.c.event_id.in_(linked)),
             e.c.business_day < cut_day)).mappings()
         found.update({r["event_id"]: dict(r) for r in rows})
-    for chunk in _chunks(list(report_ids)):
+    for chunk in chunks(list(report_ids)):
         rows = conn.execute(sa.select(e).where(e.c.subject.in_(chunk),
                                                e.c.business_day < cut_day)).mappings()
         found.update({r["event_id"]: dict(r) for r in rows})
     after = [r for r in found.values()
              if r["kafka_offset"] > positions.get((r["topic"], str(r["partition"])), -1)]
     return sorted(after, key=lambda r: (r["topic"], r["partition"], r["kafka_offset"]))
-
-
-def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

@@ -40,7 +40,7 @@ def _insert(conn: sa.Connection, table: sa.Table):
     return dialect.insert(table)
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -92,7 +92,7 @@ class Projector:
             return []
         events = self.t.events
         new: set[str] = set()
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             statement = _insert(conn, events).values(list(chunk)).on_conflict_do_nothing(
                 index_elements=["event_id"]).returning(events.c.event_id)
             new.update(r[0] for r in conn.execute(statement))
@@ -113,7 +113,7 @@ class Projector:
         for name, items in direct.items():
             table = getattr(self.t, name)
             keys = [c.name for c in table.primary_key.columns]
-            for chunk in _chunks(items):
+            for chunk in chunks(items):
                 conn.execute(_insert(conn, table).values(list(chunk)).on_conflict_do_nothing(
                     index_elements=keys))
         self.refresh(
@@ -127,7 +127,7 @@ class Projector:
                 reports: Iterable[str] = (), directives: Iterable[str] = ()) -> None:
         """Recompute the derived rows of these keys from all their recorded events."""
         e = self.t.events
-        for chunk in _chunks(sorted(tasks)):
+        for chunk in chunks(sorted(tasks)):
             found = conn.execute(sa.select(*fact_columns(e)).where(
                 e.c.task_id.in_(chunk), e.c.fact_kind.is_not(None)).order_by(e.c.task_id)).mappings()
             task_rows, period_rows = _derive_tasks(found)
@@ -146,7 +146,7 @@ class Projector:
                        types: tuple[str, ...], table: sa.Table, table_key: sa.Column,
                        derive) -> None:
         e = self.t.events
-        for chunk in _chunks(sorted(keys)):
+        for chunk in chunks(sorted(keys)):
             found = conn.execute(sa.select(*keyed_columns(e, key)).where(
                 key.in_(chunk), e.c.event_type.in_(types)).order_by(key)).mappings()
             rows = _derive_keyed(found, derive)

@@ -241,27 +241,6 @@ def report_scorecards(conn: sa.Connection, columns: Sequence[YearAsOf], *,
     return out
 
 
-# --------------------------------------------------------------------------- units
-
-
-def unit_names(conn: sa.Connection, unit_ids: Iterable[str], as_of: AsOf | None = None, *,
-               views: ProjectionTables = VIEWS) -> dict[str, dict]:
-    """Each unit's directory entry in effect at T (the earliest known one before it)."""
-    ids = sorted(set(unit_ids))
-    if not ids:
-        return {}
-    u = views.unit_versions
-    found: dict[str, dict] = {}
-    rows = conn.execute(sa.select(u).where(u.c.unit_id.in_(ids)).order_by(
-        u.c.unit_id, u.c.day, u.c.topic, u.c.partition, u.c.kafka_offset)).mappings()
-    for row in rows:
-        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
-        current = found.get(row["unit_id"])
-        if current is None or as_of is None or day < as_of.cut_day:
-            found[row["unit_id"]] = dict(row)
-    return found
-
-
 def status_case(p: sa.Table, o: sa.ColumnElement | date, *, original: bool = False) -> sa.Case:
     due = p.c.original_due_on if original else p.c.due_on
     return sa.case(
