@@ -84,3 +84,38 @@ async def test_scorecard_and_history_from_the_command_line(
         worker.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(worker.communicate(), 60)
         assert worker.returncode == 0, err.decode()[-2000:]
+
+
+async def test_the_api_process_serves_an_empty_database(postgres_database: str, kafka_bootstrap: str,
+                                                       prefix: str, tmp_path: Path) -> None:
+    import httpx
+
+    from dondoc.dev.process import free_port
+    from dondoc_platform.auth import DevSigner
+
+    jwks = tmp_path / "jwks.json"
+    token = DevSigner(jwks).token(subject="leader.1", roles=["leader"])
+    port = free_port()
+    env = {**os.environ, "DONDOC_STORE_URL": postgres_database, "DONDOC_TOPIC_PREFIX": prefix,
+           "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap, "DONDOC_HTTP_PORT": str(port),
+           "DONDOC_AUTH_JWKS_FILE": str(jwks)}
+    api = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dondoc.cli", "serve", "analytics", "--role", "api",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async with asyncio.timeout(60):
+                while True:
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.2)
+            response = await client.get("/v1/scorecards/tasks", params={"year": 2018},
+                                        headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        assert response.json()["rows"] == [] and response.json()["total"]["figures"]["assigned"] == 0
+    finally:
+        api.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(api.communicate(), 60)
+        assert api.returncode == 0, err.decode()[-2000:]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -299,8 +299,6 @@ class Reading:
         event = BY_KEY[(row["event_type"], 1)].model_validate(json.loads(row["payload"]))
         day = row["business_day"] if isinstance(row["business_day"], date) \
             else date.fromisoformat(str(row["business_day"]))
-        from datetime import timedelta
-
         what_vi, what_en = describe(event, names.names_at(day + timedelta(days=1)))
         occurred = _utc(row["occurred_at"]) if isinstance(row["occurred_at"], datetime) \
             else _utc(datetime.fromisoformat(str(row["occurred_at"])))

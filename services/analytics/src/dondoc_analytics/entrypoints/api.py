@@ -3,8 +3,11 @@ proofs. Read access: leader, office, auditor and admin read everything; a unit r
 own figures and tasks; a reviewer reads its review group. Closing a period: office, admin.
 """
 
-
+# No `from __future__ import annotations` here: the routes' dependencies are local to
+# `create_api`, and FastAPI must see them evaluated, not as strings.
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -102,7 +105,12 @@ def _scorecard_out(card: Scorecard) -> ScorecardOut:
 
 
 def create_api(parts: Any, auth: AuthSettings) -> Any:
-    app = create_app(service="analytics", title="dondoc analytics",
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        await asyncio.to_thread(parts.ensure_schema)  # an API-only process on a fresh database
+        yield
+
+    app = create_app(service="analytics", title="dondoc analytics", lifespan=lifespan,
                      description="Timeliness scorecards (metrics.md), task histories, frozen "
                                  "periods and audit proofs.")
     authenticated = authenticator(TokenVerifier(auth))
