@@ -195,11 +195,9 @@ class Reading:
                 continue
             kept = frozen_rows.get(key)
             now = live.get(key)
-            figures = ({n: kept.figures.get(n, 0) for n in card.figure_names} if kept
-                       else {n: (0 if n in now.figures and not isinstance(now.figures[n], float)
-                                 and now.figures[n] is not None else None)
-                             for n in card.figure_names})
-            current = now.figures if now else {n: 0 for n in card.figure_names}
+            empty = figures_of(TaskScorecard(), ReportScorecard())  # a group unknown then or now
+            figures = {n: (kept.figures if kept else empty).get(n) for n in card.figure_names}
+            current = {n: (now.figures if now else empty).get(n) for n in card.figure_names}
             restated = current if any(figures.get(n) != current.get(n) for n in card.figure_names) \
                 else None
             name = now.name if now else (kept.group_name if kept else key)
