@@ -208,6 +208,9 @@ class Projection:
 
     def _derive(self, generation: int, tables, last: dict[TopicPartition, int]) -> int:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # sorts and index builds of a whole log
+                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+                conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
             repeated = gens.finish_bulk_load(conn, tables)
             Projector(tables).derive_all(conn)
             name = gens.consumer_name(generation)
