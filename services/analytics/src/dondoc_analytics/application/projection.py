@@ -196,6 +196,7 @@ class Projection:
         started = time.perf_counter()
         report.repeated = await asyncio.to_thread(self._derive, generation, tables, last)
         report.events -= report.repeated
+        await asyncio.to_thread(self._tidy, tables)
         report.seconds["derive"] = time.perf_counter() - started
         return report
 
@@ -219,6 +220,16 @@ class Projection:
             if rows:
                 conn.execute(POSITIONS.insert(), rows)
         return repeated
+
+    def _tidy(self, tables) -> None:
+        """Statistics for the planner and, on PostgreSQL, the visibility map that lets the
+        scorecards read the covering indexes alone (a bulk-loaded table has neither)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in tables.all():
+                vacuum = conn.dialect.name == "postgresql" and table in (tables.task_periods,
+                                                                         tables.reports)
+                conn.exec_driver_sql(f'{"VACUUM ANALYZE" if vacuum else "ANALYZE"} "{table.name}"')
 
     async def rebuild(self, *, max_rounds: int = 50, switch: bool = True,
                       drop_old: bool = True) -> RebuildReport:

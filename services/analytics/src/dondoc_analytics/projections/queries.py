@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 import sqlalchemy as sa
 
@@ -55,14 +56,26 @@ YEAR_COLUMNS = ("year", "k", "o", "y0", "yend", "o30", "o90", "o120")
 
 
 def years_literal(columns: Sequence[YearAsOf]) -> sa.Subquery:
+    """The year columns with their values written in (for views and one-off statements)."""
+    return _years([item.parameters() for item in columns])
+
+
+def _years(values: Sequence[dict[str, object]] | int) -> sa.Subquery:
+    """Year columns as literals, or (given a count) as bound parameters `<name>_<i>`."""
     selects = []
-    for item in columns:
-        p = item.parameters()
+    for i in range(values if isinstance(values, int) else len(values)):
         selects.append(sa.select(*[
-            sa.literal(p[name], sa.Integer if name == "year" else sa.Date).label(name)
+            (sa.bindparam(f"{name}_{i}", type_=sa.Integer if name == "year" else sa.Date)
+             if isinstance(values, int) else
+             sa.literal(values[i][name], sa.Integer if name == "year" else sa.Date)).label(name)
             for name in YEAR_COLUMNS]))
     union = selects[0] if len(selects) == 1 else sa.union_all(*selects)
     return union.subquery("years")
+
+
+def year_parameters(columns: Sequence[YearAsOf]) -> dict[str, object]:
+    return {f"{name}_{i}": value for i, column in enumerate(columns)
+            for name, value in column.parameters().items()}
 
 
 def years_default(dialect: str) -> sa.Subquery:
@@ -179,19 +192,31 @@ class GroupFigures:
     report: ReportScorecard | None = None
 
 
+@lru_cache(maxsize=128)
+def _task_statement(years: int, by: Grouping, views: ProjectionTables, units: bool,
+                    group: bool) -> sa.Select:
+    """Built once per shape: a dashboard's repeated questions skip building the SQL."""
+    p = views.task_periods
+    where = []
+    if units:
+        where.append(p.c.lead_unit_id.in_(sa.bindparam("units", expanding=True)))
+    if group:
+        key, _ = _group_columns(p, by)
+        where.append(key == sa.bindparam("group_key"))
+    return task_scorecard_select(_years(years), by, views=views, where=where)
+
+
 def task_scorecards(conn: sa.Connection, columns: Sequence[YearAsOf], by: Grouping, *,
                     units: Sequence[str] | None = None, group_key: str | None = None,
                     views: ProjectionTables = VIEWS) -> list[GroupFigures]:
-    p = views.task_periods
-    where = []
+    statement = _task_statement(len(columns), by, views, units is not None, group_key is not None)
+    parameters = year_parameters(columns)
     if units is not None:
-        where.append(p.c.lead_unit_id.in_(list(units)))
+        parameters["units"] = list(units)
     if group_key is not None:
-        key, _ = _group_columns(p, by)
-        where.append(key == group_key)
-    statement = task_scorecard_select(years_literal(columns), by, views=views, where=where)
+        parameters["group_key"] = group_key
     out = []
-    for row in conn.execute(statement).mappings():
+    for row in conn.execute(statement, parameters).mappings():
         out.append(GroupFigures(row["year"], row["group_key"], row["group_name"] or UNCLASSIFIED,
                                 card_from_row(row)))
     return sorted(out, key=lambda g: (g.year, g.group_key))
@@ -229,13 +254,22 @@ def report_scorecard_select(y: sa.Subquery, *, views: ProjectionTables = VIEWS,
     )
 
 
+@lru_cache(maxsize=64)
+def _report_statement(years: int, views: ProjectionTables, units: bool) -> sa.Select:
+    where = ([views.reports.c.unit_id.in_(sa.bindparam("units", expanding=True))]
+             if units else [])
+    return report_scorecard_select(_years(years), views=views, where=where)
+
+
 def report_scorecards(conn: sa.Connection, columns: Sequence[YearAsOf], *,
                       units: Sequence[str] | None = None,
                       views: ProjectionTables = VIEWS) -> dict[tuple[int, str], ReportScorecard]:
-    where = [views.reports.c.unit_id.in_(list(units))] if units is not None else []
-    statement = report_scorecard_select(years_literal(columns), views=views, where=where)
+    statement = _report_statement(len(columns), views, units is not None)
+    parameters = year_parameters(columns)
+    if units is not None:
+        parameters["units"] = list(units)
     out = {}
-    for row in conn.execute(statement).mappings():
+    for row in conn.execute(statement, parameters).mappings():
         out[(row["year"], row["group_key"])] = ReportScorecard(
             **{k: int(row[k] or 0) for k in ReportScorecard.__dataclass_fields__})
     return out
