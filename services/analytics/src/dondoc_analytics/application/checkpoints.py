@@ -27,6 +27,7 @@ from dondoc_analytics.adapters.signing import Signer
 from dondoc_analytics.adapters.stores import ServiceStore
 from dondoc_analytics.domain import merkle
 from dondoc_analytics.domain.checkpoint import Checkpoint
+from dondoc_analytics.projections.projector import copy_rows
 from dondoc_analytics.projections.schema import CHECKPOINTS, LEAVES, NODES
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class StoredTree:
             return
         rows = [{"service": self.service, "leaf_index": start + i, "position": e.position,
                  "hash": merkle.leaf_hash(e.canonical())} for i, e in enumerate(events)]
-        self.conn.execute(LEAVES.insert(), rows)
+        copy_rows(self.conn, LEAVES, rows)
         for number in list(self._blocks):
             if number >= start // BLOCK:
                 del self._blocks[number]
