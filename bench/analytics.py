@@ -414,46 +414,63 @@ async def run(args: argparse.Namespace, say) -> dict:
 
     results: dict = {"seed": args.seed, "scale": args.scale}
     history = History(args.seed, args.scale)
-    prefix = f"bench{args.seed}s{str(args.scale).replace('.', '_')}{uuid.uuid4().hex[:4]}."
-    await ensure_topics(args.kafka, topic_specs(prefix, partitions=6))
-    topics = service_topics(prefix)
-    stores = {s: database(args.database, f"bench_{s}") for s in SERVICES}
-    for url in stores.values():
-        prepare_store(url)
-    logs = {s: Log(s, url) for s, url in stores.items()}
-    say(f"1. generating and writing the history (seed {args.seed}, scale {args.scale})…")
-    started = time.perf_counter()
-    events = await write_history(history, logs, args.kafka, topics, say)
-    results["events"] = events
-    results["write_seconds"] = time.perf_counter() - started
-    results["events_by_service"] = {s: log.position for s, log in logs.items()}
-    say(f"   {events:,} events in {results['write_seconds']:.0f} s")
+    server = args.database.rpartition("/")[0]
+    key = args.key or Path(tempfile.mkdtemp()) / "bench.key"
+    if args.reuse:  # the history, its stores and read models of an earlier run
+        import psycopg
 
-    say("2. raw PostgreSQL COPY of the same number of rows…")
-    read_url = database(args.database, "bench_analytics")
-    rows, seconds = raw_copy(read_url, history, events)
-    results["copy_rows_per_second"] = rows / seconds
-    say(f"   {rows:,} rows in {seconds:.1f} s: {rows / seconds:,.0f} rows/s")
+        read_url = f"{server}/bench_analytics"
+        stores = {s: f"{server}/bench_{s}" for s in SERVICES}
+        with psycopg.connect(read_url) as conn:
+            topic = conn.execute("SELECT topic FROM analytics_events LIMIT 1").fetchone()[0]
+            events = conn.execute("SELECT count(*) FROM analytics_events").fetchone()[0]
+            for table in ("audit_checkpoints", "audit_leaves", "audit_nodes"):
+                conn.execute(f"DELETE FROM {table}")
+        prefix = topic[: topic.index("dondoc.")]
+        results["events"] = events
+        say(f"reusing {events:,} events of an earlier run (topics {prefix}*)")
+    else:
+        prefix = f"bench{args.seed}s{str(args.scale).replace('.', '_')}{uuid.uuid4().hex[:4]}."
+        await ensure_topics(args.kafka, topic_specs(prefix, partitions=6))
+        topics = service_topics(prefix)
+        stores = {s: database(args.database, f"bench_{s}") for s in SERVICES}
+        for url in stores.values():
+            prepare_store(url)
+        logs = {s: Log(s, url) for s, url in stores.items()}
+        say(f"1. generating and writing the history (seed {args.seed}, scale {args.scale})…")
+        started = time.perf_counter()
+        events = await write_history(history, logs, args.kafka, topics, say)
+        results["events"] = events
+        results["write_seconds"] = time.perf_counter() - started
+        results["events_by_service"] = {s: log.position for s, log in logs.items()}
+        say(f"   {events:,} events in {results['write_seconds']:.0f} s")
 
-    key = Path(tempfile.mkdtemp()) / "bench.key"
-    generate(key)
+        say("2. raw PostgreSQL COPY of the same number of rows…")
+        read_url = database(args.database, "bench_analytics")
+        rows, seconds = raw_copy(read_url, history, events)
+        results["copy_rows_per_second"] = rows / seconds
+        say(f"   {rows:,} rows in {seconds:.1f} s: {rows / seconds:,.0f} rows/s")
+    if not key.exists():
+        generate(key)
     settings = Settings(store_url=read_url, topic_prefix=prefix, audit_signing_key_file=str(key),
                         audit_directives_store_url=stores["directives"],
                         audit_tasks_store_url=stores["tasks"], audit_reports_store_url=stores["reports"])
     parts = Parts(settings, kafka_bootstrap=args.kafka,
                   clock=ManualClock(datetime(2025, 3, 1, 9, tzinfo=VN_TZ)))
     parts.ensure_schema()
-    say("3. projection rebuild from Kafka offset 0…")
-    started = time.perf_counter()
-    report = await parts.projection.rebuild()
-    rebuild_seconds = time.perf_counter() - started
-    results["rebuild_seconds"] = rebuild_seconds
-    results["rebuild_events_per_second"] = report.events / rebuild_seconds
-    results["rebuild_breakdown"] = report.seconds
-    results["rebuild_vs_copy"] = results["rebuild_events_per_second"] / results["copy_rows_per_second"]
-    say(f"   {report.events:,} events in {rebuild_seconds:.0f} s: "
-        f"{results['rebuild_events_per_second']:,.0f} events/s = "
-        f"{results['rebuild_vs_copy']:.2f} × COPY ({report.seconds})")
+    if not args.reuse:
+        say("3. projection rebuild from Kafka offset 0…")
+        started = time.perf_counter()
+        report = await parts.projection.rebuild()
+        rebuild_seconds = time.perf_counter() - started
+        results["rebuild_seconds"] = rebuild_seconds
+        results["rebuild_events_per_second"] = report.events / rebuild_seconds
+        results["rebuild_breakdown"] = report.seconds
+        results["rebuild_vs_copy"] = (results["rebuild_events_per_second"]
+                                      / results["copy_rows_per_second"])
+        say(f"   {report.events:,} events in {rebuild_seconds:.0f} s: "
+            f"{results['rebuild_events_per_second']:,.0f} events/s = "
+            f"{results['rebuild_vs_copy']:.2f} × COPY ({report.seconds})")
 
     say("4. a unit's ten-year scorecard: latency…")
     units = [u for u, _, _ in history.units()]
@@ -495,6 +512,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 ≈ 5.3 million events")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--out", type=Path, default=None, help="results as JSON")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure steps 4-5 on the databases and topics of an earlier run")
+    parser.add_argument("--key", type=Path, default=None,
+                        help="the checkpoint key (made if missing; default: a new one)")
     args = parser.parse_args()
     say = lambda line: print(line, flush=True)  # noqa: E731
     stack = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from itertools import takewhile
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -195,9 +196,10 @@ class Checkpointer:
     @staticmethod
     def _checked(store: ServiceStore, service: str, events: list[LoggedEvent],
                  previous_hash: bytes) -> bytes:
-        links = {l.position: l for l in store.iter_links(after=events[0].position - 1,
-                                                         batch=len(events) + 1)
-                 if l.position <= events[-1].position}
+        last = events[-1].position
+        links = {item.position: item for item in takewhile(
+            lambda item: item.position <= last,
+            store.iter_links(after=events[0].position - 1, batch=len(events) + 1))}
         current = previous_hash
         for event in events:
             stored = links.get(event.position)
