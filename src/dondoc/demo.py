@@ -71,8 +71,8 @@ def run(stack: Stack, *, wait: bool, say: Callable[[str], None]) -> int:
         for item in body["items"]:
             say(f"  mục {item['paragraph']}: {item['lead_unit']} chủ trì — {item['text']}")
         if wait:
-            say("The stack is running. Press Ctrl-C to stop it.")
-            try:
+            try:  # the announcement inside: a Ctrl-C right after it is caught too
+                say("The stack is running. Press Ctrl-C to stop it.")
                 while not stopping.wait(0.5):
                     pass
             except KeyboardInterrupt:
