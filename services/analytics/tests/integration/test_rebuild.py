@@ -70,7 +70,11 @@ async def test_a_rebuild_while_events_arrive_ends_equal_and_never_blanks(parts, 
                 await asyncio.sleep(0.05)
 
         watcher, producer = asyncio.create_task(dashboard()), asyncio.create_task(office())
+        async with asyncio.timeout(60):
+            while not seen:  # the dashboard is looking before the rebuild starts
+                await asyncio.sleep(0.01)
         report = await parts.projection.rebuild(drop_old=False)
+        seen.append(await asyncio.to_thread(look))  # and right after the switch
         follower = asyncio.create_task(parts.projection.follow(stop))
         for _ in range(3):
             await publisher.publish(batch(next(counter)))
@@ -79,7 +83,7 @@ async def test_a_rebuild_while_events_arrive_ends_equal_and_never_blanks(parts, 
 
     assert report.switched and parts.projection.active() == report.generation != old
     assert report.caught_up_events > 0  # events arrived while it rebuilt
-    assert len(seen) > 10 and min(count for count, _ in seen) > 0
+    assert len(seen) >= 2 and min(count for count, _ in seen) > 0
     assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:])), "a dashboard saw fewer events"
     assert min(cards for _, cards in seen) >= 5
 
