@@ -22,6 +22,18 @@ dev = typer.Typer(help="The local stack: real Kafka, PostgreSQL and Prometheus, 
 app.add_typer(dev, name="dev")
 app.add_typer(notifications_cli, name="notifications")
 
+
+def _add_analytics_commands() -> None:
+    from dondoc_analytics.entrypoints import cli as analytics
+
+    app.add_typer(analytics.scorecard_app, name="scorecard")
+    app.add_typer(analytics.history_app, name="history")
+    app.add_typer(analytics.audit_app, name="audit")
+    app.add_typer(analytics.analytics_app, name="analytics")
+
+
+_add_analytics_commands()
+
 console = Console()
 errors = Console(stderr=True)
 
