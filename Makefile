@@ -91,3 +91,11 @@ check-generated: generate
 
 clean:
 	rm -rf .venv $(TOOLS) .dondoc .pytest_cache
+
+.PHONY: bench-analytics
+# Analytics at national scale (≈ 5.3 million events): rebuild vs COPY, query latency,
+# audit verify. Starts a private stack unless DONDOC_BENCH_KAFKA_BOOTSTRAP and
+# DONDOC_BENCH_DATABASE_URL name one. Results also in bench/results/analytics.json.
+bench-analytics: install
+	mkdir -p bench/results
+	$(UV) run --frozen --no-sync python bench/analytics.py --out bench/results/analytics.json $(BENCH_ARGS)

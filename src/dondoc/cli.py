@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,18 @@ dev = typer.Typer(help="The local stack: real Kafka, PostgreSQL and Prometheus, 
                   no_args_is_help=True)
 app.add_typer(dev, name="dev")
 app.add_typer(notifications_cli, name="notifications")
+
+
+def _add_analytics_commands() -> None:
+    from dondoc_analytics.entrypoints import cli as analytics
+
+    app.add_typer(analytics.scorecard_app, name="scorecard")
+    app.add_typer(analytics.history_app, name="history")
+    app.add_typer(analytics.audit_app, name="audit")
+    app.add_typer(analytics.analytics_app, name="analytics")
+
+
+_add_analytics_commands()
 
 console = Console()
 errors = Console(stderr=True)
@@ -166,6 +179,45 @@ def dev_token(
     signer = DevSigner(_stack().jwks_file)
     print(signer.token(subject=subject, roles=role, unit_id=unit, review_group=review_group,
                        clearance=clearance, name=name, ttl_seconds=ttl))
+
+
+@app.command("import")
+def import_files(
+    files: Annotated[list[Path], typer.Argument(help="xlsx workbooks and/or csv files (docs/IMPORT.md)",
+                                                exists=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing.")] = False,
+    token: Annotated[str | None, typer.Option(
+        envvar="DONDOC_TOKEN", help="An office bearer token (default: signed by the local stack's "
+                                    "development key, if there is one)")] = None,
+    directives_url: Annotated[str | None, typer.Option(help="default: DONDOC_DIRECTIVES_URL")] = None,
+    tasks_url: Annotated[str | None, typer.Option(help="default: DONDOC_TASKS_URL")] = None,
+    reports_url: Annotated[str | None, typer.Option(help="default: DONDOC_REPORTS_URL")] = None,
+    wait: Annotated[float, typer.Option(help="longest wait, in seconds, for the services to "
+                                             "catch up with one another")] = 300.0,
+) -> None:
+    """Import an office's spreadsheets (units, tasks, report obligations) through the services'
+    APIs, with the business dates of the rows. Re-importing changes nothing; an interrupted
+    import resumes; with any problem (each located by sheet, row and column) nothing is written."""
+    from dondoc.importer.client import Suite, service_urls
+    from dondoc.importer.run import run_import
+
+    urls = service_urls({"directives": directives_url, "tasks": tasks_url, "reports": reports_url})
+    with Suite(urls, token or _office_token()) as suite:
+        outcome = run_import(suite, files, dry_run=dry_run, console=console, wait_seconds=wait)
+    raise typer.Exit(outcome.code)
+
+
+def _office_token() -> str:
+    """A token of the local stack's development issuer (what `dondoc dev token` signs)."""
+    from dondoc_platform.auth import DevSigner
+
+    jwks = _stack().jwks_file
+    if not jwks.exists():
+        errors.print("[red]no token:[/] give --token (or DONDOC_TOKEN), or start the local stack "
+                     "(dondoc dev up kafka services) whose development key signs one")
+        raise typer.Exit(2)
+    return DevSigner(jwks).token(subject="vptu.nhaplieu", roles=["office"],
+                                 name="Nhập liệu từ sổ theo dõi", ttl_seconds=12 * 3600)
 
 
 @app.command("demo")

@@ -132,7 +132,8 @@ class Scenario:
                               d.review_group, t.content, names[t.lead],
                               "; ".join(names[c] for c in t.cooperating), t.due_on, t.adjusted_due_on,
                               t.adjustment_number, t.adjustment_decided_on, t.completed_on, status,
-                              "Đã có báo cáo kết quả" if t.completed_on else ""])
+                              "Đã có báo cáo kết quả" if t.completed_on else "",
+                              "x" if t.key_project else ""])
         reports = book.create_sheet(SHEET_NAMES_VI[REPORTS])
         reports.append(list(HEADERS[REPORTS]))
         for r in self.reports:
@@ -227,6 +228,9 @@ def _task(rng: random.Random, group: str, issued: date, today: date, year: int) 
         task.adjusted_due_on = due + timedelta(days=90)
         task.adjustment_number = f"{rng.randint(1000, 2999)}-CV/TU"
         task.completed_on = task.adjusted_due_on - timedelta(days=5)
+    if task.adjustment_decided_on is not None and task.adjustment_decided_on >= today:
+        task.outcome, task.completed_on = "open", None  # not decided yet
+        task.adjusted_due_on = task.adjustment_number = task.adjustment_decided_on = None
     if task.completed_on is not None:
         task.completed_on = max(task.completed_on, issued)
         if task.completed_on >= today:

@@ -1,7 +1,8 @@
 """The deadline watcher against the real broker and stores: TaskOverdue exactly once per
 (task, effective deadline), at the moment it passes on a controllable clock, across a
 restart of the tasks service; an adjusted deadline goes overdue at its new moment; a
-back-dated task assigned after its deadline goes overdue with the business time."""
+back-dated task assigned after its deadline goes overdue with the business time once the
+watcher's hold has passed, and one completed in time during the hold never does."""
 
 from __future__ import annotations
 
@@ -98,12 +99,24 @@ async def test_overdue_exactly_once_across_a_restart(kafka_bootstrap: str, store
             clock.set(datetime(2018, 8, 1, 0, 0, tzinfo=VN_TZ))
             await out.wait_for(lambda e: overdue_count(out)[(b, date(2018, 7, 31))] == 1,
                                what="B overdue at its new deadline")
-            # a notice registered late (history import): its task is overdue at the business time
+            # a notice registered late (history import): the watcher leaves its tasks alone
+            # for the hold, so the rest of the history comes first (F was done in time: never
+            # overdue); then E, still open, is overdue at the business time
             clock.set(datetime(2018, 8, 15, 10, tzinfo=VN_TZ))
-            late = issued([item("E", "BTG", by_date(date(2018, 2, 28)))],
-                          issued_on=date(2018, 1, 10), number="12-TB/TU")
+            late = issued([item("E", "BTG", by_date(date(2018, 2, 28))),
+                           item("F", "BDV", by_date(date(2018, 2, 28)))],
+                          issued_on=date(2018, 1, 10), number="12-TB/TU",
+                          recorded_at=clock.now())
             await publish(kafka_bootstrap, directives_topic, [late], start=2)
-            e = str(task_id_for(late.directive_id, "E"))
+            e, f = (str(task_id_for(late.directive_id, i)) for i in "EF")
+            await until(lambda: board.get(f"/tasks/{f}", headers=office).status_code == 200,
+                        what="the late notice's tasks")
+            assert second.parts["watcher"].fire() == 0
+            assert board.post(f"/tasks/{f}/completion", json={"completed_on": "2018-02-20"},
+                              headers=office).status_code == 200
+            clock.advance(timedelta(seconds=settings.history_hold_seconds - 1))
+            assert second.parts["watcher"].fire() == 0
+            clock.advance(timedelta(seconds=1))
             imported = await out.wait_for(
                 lambda ev: [x for x in ev if isinstance(x, TaskOverdue) and x.task_id == e],
                 what="the back-dated task overdue")

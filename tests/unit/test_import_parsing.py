@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from dondoc.importer.records import Directory, parse
 from dondoc.importer.sheets import HEADERS, REPORTS, TASKS, UNITS, read_files
@@ -68,11 +68,11 @@ def test_a_good_workbook_with_date_cells(tmp_path: Path) -> None:
     assert parsed.units[0].review_group == "Xây dựng Đảng, hệ thống chính trị, nội chính"
     assert parsed.units[1].emails == ("ubnd@example.vn", "vp@example.vn")
     directives = parsed.directives()
-    assert sorted(directives) == ["125-TB/TU", "7-KL/TU"]
-    first, second = directives["125-TB/TU"]
+    assert sorted(directives) == [("125-TB/TU", 2018), ("7-KL/TU", 2016)]
+    first, second = directives[("125-TB/TU", 2018)]
     assert (first.lead_unit, first.cooperating_units, first.due_on) == ("UBND", ("BTG", "TXQT"), date(2018, 6, 30))
     assert (second.due_on, second.completed_on) == (None, date(2018, 12, 20))
-    (old,) = directives["7-KL/TU"]
+    (old,) = directives[("7-KL/TU", 2016)]
     assert (old.issued_on, old.adjusted_due_on, old.adjustment_number) == (date(2016, 5, 10), date(2019, 12, 31), "1520-CV/TU")
     assert [(r.unit, r.submitted_on) for r in parsed.reports] == [("BTG", date(2018, 11, 28)), ("UBND", None)]
 
@@ -160,3 +160,121 @@ def test_the_templates_in_the_repository_are_read_without_an_issue() -> None:
         assert parsed.issues == []
         assert (len(parsed.units), len(parsed.tasks), len(parsed.reports)) == (3, 2, 2)
         assert parsed.tasks[0].adjustment_number == "1520-CV/TU"
+        assert [t.key_task for t in parsed.tasks] == [True, False]
+
+
+# --------------------------------------------------------------------------- what the import adds
+
+
+def test_a_withdrawal_needs_its_decision_and_no_day_is_in_the_future(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "rut.xlsx", [
+        _task(**{"Trạng thái": "Rút"}),
+        _task(**{"Nội dung nhiệm vụ": "Khác", "Trạng thái": "Đã rút", "Số quyết định điều chỉnh": "9-QĐ/TU",
+                 "Ngày quyết định điều chỉnh": "01/04/2018"}),
+        _task(**{"Nội dung nhiệm vụ": "Sau", "Ngày hoàn thành": "02/01/2019"}),
+    ], reports=[["BTG", "2018", "30/11/2018", "03/01/2019"]])
+    parsed = parse(*read_files([path]), today=date(2019, 1, 1))
+    assert {(i.source.split(":")[1], i.row, i.column) for i in parsed.issues} == {
+        ("Nhiệm vụ", 2, "M (Số quyết định điều chỉnh)"), ("Nhiệm vụ", 2, "N (Ngày quyết định điều chỉnh)"),
+        ("Nhiệm vụ", 4, "O (Ngày hoàn thành)"), ("Báo cáo", 2, "D (Ngày nộp)")}
+    (withdrawn,) = parsed.tasks
+    assert withdrawn.withdrawn and withdrawn.adjustment_number == "9-QĐ/TU"
+
+
+@pytest.mark.parametrize(("label", "kind", "starts", "ends"), [
+    ("2018", "year", date(2018, 1, 1), date(2018, 12, 31)),
+    ("Năm 2018", "year", date(2018, 1, 1), date(2018, 12, 31)),
+    ("Quý I/2019", "quarter", date(2019, 1, 1), date(2019, 3, 31)),
+    ("quý 4 năm 2019", "quarter", date(2019, 10, 1), date(2019, 12, 31)),
+    ("6 tháng đầu năm 2018", "half_year", date(2018, 1, 1), date(2018, 6, 30)),
+    ("Sáu tháng cuối năm 2018", "half_year", date(2018, 7, 1), date(2018, 12, 31)),
+    ("Tháng 2/2020", "month", date(2020, 2, 1), date(2020, 2, 29)),
+])
+def test_reporting_periods_as_offices_write_them(label: str, kind: str, starts: date, ends: date) -> None:
+    from dondoc.importer.records import parse_period
+
+    found = parse_period(unicodedata.normalize("NFD", label))
+    assert found is not None and (found[0].value, found[1], found[2]) == (kind, starts, ends)
+
+
+def test_an_unknown_period_is_located() -> None:
+    from dondoc.importer.records import parse_period
+
+    assert parse_period("Kỳ 5") is None and parse_period("Tháng 13/2018") is None
+
+
+def test_item_ids_come_from_the_content_and_survive_resorting(tmp_path: Path) -> None:
+    rows = [_task(**{"Nội dung nhiệm vụ": "Thu hồi đất"}),
+            _task(lead="BTG", **{"Nội dung nhiệm vụ": "Tuyên truyền"}),
+            _task(lead="TXQT", **{"Nội dung nhiệm vụ": "Tuyên truyền"}),
+            _task(number="125-TB/TU", issued=date(2019, 3, 5), due=date(2019, 6, 30),
+                  **{"Nội dung nhiệm vụ": "Thu hồi đất"})]
+    first = parse(*read_files([_workbook(tmp_path / "a.xlsx", rows)]))
+    again = parse(*read_files([_workbook(tmp_path / "b.xlsx", [rows[3], rows[0], rows[1], rows[2]])]))
+    ids = {(t.number, t.issued_on.year, t.lead_unit, t.item_id) for t in first.tasks}
+    assert ids == {(t.number, t.issued_on.year, t.lead_unit, t.item_id) for t in again.tasks}
+    by_lead = {t.lead_unit: t.item_id for t in first.tasks if t.issued_on.year == 2018}
+    assert by_lead["TXQT"] == by_lead["BTG"] + ".2"
+    assert sorted(first.directives()) == [("125-TB/TU", 2018), ("125-TB/TU", 2019)]  # two years, two documents
+    assert [t.paragraph for t in first.tasks] == ["1", "2", "3", "1"]
+
+
+def test_units_already_in_the_directory_are_matched_by_code_then_name(tmp_path: Path) -> None:
+    directory = Directory()
+    directory.know("UBND", "UBND", "Ủy ban nhân dân tỉnh", previous_names=["UBND tỉnh Quảng Trị"])
+    directory.know("BTG", "BTG", "Ban Tuyên giáo Tỉnh ủy")
+    path = _workbook(tmp_path / "u.xlsx", [_task(lead="UBND tỉnh Quảng Trị", **{"Đơn vị phối hợp": "TG"})])
+    book = load_workbook(path)
+    sheet = book["Đơn vị"]
+    sheet.delete_rows(2, sheet.max_row)
+    for row in (["UBND", "UBND tỉnh", "", "", ""],                       # by code: the existing UBND
+                ["TG", "ban tuyên giáo tỉnh ủy", "", "", ""],           # by name: the existing BTG
+                ["BTG", "Ban Dân vận", "", "", ""],                    # code of one, name new
+                ["SKH", "Sở KH", "", "UBND tỉnh", ""],
+                ["X Y", "Đơn vị có mã sai", "", "", ""]):
+        sheet.append(row)
+    book.save(path)
+    tables, issues = read_files([path])
+    parsed = parse(tables, directory, issues)
+    units = {u.row: (u.unit_id, u.existing, u.parent) for u in parsed.units}
+    assert units == {2: ("UBND", True, None), 3: ("BTG", True, None), 4: ("BTG", True, None),
+                     5: ("SKH", False, "UBND")}
+    assert [(i.row, i.column) for i in parsed.issues] == [(6, "A (Mã đơn vị)")]
+    (task,) = parsed.tasks
+    assert (task.lead_unit, task.cooperating_units) == ("UBND", ("BTG",))
+
+
+def test_a_key_task_is_marked_x_or_co(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "k.xlsx", [_task(**{"Trọng điểm": "x"}),
+                                           _task(**{"Nội dung nhiệm vụ": "B", "Trọng điểm": "Có"}),
+                                           _task(**{"Nội dung nhiệm vụ": "C", "Trọng điểm": "không"}),
+                                           _task(**{"Nội dung nhiệm vụ": "D", "Trọng điểm": "hmm"})])
+    parsed = parse(*read_files([path]))
+    assert [t.key_task for t in parsed.tasks] == [True, True, False]
+    assert [(i.row, i.column) for i in parsed.issues] == [(5, "R (Trọng điểm)")]
+
+
+def test_an_imported_reports_lines_claim_each_task_as_it_stood_that_day() -> None:
+    from dondoc.importer.apply import NO_REASON, report_lines
+
+    def task(task_id: str, paragraph: str, **dates: str) -> dict:
+        return {"task_id": task_id, "lead_unit_id": "BTG", "directive_number": "125-TB/TU",
+                "assigned_on": "2018-03-05", "paragraph": paragraph, "due_on": None,
+                "completed_on": None, "withdrawn_on": None, **dates}
+
+    tasks = {t["task_id"]: t for t in (
+        task("done", "1", due_on="2018-06-30", completed_on="2018-06-20"),
+        task("done-later", "2", due_on="2018-12-31", completed_on="2018-12-20"),
+        task("late", "3", due_on="2018-10-31"),
+        task("gone", "4", withdrawn_on="2018-09-01"),
+        task("standing", "10"),
+        {**task("moved", "5"), "lead_unit_id": "BDV"})}
+    lines = report_lines(["standing", "late", "gone", "done-later", "done", "moved", "unknown"], "BTG",
+                         date(2018, 11, 28), tasks)
+    assert [(line["task_id"], line["status_claimed"], line.get("completed_on"), line.get("delay_reason"))
+            for line in lines] == [
+        ("done", "completed", "2018-06-20", None),
+        ("done-later", "in_progress", None, None),
+        ("late", "in_progress", None, NO_REASON),
+        ("standing", "in_progress", None, None)]
+    assert all("sổ theo dõi" in line["progress"] for line in lines)

@@ -99,7 +99,7 @@ def test_opening_a_cycle_with_bad_input_is_refused(world, body: dict, field: str
 
 
 @pytest.mark.parametrize(("lines", "field", "code"), [
-    ([], "lines", "invalid_input"),
+    ([], "lines", "empty_report"),
     ([LINE], "lines", "missing_lines"),
     ([LINE, LATE, {**LINE, "task_id": "t3"}], "lines[2].task_id", "not_own_task"),
     ([LINE, LATE, {**LINE, "task_id": "nope"}], "lines[2].task_id", "not_own_task"),

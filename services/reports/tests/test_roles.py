@@ -48,7 +48,7 @@ ENDPOINTS: list[tuple[str, str, Any, set[str], dict[str, int]]] = [
     ("POST", "/cycles/{spare_cycle}/close", None, {"office"}, {}),
     ("GET", "/reports", None, EVERYONE, {}),
     ("GET", "/reports/{report}", None, READERS, {}),
-    ("POST", "/reports/{report}/submissions", LINES, {"unit"}, {}),
+    ("POST", "/reports/{report}/submissions", LINES, {"unit", "office"}, {}),
     ("POST", "/reports/{report}/reviews", REVIEW, {"office", "reviewer"}, {}),
     ("GET", "/units/BTG/obligations", None, READERS, {}),
     ("GET", "/units/BTG/tasks", None, READERS, {}),

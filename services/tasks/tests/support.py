@@ -33,8 +33,10 @@ def item(item_id: str, lead: str | None, rule: DeadlineRule, **extra: Any) -> Di
 
 def issued(items: list[DirectiveItem], *, issued_on: date = date(2018, 3, 5),
            directive_id: str | None = None, number: str = "125-TB/TU",
-           secrecy: Secrecy = Secrecy.THUONG) -> DirectiveIssued:
-    return DirectiveIssued(occurred_at=at(issued_on), actor=OFFICE,
+           secrecy: Secrecy = Secrecy.THUONG, recorded_at: datetime | None = None) -> DirectiveIssued:
+    """`recorded_at`: when the office registered it (the directives service's clock); the
+    issue day by default."""
+    return DirectiveIssued(occurred_at=recorded_at or at(issued_on), actor=OFFICE,
                            directive_id=directive_id or str(uuid.uuid4()), number=number,
                            kind=DirectiveKind.THONG_BAO_KET_LUAN, issuing_body="BTV",
                            issued_on=issued_on, summary="Kết luận", items=tuple(items),

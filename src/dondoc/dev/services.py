@@ -85,11 +85,16 @@ class ServiceProcess:
         return f"stopped (pid {pid})"
 
 
+def service_port(name: str, base_port: int | None = None) -> int:
+    """Where a service of the local stack answers: base+its place, or its default port."""
+    from dondoc_platform.settings import DEFAULT_PORTS
+
+    return base_port + SERVICE_NAMES.index(name) if base_port else DEFAULT_PORTS[name]
+
+
 def service_processes(state_dir: Path, *, kafka_bootstrap: str, jwks_file: Path,
                       base_port: int | None = None, clock: str = "system",
                       names: list[str] | None = None) -> list[ServiceProcess]:
-    from dondoc_platform.settings import DEFAULT_PORTS
-
     home = state_dir / "services"
     data = state_dir / "data"
     chosen = names or available_services()
@@ -98,7 +103,7 @@ def service_processes(state_dir: Path, *, kafka_bootstrap: str, jwks_file: Path,
         raise StackError(f"unknown service {', '.join(missing)}", f"choose among {', '.join(SERVICE_NAMES)}")
     processes = []
     for index, name in enumerate(chosen):
-        port = (base_port + SERVICE_NAMES.index(name)) if base_port else DEFAULT_PORTS[name]
+        port = service_port(name, base_port)
         env = {
             "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "DONDOC_STORE_URL": f"sqlite:///{data / f'{name}.sqlite'}",
@@ -108,7 +113,6 @@ def service_processes(state_dir: Path, *, kafka_bootstrap: str, jwks_file: Path,
             "DONDOC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         }
         for other in SERVICE_NAMES:  # each service knows where the others answer
-            other_port = (base_port + SERVICE_NAMES.index(other)) if base_port else DEFAULT_PORTS[other]
-            env[f"DONDOC_{other.upper()}_URL"] = f"http://127.0.0.1:{other_port}"
+            env[f"DONDOC_{other.upper()}_URL"] = f"http://127.0.0.1:{service_port(other, base_port)}"
         processes.append(ServiceProcess(name, home, port, env))
     return processes

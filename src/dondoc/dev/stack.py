@@ -58,6 +58,7 @@ class StackConfig:
     kafka_controller_port: int = 19093
     postgres_port: int = 55432
     prometheus_port: int = 19090
+    services_base_port: int | None = None  # the suite's services on base+0, +1, …; default ports otherwise
     database_url: str | None = None
     rule_files: tuple[Path, ...] = field(default_factory=tuple)
 
@@ -73,6 +74,7 @@ class StackConfig:
             kafka_controller_port=_env_int("DONDOC_KAFKA_CONTROLLER_PORT", 19093),
             postgres_port=_env_int("DONDOC_POSTGRES_PORT", 55432),
             prometheus_port=_env_int("DONDOC_PROMETHEUS_PORT", 19090),
+            services_base_port=_env_int("DONDOC_SERVICES_BASE_PORT", 0) or None,
             database_url=os.environ.get("DATABASE_URL") or None,
             rule_files=repository_rule_files(),
         )
@@ -218,7 +220,8 @@ class SuiteServices:
         from dondoc.dev.services import service_processes
 
         return service_processes(self.stack.config.state_dir, kafka_bootstrap=self.stack.kafka.address(),
-                                 jwks_file=self.stack.jwks_file, clock=self.clock, names=self.names)
+                                 jwks_file=self.stack.jwks_file, clock=self.clock, names=self.names,
+                                 base_port=self.stack.config.services_base_port)
 
     def start(self) -> str:
         import asyncio

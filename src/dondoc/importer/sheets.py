@@ -18,7 +18,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
     TASKS: ("Số hiệu", "Loại văn bản", "Cơ quan ban hành", "Ngày ban hành", "Trích yếu", "Lĩnh vực",
             "Nhóm rà soát", "Nội dung nhiệm vụ", "Đơn vị chủ trì", "Đơn vị phối hợp", "Thời hạn",
             "Thời hạn điều chỉnh", "Số quyết định điều chỉnh", "Ngày quyết định điều chỉnh",
-            "Ngày hoàn thành", "Trạng thái", "Kết quả"),
+            "Ngày hoàn thành", "Trạng thái", "Kết quả", "Trọng điểm"),
     REPORTS: ("Đơn vị", "Kỳ báo cáo", "Hạn nộp", "Ngày nộp"),
 }
 #: The headers that identify a table (the others may be absent when empty).

@@ -197,9 +197,10 @@ class _InboxWrites:
         self.inbox_rows = _insert(engine, inbox).on_conflict_do_nothing().returning(
             inbox.c.event_id)
         upsert = _insert(engine, positions)
-        self.positions = upsert.on_conflict_do_update(
+        current, offered = positions.c.kafka_offset, upsert.excluded.kafka_offset
+        self.positions = upsert.on_conflict_do_update(  # positions only move forward
             index_elements=["consumer", "topic", "partition"],
-            set_={"kafka_offset": upsert.excluded.kafka_offset,
+            set_={"kafka_offset": sa.case((offered > current, offered), else_=current),
                   "updated_at": sa.func.current_timestamp()},
         )
         if self.postgres:
@@ -215,7 +216,8 @@ class _InboxWrites:
                 "SELECT :consumer, t, p, o FROM unnest(CAST(:latest_topics AS text[]), "
                 "CAST(:latest_partitions AS integer[]), CAST(:latest_offsets AS bigint[])) "
                 "AS latest(t, p, o) ON CONFLICT (consumer, topic, partition) DO UPDATE "
-                "SET kafka_offset = EXCLUDED.kafka_offset, updated_at = now()) "
+                f"SET kafka_offset = GREATEST({name(positions)}.kafka_offset, EXCLUDED.kafka_offset), "
+                "updated_at = now()) "
                 "SELECT event_id FROM recorded")
 
     def record(self, conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
@@ -267,15 +269,18 @@ class SqlInbox:
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
+        undecodable: list[Record] = []
         for record in records:
             try:
                 deliveries.append(_decode(record))
             except UndecodableEvent as e:
                 await self.dead_letters.send(record, e.reason, e.detail)
+                undecodable.append(record)
         if deliveries:
             await self._apply_with_retries(deliveries, isolate=len(deliveries) > 1)
-        else:
-            await asyncio.to_thread(self._move_positions_only, records)
+        if undecodable:
+            # after the effects: a position never passes an event not applied yet
+            await asyncio.to_thread(self._move_positions_only, undecodable)
 
     async def _apply_with_retries(self, deliveries: list[Delivery], *, isolate: bool) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -306,15 +311,8 @@ class SqlInbox:
     def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
         started = time.perf_counter()
         with self.engine.begin() as conn:
-            new_ids = self._writes.record(conn, self.consumer, deliveries, outcome)
-            fresh, seen = [], set()
-            for d in deliveries:
-                if d.event_id in new_ids and d.event_id not in seen:
-                    fresh.append(d)
-                    seen.add(d.event_id)
-            skipped = len(deliveries) - len(fresh)
-            if fresh and outcome == "applied":
-                self.apply(conn, fresh)
+            fresh = self.record(conn, deliveries, outcome)
+        skipped = len(deliveries) - len(fresh)
         metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
         if outcome == "applied":
             metrics.INBOX_APPLIED.labels(self.consumer).inc(len(fresh))
@@ -323,10 +321,28 @@ class SqlInbox:
         if fresh:
             _observe_lag(self.consumer, fresh[-1])
 
+    def record(self, conn: sa.Connection, deliveries: Sequence[Delivery],
+               outcome: str = "applied") -> list[Delivery]:
+        """Inside the caller's transaction: record the inbox rows, move the positions, apply
+        the events not seen before. Returns the events applied (the fresh ones)."""
+        new_ids = self._writes.record(conn, self.consumer, deliveries, outcome)
+        fresh, seen = [], set()
+        for d in deliveries:
+            if d.event_id in new_ids and d.event_id not in seen:
+                fresh.append(d)
+                seen.add(d.event_id)
+        if fresh and outcome == "applied":
+            self.apply(conn, fresh)
+        return fresh
+
     def _move_positions_only(self, records: Sequence[Record]) -> None:
         with self.engine.begin() as conn:
-            self._writes.move(conn, self.consumer,
-                              _latest((r.topic, r.partition, r.offset) for r in records))
+            self.move_positions(conn, records)
+
+    def move_positions(self, conn: sa.Connection, records: Sequence[Record]) -> None:
+        """Inside the caller's transaction: the positions past `records` (forward only)."""
+        self._writes.move(conn, self.consumer,
+                          _latest((r.topic, r.partition, r.offset) for r in records))
 
     def applied(self, event_id: str) -> bool:
         with self.engine.connect() as conn:

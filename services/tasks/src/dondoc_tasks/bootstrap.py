@@ -46,6 +46,9 @@ class Settings(EventServiceSettings):
     service: ClassVar[str] = "tasks"
     watcher_poll_seconds: float = Field(
         2.0, gt=0, le=300, description="longest sleep of the deadline watcher between looks")
+    history_hold_seconds: float = Field(
+        600.0, ge=0, le=86_400, description="how long the deadline watcher leaves a task alone "
+        "after a change recorded when its deadline had already passed (history being entered)")
 
 
 def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -57,7 +60,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     url = settings.resolved_store_url()
     app = TasksApp(env=store_env(url), clock=clock)
     engine = sql_engine(StoreURL.parse(url).sqlalchemy_url())
-    projection = StoreProjection(app, engine, board.metadata, name="tasks-board", apply=board.apply)
+    projection = StoreProjection(app, engine, board.metadata, name="tasks-board", apply=board.applier(settings.history_hold_seconds))
     projection.create_tables()
     topic = prefixed(settings.topic_prefix, topic_for("tasks"))
     consumed = [prefixed(settings.topic_prefix, topic_for(s)) for s in ("directives", "reports")]

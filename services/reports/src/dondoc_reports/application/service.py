@@ -90,11 +90,19 @@ class ReportsService:
 
     def open_cycle(self, *, period: dict[str, Any], data_cutoff_on: date, due_on: date,
                    title: str | None, unit_ids: list[str] | None, review_group: str | None,
-                   principal: Principal) -> ReportCycle:
+                   principal: Principal, include_units_without_open_tasks: bool = False,
+                   ) -> ReportCycle:
         """Open a cycle: every unit with open tasks at the cut-off (or recurring tasks due a
-        report in the period) owes one report listing those tasks."""
+        report in the period) owes one report listing those tasks. With
+        `include_units_without_open_tasks`, a named unit that has none still owes a report
+        (the office's records of past obligations say so); it lists no task."""
         check_cycle_dates(starts_on=period["starts_on"], ends_on=period["ends_on"],
                           data_cutoff_on=data_cutoff_on, due_on=due_on)
+        if include_units_without_open_tasks and unit_ids is None:
+            raise DomainError("unit_ids_required",
+                              "Cần danh sách đơn vị khi tính cả đơn vị không còn nhiệm vụ mở",
+                              "Name the units (unit_ids) to include units without open tasks",
+                              field="unit_ids")
         owed = obligations(self.directory.open_tasks_at(data_cutoff_on), starts_on=period["starts_on"],
                            ends_on=period["ends_on"], cutoff=data_cutoff_on)
         if unit_ids is not None:
@@ -103,7 +111,9 @@ class ReportsService:
                 if unit_id not in known:
                     raise DomainError("unknown_unit", f"Không có đơn vị {unit_id} trong danh mục",
                                       f"Unit {unit_id} is not in the directory", field=f"unit_ids[{i}]")
-                if unit_id not in owed:
+                if unit_id not in owed and include_units_without_open_tasks:
+                    owed[unit_id] = []
+                elif unit_id not in owed:
                     raise DomainError("nothing_to_report",
                                       f"Đơn vị {unit_id} không có nhiệm vụ phải báo cáo trong kỳ này",
                                       f"Unit {unit_id} has no task to report on in this cycle",
@@ -140,20 +150,39 @@ class ReportsService:
 
     def close_cycle(self, cycle_id: str, *, expected_version: int | None,
                     principal: Principal) -> ReportCycle:
+        """Close a cycle: it takes no more reports. Every report of it still neither submitted
+        nor marked overdue whose due day has passed is marked overdue now, once, at its
+        business moment: this is where a cycle opened after its due day (an office's past
+        records) decides which reports were missing."""
         cycle = self.cycle(cycle_id)
         check_version(cycle.version, expected_version, "Kỳ báo cáo", "The report cycle")
         now, _ = self._now()
         cycle.close(actor=actor_of(principal), at=now)
-        self._save(cycle)
+        missing = []
+        for unit_id in cycle.unit_ids:
+            report = self.report(Report.create_id(cycle_id=cycle.id, unit_id=unit_id))
+            moment = overdue_moment(report.due_on)
+            if now >= moment and report.mark_overdue(moment):
+                missing.append(report)
+        self._save(cycle, *missing)
         return cycle
 
     # -- reports --------------------------------------------------------------------------
 
     def submit_report(self, report_id: str, *, lines: list[dict[str, Any]], summary: str | None,
-                      expected_version: int | None, principal: Principal) -> Report:
-        """A unit answers its report item by item (first submission or a revision)."""
+                      expected_version: int | None, principal: Principal,
+                      submitted_on: date | None = None) -> Report:
+        """A unit answers its report item by item (first submission or a revision); or the
+        office records a report it received (on paper, or in its own tracking book), on the
+        day it was received. Only the office gives that day; a unit's report is dated today."""
         report = self.report(report_id)
-        access.ensure_own_unit(principal, report.unit_id)
+        if not principal.has(Role.OFFICE):
+            access.ensure_own_unit(principal, report.unit_id)
+            if submitted_on is not None:
+                raise DomainError("backdating_forbidden",
+                                  "Chỉ Văn phòng được ghi ngày nộp khác ngày hôm nay",
+                                  "Only the office records a submission on another day than today",
+                                  field="submitted_on", status=403)
         if self.cycle(report.cycle_id).closed:
             raise conflict("cycle_closed", "Kỳ báo cáo đã đóng, không nhận báo cáo",
                            "The report cycle is closed; it takes no report", field="cycle_id")
@@ -162,13 +191,35 @@ class ReportsService:
         required = [t for t in report.task_ids if t in tasks
                     and tasks[t].lead_unit_id == report.unit_id and tasks[t].withdrawn_on is None]
         now, today = self._now()
-        moment = overdue_moment(report.due_on)
-        if now >= moment:
-            report.mark_overdue(moment)  # late: the overdue fact comes first, once
+        day = today if submitted_on is None else self._received_on(report, submitted_on, today)
+        if day > report.due_on:
+            report.mark_overdue(overdue_moment(report.due_on))  # late: that fact first, once
         report.submit(lines=lines, summary=summary, tasks=tasks, required=required,
-                      actor=actor_of(principal), at=now, submitted_on=today)
+                      actor=actor_of(principal), at=now, submitted_on=day)
         self._save(report)
         return report
+
+    @staticmethod
+    def _received_on(report: Report, day: date, today: date) -> date:
+        """The day the office says a report came in: not in the future, not before its period
+        began, not before the previous submission."""
+        if day > today:
+            raise DomainError("submitted_in_future", f"Ngày nộp {day:%d/%m/%Y} ở tương lai",
+                              f"The submission day {day.isoformat()} is in the future",
+                              field="submitted_on")
+        starts_on = report.period["starts_on"]
+        if day < starts_on:
+            raise DomainError("submitted_before_period",
+                              f"Ngày nộp trước ngày bắt đầu kỳ báo cáo ({starts_on:%d/%m/%Y})",
+                              f"The submission day is before the period starts ({starts_on.isoformat()})",
+                              field="submitted_on")
+        previous = report.submissions[-1]["submitted_on"] if report.submissions else None
+        if previous is not None and day < previous:
+            raise DomainError("submitted_before_previous",
+                              f"Ngày nộp trước lần nộp trước ({previous:%d/%m/%Y})",
+                              f"The submission day is before the previous one ({previous.isoformat()})",
+                              field="submitted_on")
+        return day
 
     def review_report(self, report_id: str, *, revision: int, assessments: list[dict[str, Any]],
                       comment: str | None, expected_version: int | None,

@@ -24,8 +24,9 @@ def _line_error(index: int, name: str, code: str, vi: str, en: str) -> DomainErr
 
 def check_lines(lines: list[dict[str, Any]], *, unit_id: str, tasks: Mapping[str, TaskFacts],
                 required: Collection[str], submitted_on: date) -> None:
-    """A report answers item by item, only on the unit's own tasks, every required one."""
-    if not lines:
+    """A report answers item by item, only on the unit's own tasks, every required one. A
+    report that owes no task (nothing open at the cut-off) may say so with no line."""
+    if not lines and required:
         raise DomainError("empty_report", "Báo cáo trống: cần một dòng cho mỗi nhiệm vụ",
                           "The report is empty: one line per task is required", field="lines")
     seen: set[str] = set()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Response
 
 from dondoc_contracts import Role
 from dondoc_platform.auth import Principal, TokenVerifier
+from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.clock import Clock
 from dondoc_platform.errors import DomainError, forbidden, not_found
 from dondoc_platform.http import (
@@ -118,6 +119,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
     anyone = require_roles(authenticated, *ALL)
     office = require_roles(authenticated, Role.OFFICE)
     unit = require_roles(authenticated, Role.UNIT)
+    submitter = require_roles(authenticated, Role.UNIT, Role.OFFICE)
     reviewer = require_roles(authenticated, Role.OFFICE, Role.REVIEWER)
     router = APIRouter()
 
@@ -169,7 +171,8 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
             cycle = service.open_cycle(
                 period=plain(body.period), data_cutoff_on=body.data_cutoff_on, due_on=body.due_on,
                 title=body.title, unit_ids=body.unit_ids, review_group=body.review_group,
-                principal=principal)
+                principal=principal,
+                include_units_without_open_tasks=body.include_units_without_open_tasks)
         return cycle_detail(str(cycle.id), principal)
 
     @router.post("/cycles/{cycle_id}/close", response_model=CycleOut, tags=["cycles"],
@@ -230,15 +233,17 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         return report_detail(report_id, principal, response)
 
     @router.post("/reports/{report_id}/submissions", status_code=201, response_model=ReportDetail,
-                 tags=["reports"], summary="Submit (or resubmit) the unit's report, item by item",
+                 tags=["reports"],
+                 summary="Submit (or resubmit) the unit's report, item by item; or the office "
+                         "records a report it received, on the day it came in",
                  responses=_errors(400, 403, 404, 409, 422))
-    def submit_report(report_id: str, body: SubmitReport, principal: Annotated[Principal, unit],
+    def submit_report(report_id: str, body: SubmitReport, principal: Annotated[Principal, submitter],
                       response: Response, if_match: IfMatch = None,
                       idempotency_key: IdempotencyKey = None) -> ReportDetail:
         with command(SERVICE, "submit_report"):
             service.submit_report(report_id, lines=[plain(line) for line in body.lines],
                                   summary=body.summary, expected_version=expected_version(if_match),
-                                  principal=principal)
+                                  principal=principal, submitted_on=body.submitted_on)
         return report_detail(report_id, principal, response)
 
     @router.post("/reports/{report_id}/reviews", status_code=201, response_model=ReportDetail,
@@ -341,4 +346,5 @@ def _cycle(row: Any) -> CycleOut:
     data = dict(row._mapping)
     data["period"] = {"kind": row.period_kind, "label": row.period_label,
                       "starts_on": row.starts_on, "ends_on": row.ends_on}
+    data["overdue_decided_at_close"] = row.opened_at >= overdue_moment(row.due_on)
     return CycleOut.model_validate(data)

@@ -45,6 +45,10 @@ class OpenCycle(Command):
         None, min_length=1, max_length=2_000,
         description="Only these units (each must owe a report); default: every unit that owes one")
     review_group: Name | None = Field(None, description="Only the units of this review group")
+    include_units_without_open_tasks: bool = Field(
+        False, description="With unit_ids: a named unit with no task open at the cut-off still "
+                           "owes a report, listing no task (the office's records of past "
+                           "obligations)")
 
 
 class LineIn(Command):
@@ -60,9 +64,12 @@ class LineIn(Command):
 
 
 class SubmitReport(Command):
-    lines: list[LineIn] = Field(min_length=1, max_length=2_000,
-                                description="One line per task (item by item)")
+    lines: list[LineIn] = Field(max_length=2_000, description=(
+        "One line per task (item by item); none only when the report owes no task"))
     summary: Body | None = None
+    submitted_on: date | None = Field(None, description=(
+        "The office only: the day it received the report (on paper, or from its own tracking "
+        "book); not in the future, not before the period. Default and for units: today"))
 
 
 class AssessmentIn(Command):
@@ -159,6 +166,9 @@ class CycleOut(Out):
     opened_at: AwareDatetime
     opened_by: ActorOut
     closed_at: AwareDatetime | None
+    overdue_decided_at_close: bool = Field(description=(
+        "Opened after its due day (an office's past records): no report is marked overdue "
+        "until the cycle is closed, which marks the missing ones at their business moment"))
     version: int
 
 

@@ -155,8 +155,10 @@ def _report_requested(conn: sa.Connection, e: Any) -> None:
         period=jsonable(e.period), data_cutoff_on=e.data_cutoff_on, due_on=e.due_on,
         task_ids=list(e.task_ids), status="requested", revision=0, requested_at=e.at,
         version=version))
-    conn.execute(overdue_schedule.insert().values(report_id=ident, overdue_at=overdue_moment(e.due_on),
-                                                  due_on=e.due_on))
+    moment = overdue_moment(e.due_on)
+    if e.at < moment:  # opened after its due day: overdue is decided when the cycle closes
+        conn.execute(overdue_schedule.insert().values(report_id=ident, overdue_at=moment,
+                                                      due_on=e.due_on))
 
 
 def _report_submitted(conn: sa.Connection, e: Any) -> None:

@@ -8,8 +8,8 @@ moments only and never walks every task.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,11 +67,24 @@ parties = sa.Table(
 )
 
 
-def watch_moment(state: str, due_on: date | None, overdue_for: Sequence[str]) -> Any:
-    """Kept in UTC: SQLite stores moments as text, compared as text."""
+#: How long the watcher leaves a task alone after a change recorded when its deadline had
+#: already passed (the office entering its history: the completion, adjustment or withdrawal
+#: that follows must be recorded first, or the watcher would call overdue a task done in time).
+HISTORY_HOLD_SECONDS = 600.0
+
+
+def watch_moment(state: str, due_on: date | None, overdue_for: Sequence[str],
+                 recorded_at: datetime | None = None,
+                 hold_seconds: float = HISTORY_HOLD_SECONDS) -> Any:
+    """When the watcher looks at the task: the moment its deadline passes, or, for a change
+    recorded after that moment, `hold_seconds` after the change. Kept in UTC: SQLite stores
+    moments as text, compared as text."""
     if state != "open" or due_on is None or due_on.isoformat() in overdue_for:
         return None
-    return utc(overdue_moment(due_on))
+    moment = overdue_moment(due_on)
+    if recorded_at is not None and recorded_at >= moment:
+        return utc(recorded_at + timedelta(seconds=hold_seconds))
+    return utc(moment)
 
 
 def utc(moment: datetime) -> datetime:
@@ -89,7 +102,12 @@ def _replace_parties(conn: sa.Connection, task_id: str, lead: str, cooperating: 
     conn.execute(parties.insert(), rows)
 
 
-def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
+def applier(hold_seconds: float = HISTORY_HOLD_SECONDS) -> Callable[[sa.Connection, Sequence[Any]], None]:
+    """The board's apply function with the watcher's hold for late-recorded changes."""
+    return lambda conn, events: apply(conn, events, hold_seconds)
+
+
+def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HISTORY_HOLD_SECONDS) -> None:
     for event in events:
         if not isinstance(event, Task.Event):
             continue
@@ -106,7 +124,8 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
                 due_on=event.due_on, original_due_on=event.original_due_on, domain=event.domain,
                 review_group=event.review_group, key_task=event.key_task, secrecy=event.secrecy,
                 report_frequency=event.report_frequency, product=event.product, state="open",
-                adjustments=[], overdue_for=[], watch_at=watch_moment("open", event.due_on, []),
+                adjustments=[], overdue_for=[],
+                watch_at=watch_moment("open", event.due_on, [], event.at, hold_seconds),
                 version=event.originator_version, changed_at=event.at))
             _replace_parties(conn, task_id, event.lead_unit_id, event.cooperating_unit_ids)
             continue
@@ -148,7 +167,8 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
                           review_group=event.review_group, key_task=event.key_task,
                           product=event.product, deadline_rule=event.deadline_rule,
                           deadline_kind=event.deadline_rule["kind"])
-        values.update(state=state, watch_at=watch_moment(state, due_on, overdue_for))
+        values.update(state=state, watch_at=watch_moment(state, due_on, overdue_for, event.at,
+                                                         hold_seconds))
         conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
 
 

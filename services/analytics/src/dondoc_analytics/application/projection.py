@@ -1,0 +1,306 @@
+"""Keeping the read models: the live consumer, rebuilds into a new generation, read-your-writes.
+
+- `follow` applies every new event to the active generation (through `SqlInbox`: inbox rows,
+  effects and positions in one transaction) and moves to the new generation after a switch.
+- `rebuild` replays every topic from offset 0 into a fresh generation (bulk: COPY of the
+  event rows, then the derived tables in sorted passes), catches it up with the events that
+  kept arriving, and switches the views to it in one transaction.
+- `wait_caught_up` waits until the active generation has applied every event published
+  before the call (the broker's end offsets taken at call time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import TopicPartition
+from sqlalchemy.dialects import sqlite
+
+from dondoc_contracts import UndecodableEvent, decode
+from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
+
+from dondoc_analytics.adapters import kafka
+from dondoc_analytics.projections import generations as gens
+from dondoc_analytics.projections.projector import Projector, copy_rows
+from dondoc_analytics.projections.rows import event_row
+from dondoc_analytics.projections.schema import POSITIONS, fixed
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]
+
+
+async def _discard(*_: Any) -> None:
+    """Dead letters of a replay go nowhere: the live consumer sent them already."""
+
+
+@dataclass
+class RebuildReport:
+    generation: int
+    events: int = 0
+    undecodable: int = 0
+    repeated: int = 0
+    caught_up_events: int = 0
+    switched: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        total = sum(self.seconds.values())
+        return self.events / total if total else 0.0
+
+
+class Projection:
+    """The read models in one database, fed from the services' topics."""
+
+    def __init__(self, engine: sa.Engine, bootstrap: str, topics: Sequence[str], *,
+                 publish: Publish | None = None, max_records: int = 500,
+                 switch_check_seconds: float = 0.5) -> None:
+        self.engine = engine
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.publish = publish or _discard
+        self.max_records = max_records
+        self.switch_check_seconds = switch_check_seconds
+
+    # -- generations ----------------------------------------------------------------------
+
+    def active(self) -> int:
+        with self.engine.connect() as conn:
+            generation = gens.active_generation(conn)
+        if generation is None:
+            raise RuntimeError("the read models have no active generation (ensure_schema first)")
+        return generation
+
+    def positions(self, generation: int) -> kafka.Offsets:
+        with self.engine.connect() as conn:
+            return kafka.recorded_positions(conn, gens.consumer_name(generation))
+
+    def inbox_for(self, generation: int, *, dead_letters: Publish | None = None) -> SqlInbox:
+        projector = Projector(gens.tables_of(generation))
+
+        def apply(conn: sa.Connection, deliveries: Sequence[Delivery]) -> None:
+            gens.hold_generation(conn, generation)
+            projector.apply(conn, deliveries)
+
+        name = gens.consumer_name(generation)
+        return SqlInbox(self.engine, fixed, consumer=name, apply=apply,
+                        dead_letters=DeadLetters(dead_letters or self.publish, name))
+
+    # -- the live consumer ----------------------------------------------------------------
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Apply new events to the active generation until `stop`; survive failures by
+        starting again from the recorded positions."""
+        while not stop.is_set():
+            try:
+                await self.consume(self.active(), stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("analytics consumer failed; resuming from the recorded positions")
+                try:
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                except TimeoutError:
+                    pass
+
+    async def consume(self, generation: int, stop: asyncio.Event, *,
+                      until: kafka.Offsets | None = None, follow_switch: bool = True) -> int:
+        """Apply events to `generation` from its positions; return when stopped, when the
+        active generation changes (`follow_switch`), or when `until` is reached."""
+        inbox = self.inbox_for(generation)
+        consumer = kafka.reader(self.bootstrap)
+        await consumer.start()
+        applied = 0
+        try:
+            tps = await kafka.partitions_of(consumer, self.topics)
+            consumer.assign(tps)
+            recorded = self.positions(generation)
+            for tp in tps:
+                if tp in recorded:
+                    consumer.seek(tp, recorded[tp] + 1)
+                else:
+                    await consumer.seek_to_beginning(tp)
+            last_check = time.monotonic()
+            while not stop.is_set():
+                if until is not None and kafka.caught_up(until, self.positions(generation)):
+                    return applied
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                records = [sanitize(r) for rs in batches.values() for r in rs]
+                if records:
+                    await inbox.handle(records)
+                    applied += len(records)
+                if follow_switch and time.monotonic() - last_check >= self.switch_check_seconds:
+                    last_check = time.monotonic()
+                    if self.active() != generation:
+                        log.info("analytics: generation %s replaced; following the new one",
+                                 generation)
+                        return applied
+        finally:
+            await kafka.close(consumer)
+        return applied
+
+    # -- read your writes -----------------------------------------------------------------
+
+    async def wait_caught_up(self, timeout: float = 60.0) -> bool:
+        """True once the active generation applied everything published before this call."""
+        ends = await kafka.end_offsets(self.bootstrap, self.topics)
+        return await kafka.wait_until(
+            lambda: kafka.caught_up(ends, self.positions(self.active())), timeout=timeout)
+
+    async def lag(self) -> int:
+        ends = await kafka.end_offsets(self.bootstrap, self.topics)
+        return kafka.lag(ends, self.positions(self.active()))
+
+    # -- rebuild --------------------------------------------------------------------------
+
+    async def build(self, purpose: str, *, until: kafka.Offsets | None = None,
+                    chunk: int = 20_000) -> RebuildReport:
+        """A new generation holding every event up to `until` (default: the end offsets
+        now), loaded in bulk; not active yet."""
+        started = time.perf_counter()
+        generation, tables = gens.create_generation(self.engine, purpose, bulk=True)
+        report = RebuildReport(generation)
+        ends = until if until is not None else await kafka.end_offsets(self.bootstrap, self.topics)
+        consumer = kafka.reader(self.bootstrap)
+        await consumer.start()
+        last: dict[TopicPartition, int] = {}
+        rows: list[dict] = []
+        try:
+            async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
+                for record in records:
+                    last[TopicPartition(record.topic, record.partition)] = record.offset
+                    try:
+                        envelope, event = decode(sanitize(record).headers, record.value)
+                    except UndecodableEvent:
+                        report.undecodable += 1
+                        continue
+                    rows.append(event_row(Delivery(envelope, event, record.topic,
+                                                   record.partition, record.offset)))
+                if len(rows) >= chunk:
+                    await asyncio.to_thread(self._copy_events, tables, rows)
+                    report.events += len(rows)
+                    rows = []
+            if rows:
+                await asyncio.to_thread(self._copy_events, tables, rows)
+                report.events += len(rows)
+        finally:
+            await kafka.close(consumer)
+        report.seconds["load"] = time.perf_counter() - started
+        started = time.perf_counter()
+        report.repeated = await asyncio.to_thread(self._derive, generation, tables, last)
+        report.events -= report.repeated
+        await asyncio.to_thread(self._tidy, tables)
+        report.seconds["derive"] = time.perf_counter() - started
+        return report
+
+    def _copy_events(self, tables, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                copy_rows(conn, tables.events, rows)
+            else:
+                conn.execute(sqlite.insert(tables.events).on_conflict_do_nothing(), rows)
+
+    def _derive(self, generation: int, tables, last: dict[TopicPartition, int]) -> int:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # sorts and index builds of a whole log
+                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+                conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+            repeated = gens.finish_bulk_load(conn, tables)
+            Projector(tables).derive_all(conn)
+            name = gens.consumer_name(generation)
+            rows = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
+                     "kafka_offset": offset} for tp, offset in last.items()]
+            if rows:
+                conn.execute(POSITIONS.insert(), rows)
+        return repeated
+
+    def _tidy(self, tables) -> None:
+        """Statistics for the planner and, on PostgreSQL, the visibility map that lets the
+        scorecards read the covering indexes alone (a bulk-loaded table has neither)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in tables.all():
+                vacuum = conn.dialect.name == "postgresql" and table in (tables.task_periods,
+                                                                         tables.reports)
+                conn.exec_driver_sql(f'{"VACUUM ANALYZE" if vacuum else "ANALYZE"} "{table.name}"')
+
+    async def rebuild(self, *, max_rounds: int = 50, switch: bool = True,
+                      drop_old: bool = True) -> RebuildReport:
+        """Build a new generation from offset 0, catch it up while events keep arriving,
+        and switch the views to it."""
+        report = await self.build("rebuild")
+        generation = report.generation
+        started = time.perf_counter()
+        stop = asyncio.Event()
+        for _ in range(max_rounds):  # chase the live consumer until little is left
+            ends = await kafka.end_offsets(self.bootstrap, self.topics)
+            behind = kafka.lag(ends, self.positions(generation))
+            if behind <= self.max_records:
+                break
+            report.caught_up_events += await self.consume(generation, stop, until=ends,
+                                                          follow_switch=False)
+        if switch:
+            old = self.active()
+            report.caught_up_events += await asyncio.to_thread(self._switch, old, generation)
+            report.switched = True
+            if drop_old:
+                await asyncio.to_thread(gens.drop_generation, self.engine, old)
+        report.seconds["catch_up"] = time.perf_counter() - started
+        return report
+
+    def _switch(self, old: int, new: int) -> int:
+        """In one transaction: stop the old generation's consumer (lock), bring the new one
+        level with its positions, activate the new one. Returns the events applied here."""
+        inbox = self.inbox_for(new)
+        applied = 0
+        with self.engine.begin() as conn:
+            locked = sa.select(gens.GENERATIONS.c.state).where(gens.GENERATIONS.c.generation == old)
+            if conn.dialect.name == "postgresql":
+                conn.execute(locked.with_for_update())
+            else:  # SQLite: take the database's write lock now, for the whole switch
+                conn.execute(gens.GENERATIONS.update().where(gens.GENERATIONS.c.generation == old)
+                             .values(note=gens.GENERATIONS.c.note))
+            target = kafka.recorded_positions(conn, gens.consumer_name(old))
+            mine = kafka.recorded_positions(conn, gens.consumer_name(new))
+            ends = {tp: offset + 1 for tp, offset in target.items()}
+            starts = {tp: mine.get(tp, -1) + 1 for tp in ends}
+            for records in _run(self._read_sync(starts, ends)):
+                deliveries = []
+                for record in records:
+                    try:
+                        envelope, event = decode(record.headers, record.value)
+                    except UndecodableEvent:
+                        continue
+                    deliveries.append(Delivery(envelope, event, record.topic, record.partition,
+                                               record.offset))
+                if deliveries:
+                    applied += len(inbox.record(conn, deliveries))
+                inbox.move_positions(conn, records)
+            gens.activate(conn, new)
+        return applied
+
+    def _read_sync(self, starts: kafka.Offsets, ends: kafka.Offsets):
+        async def collect() -> list[list[Any]]:
+            if all(starts.get(tp, 0) >= end for tp, end in ends.items()):
+                return []
+            consumer = kafka.reader(self.bootstrap)
+            await consumer.start()
+            try:
+                return [[sanitize(r) for r in batch]
+                        async for batch in kafka.read_range(consumer, starts, ends)]
+            finally:
+                await kafka.close(consumer)
+
+        return collect()
+
+
+def _run(coroutine) -> list:
+    """Run a coroutine to completion from a worker thread (the switch holds a transaction)."""
+    return asyncio.run(coroutine)

@@ -1,0 +1,372 @@
+"""What people ask the read models: scorecards (as of any moment, frozen or restated), a
+unit's years side by side, a task's history, the task board. The API and the command line
+both call these; they hold no SQL of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from dondoc_contracts import BY_KEY
+from dondoc_platform.clock import Clock, SystemClock, VN_TZ
+
+from dondoc_analytics.domain.names import match_key
+from dondoc_analytics.domain.timeliness import (
+    REPORT_FIGURES,
+    REVIEW_FIGURES,
+    TASK_FIGURES,
+    AsOf,
+    ReportScorecard,
+    TaskScorecard,
+    check_as_of,
+)
+from dondoc_analytics.domain.wording import STATUS_LABELS, describe
+from dondoc_analytics.projections import frozen, queries
+from dondoc_analytics.projections.queries import Grouping, YearAsOf
+from dondoc_analytics.projections.schema import VIEWS
+
+SECRECY_ORDER = ["thuong", "mat", "toi_mat", "tuyet_mat"]
+
+
+def figures_of(task: TaskScorecard, report: ReportScorecard | None) -> dict[str, Any]:
+    out: dict[str, Any] = dict(task.figures())
+    out.update((report or ReportScorecard()).figures())
+    return out
+
+
+@dataclass
+class Row:
+    key: str
+    name: str
+    figures: dict[str, Any]
+    restated: dict[str, Any] | None = None
+
+
+@dataclass
+class Scorecard:
+    year: int
+    as_of: datetime
+    grouping: Grouping
+    rows: list[Row]
+    total: Row
+    with_reports: bool
+    period: dict[str, Any] | None = None
+    restatement: dict[str, Any] | None = None
+
+    @property
+    def figure_names(self) -> tuple[str, ...]:
+        extra = REPORT_FIGURES + REVIEW_FIGURES if self.with_reports else ()
+        return TASK_FIGURES + extra
+
+
+@dataclass
+class History:
+    task: dict[str, Any]
+    state_now: dict[str, Any] | None
+    periods: list[dict[str, Any]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class NotCleared(PermissionError):
+    pass
+
+
+class NameBook:
+    """Unit names as they were written at each moment (a renamed unit keeps its old name
+    in the figures and histories of the years before)."""
+
+    def __init__(self, versions: dict[str, list[dict[str, Any]]]) -> None:
+        self.versions = versions
+
+    @classmethod
+    def load(cls, conn: sa.Connection, unit_ids: Sequence[str]) -> NameBook:
+        u = VIEWS.unit_versions
+        found: dict[str, list[dict[str, Any]]] = {}
+        ids = sorted(set(i for i in unit_ids if i))
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(sa.select(u).where(u.c.unit_id.in_(ids[start:start + 500])).order_by(
+                u.c.unit_id, u.c.day, u.c.topic, u.c.partition, u.c.kafka_offset)).mappings()
+            for row in rows:
+                found.setdefault(row["unit_id"], []).append(dict(row))
+        return cls(found)
+
+    def entry(self, unit_id: str, cut_day: date | None = None) -> dict[str, Any] | None:
+        versions = self.versions.get(unit_id)
+        if not versions:
+            return None
+        chosen = versions[0]
+        for version in versions:
+            day = version["day"] if isinstance(version["day"], date) else date.fromisoformat(version["day"])
+            if cut_day is None or day < cut_day:
+                chosen = version
+        return chosen
+
+    def name(self, unit_id: str, cut_day: date | None = None) -> str:
+        entry = self.entry(unit_id, cut_day)
+        return entry["name"] if entry else unit_id
+
+    def names_at(self, cut_day: date | None) -> dict[str, str]:
+        return {unit_id: self.name(unit_id, cut_day) for unit_id in self.versions}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Reading:
+    def __init__(self, engine: sa.Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or SystemClock()
+
+    def as_of(self, year: int, moment: datetime | None) -> AsOf:
+        as_of = AsOf(moment) if moment is not None else AsOf.for_year(year, self.clock.now())
+        check_as_of(year, as_of)
+        return as_of
+
+    # -- scorecards -----------------------------------------------------------------------
+
+    def scorecard(self, year: int, *, as_of: datetime | None = None,
+                  by: Grouping = Grouping.UNIT, units: Sequence[str] | None = None,
+                  review_group: str | None = None) -> Scorecard:
+        moment = self.as_of(year, as_of)
+        column = YearAsOf(year, moment)
+        with_reports = by in (Grouping.UNIT, Grouping.REVIEW_GROUP)
+        key_filter = match_key(review_group) if review_group and by is Grouping.REVIEW_GROUP else None
+        with self.engine.connect() as conn:
+            groups = queries.task_scorecards(conn, [column], by, units=units, group_key=key_filter)
+            reports = queries.report_scorecards(conn, [column], units=units) if with_reports else {}
+            unit_ids = {g.group_key for g in groups} if by is Grouping.UNIT else set()
+            unit_ids |= {unit for (_, unit) in reports}
+            names = NameBook.load(conn, sorted(unit_ids))
+            rows = self._rows(by, groups, reports, names, moment, key_filter)
+            period = frozen.closed_period(conn, year)
+            card = Scorecard(year, moment.local(), by, rows, _total(rows), with_reports)
+            if period is not None and _utc(period["as_of"]) == moment.moment:
+                self._beside_frozen(conn, card, period, units)
+        return card
+
+    def _rows(self, by: Grouping, groups, reports, names: NameBook, moment: AsOf,
+              key_filter: str | None) -> list[Row]:
+        cards: dict[str, tuple[str, TaskScorecard, ReportScorecard | None]] = {}
+        for g in groups:
+            name = names.name(g.group_key, moment.cut_day) if by is Grouping.UNIT else g.group_name
+            cards[g.group_key] = (name, g.task, None)
+        if by is Grouping.UNIT:
+            for (_, unit_id), report in reports.items():
+                name, task, _ = cards.get(unit_id, (names.name(unit_id, moment.cut_day),
+                                                    TaskScorecard(), None))
+                cards[unit_id] = (name, task, report)
+        elif by is Grouping.REVIEW_GROUP:
+            for (_, unit_id), report in reports.items():
+                entry = names.entry(unit_id, moment.cut_day)
+                group = entry.get("review_group") if entry else None
+                key = match_key(group) if group else ""
+                if key_filter is not None and key != key_filter:
+                    continue
+                name, task, sofar = cards.get(key, (group or queries.UNCLASSIFIED, TaskScorecard(), None))
+                total = sofar or ReportScorecard()
+                total.add(report)
+                cards[key] = (name, task, total)
+        with_reports = by in (Grouping.UNIT, Grouping.REVIEW_GROUP)
+        rows = []
+        for key, (name, task, report) in cards.items():
+            figures = figures_of(task, report) if with_reports else dict(task.figures())
+            rows.append(Row(key, name, figures))
+        return sorted(rows, key=lambda r: (r.name.casefold(), r.key))
+
+    def _beside_frozen(self, conn: sa.Connection, card: Scorecard, period: dict[str, Any],
+                       units: Sequence[str] | None) -> None:
+        """A closed year at its close moment: the frozen figures, the current ones beside."""
+        frozen_rows = {f.group_key: f for f in frozen.frozen_figures(conn, card.year, card.grouping)}
+        live = {r.key: r for r in card.rows}
+        rows = []
+        for key in sorted(set(frozen_rows) | set(live)):
+            if units is not None and card.grouping is Grouping.UNIT and key not in units:
+                continue
+            kept = frozen_rows.get(key)
+            now = live.get(key)
+            empty = figures_of(TaskScorecard(), ReportScorecard())  # a group unknown then or now
+            figures = {n: (kept.figures if kept else empty).get(n) for n in card.figure_names}
+            current = {n: (now.figures if now else empty).get(n) for n in card.figure_names}
+            restated = current if any(figures.get(n) != current.get(n) for n in card.figure_names) \
+                else None
+            name = now.name if now else (kept.group_name if kept else key)
+            rows.append(Row(key, name, figures, restated))
+        card.rows = sorted(rows, key=lambda r: (r.name.casefold(), r.key))
+        card.total = _total(card.rows)
+        card.period = {k: period[k] for k in ("period_id", "closed_by", "digest", "key_id",
+                                              "signature")}
+        card.period["closed_at"] = _utc(period["closed_at"])
+        card.period["as_of"] = _utc(period["as_of"])
+        restatement = frozen.restatement(conn, card.year)
+        if restatement is not None and restatement.restated:
+            names = NameBook.load(conn, [e["unit_id"] for e in restatement.events if e["unit_id"]])
+            card.restatement = {
+                "changed_tasks": restatement.changed_tasks,
+                "changed_reports": restatement.changed_reports,
+                "events": [self._event_view(e, names) for e in restatement.events],
+            }
+
+    def unit_years(self, unit_id: str, first: int, last: int) -> list[dict[str, Any]]:
+        """One unit's scorecards year by year (each year as of its end, or now)."""
+        now = self.clock.now()
+        columns = [YearAsOf(y, AsOf.for_year(y, now)) for y in range(first, last + 1)]
+        with self.engine.connect() as conn:
+            tasks = {g.year: g.task for g in
+                     queries.task_scorecards(conn, columns, Grouping.UNIT, units=[unit_id])}
+            reports = queries.report_scorecards(conn, columns, units=[unit_id])
+            names = NameBook.load(conn, [unit_id])
+        out = []
+        for column in columns:
+            figures = figures_of(tasks.get(column.year, TaskScorecard()),
+                                 reports.get((column.year, unit_id)))
+            out.append({"year": column.year, "as_of": column.as_of.local(),
+                        "name": names.name(unit_id, column.as_of.cut_day), "figures": figures})
+        return out
+
+    # -- a task's history -----------------------------------------------------------------
+
+    def history(self, task_id: str, *, clearance: str = "tuyet_mat",
+                unit_id: str | None = None) -> History:
+        v = VIEWS
+        with self.engine.connect() as conn:
+            task = conn.execute(sa.select(v.tasks).where(v.tasks.c.task_id == task_id)).mappings().first()
+            e, links = v.events, v.event_tasks
+            linked = sa.select(links.c.event_id).where(links.c.task_id == task_id)
+            conditions = [e.c.task_id == task_id, e.c.event_id.in_(linked)]
+            if task is not None:
+                conditions.append(sa.and_(e.c.directive_id == task["directive_id"],
+                                          e.c.task_id.is_(None)))
+            events = [dict(r) for r in conn.execute(sa.select(e).where(sa.or_(*conditions))).mappings()]
+            if task is None and not events:
+                raise NotFound(task_id)
+            if task is not None and SECRECY_ORDER.index(task["secrecy"]) > SECRECY_ORDER.index(clearance):
+                raise NotCleared(task_id)
+            periods = [dict(r) for r in conn.execute(sa.select(v.task_periods).where(
+                v.task_periods.c.task_id == task_id).order_by(v.task_periods.c.valid_from)).mappings()]
+            if unit_id is not None and not _concerns_unit(task, periods, unit_id):
+                raise NotCleared(task_id)
+            unit_ids = [r["unit_id"] for r in events] + [p["lead_unit_id"] for p in periods]
+            names = NameBook.load(conn, [u for u in unit_ids if u])
+        events.sort(key=lambda r: (str(r["business_day"]), str(r["occurred_at"]), r["service"],
+                                   r["position"] or 0))
+        now = AsOf(self.clock.now())
+        state = self._state(periods, now, names)
+        return History(dict(task) if task else {"task_id": task_id}, state,
+                       [self._period_view(p, names) for p in periods],
+                       [self._event_view(r, names) for r in events])
+
+    def _state(self, periods: list[dict[str, Any]], as_of: AsOf, names: NameBook) -> dict[str, Any] | None:
+        from dondoc_analytics.domain.timeliness import Terminal, TaskState, category, days_past
+        from dondoc_analytics.projections.rows import _as_date
+
+        for p in periods:
+            start, end = _as_date(p["valid_from"]), _as_date(p["valid_until"])
+            if start <= as_of.cut_day and (end is None or as_of.cut_day < end):
+                state = TaskState(p["lead_unit_id"], _as_date(p["assigned_on"]), _as_date(p["due_on"]),
+                                  _as_date(p["original_due_on"]),
+                                  Terminal(p["terminal"]) if p["terminal"] else None,
+                                  _as_date(p["terminal_on"]))
+                status = category(state, as_of).value
+                original = category(state, as_of, original=True).value
+                return {"as_of": as_of.local(), "status": status,
+                        "status_vi": STATUS_LABELS[status][0], "status_en": STATUS_LABELS[status][1],
+                        "status_original": original, "lead_unit_id": state.lead_unit_id,
+                        "lead_unit": names.name(state.lead_unit_id, as_of.cut_day),
+                        "due_on": state.due_on, "original_due_on": state.original_due_on,
+                        "days_overdue": days_past(state, as_of),
+                        "terminal_on": state.terminal_on}
+        return None
+
+    def _period_view(self, p: dict[str, Any], names: NameBook) -> dict[str, Any]:
+        out = dict(p)
+        out["lead_unit"] = names.name(p["lead_unit_id"])
+        return out
+
+    def _event_view(self, row: dict[str, Any], names: NameBook) -> dict[str, Any]:
+        event = BY_KEY[(row["event_type"], 1)].model_validate(json.loads(row["payload"]))
+        day = row["business_day"] if isinstance(row["business_day"], date) \
+            else date.fromisoformat(str(row["business_day"]))
+        what_vi, what_en = describe(event, names.names_at(day + timedelta(days=1)))
+        occurred = _utc(row["occurred_at"]) if isinstance(row["occurred_at"], datetime) \
+            else _utc(datetime.fromisoformat(str(row["occurred_at"])))
+        return {
+            "event_id": row["event_id"], "type": row["event_type"], "service": row["service"],
+            "position": row["position"], "business_day": day,
+            "occurred_at": occurred.astimezone(VN_TZ),
+            "who": row["actor_name"] or row["actor_id"], "role": row["actor_role"],
+            "actor_unit_id": row["actor_unit_id"], "what_vi": what_vi, "what_en": what_en,
+            "topic": row["topic"], "partition": row["partition"], "offset": row["kafka_offset"],
+            "audit_hash": row["audit_hash"],
+        }
+
+    # -- the board ------------------------------------------------------------------------
+
+    def board(self, *, as_of: datetime | None = None, units: Sequence[str] | None = None,
+              status: str | None = None, review_group: str | None = None,
+              domain: str | None = None, key_task: bool | None = None,
+              clearance: str = "thuong", offset: int = 0, limit: int = 100) -> tuple[list[dict], AsOf]:
+        moment = AsOf(as_of or self.clock.now())
+        p, t = VIEWS.task_periods, VIEWS.tasks
+        o = moment.overdue_day
+        status_expr = queries.status_case(p, o)
+        allowed = SECRECY_ORDER[: SECRECY_ORDER.index(clearance) + 1]
+        statement = (
+            sa.select(t, p.c.lead_unit_id, p.c.due_on, p.c.original_due_on, p.c.terminal_on,
+                      status_expr.label("status"),
+                      queries.status_case(p, o, original=True).label("status_original"))
+            .select_from(p.join(t, t.c.task_id == p.c.task_id))
+            .where(p.c.valid_from <= moment.cut_day,
+                   sa.or_(p.c.valid_until.is_(None), p.c.valid_until > moment.cut_day),
+                   p.c.secrecy.in_(allowed))
+            .order_by(p.c.due_on.is_(None), p.c.due_on, t.c.task_id)
+            .offset(offset).limit(limit + 1))
+        if units is not None:
+            statement = statement.where(p.c.lead_unit_id.in_(list(units)))
+        if status:
+            statement = statement.where(status_expr == status)
+        if review_group:
+            statement = statement.where(p.c.review_group_key == match_key(review_group))
+        if domain:
+            statement = statement.where(p.c.domain == domain)
+        if key_task is not None:
+            statement = statement.where(p.c.key_task == key_task)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(statement).mappings()]
+            names = NameBook.load(conn, [r["lead_unit_id"] for r in rows])
+        for row in rows:
+            due = row["due_on"] if isinstance(row["due_on"], date) or row["due_on"] is None \
+                else date.fromisoformat(row["due_on"])
+            row["lead_unit"] = names.name(row["lead_unit_id"], moment.cut_day)
+            row["status_vi"], row["status_en"] = STATUS_LABELS[row["status"]]
+            row["days_overdue"] = (o - due).days if row["status"] == "open_overdue" else None
+        return rows, moment
+
+
+def _concerns_unit(task: Any, periods: list[dict[str, Any]], unit_id: str) -> bool:
+    if any(p["lead_unit_id"] == unit_id for p in periods):
+        return True
+    return bool(task) and unit_id in (task["cooperating_unit_ids"] or "").split(",")
+
+
+def _total(rows: list[Row]) -> Row:
+    task = TaskScorecard()
+    report = ReportScorecard()
+    for row in rows:
+        task.add(TaskScorecard.from_figures(row.figures))
+        report.add(ReportScorecard(**{k: int(row.figures.get(k) or 0)
+                                      for k in ReportScorecard.__dataclass_fields__}))
+    figures = figures_of(task, report)
+    if rows and "reports_due" not in rows[0].figures:
+        figures = dict(task.figures())
+    return Row("", "Tổng cộng", figures)

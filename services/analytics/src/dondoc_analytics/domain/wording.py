@@ -1,0 +1,281 @@
+"""The office's words for what happened: every event and every figure, in Vietnamese first,
+English beside it. A history is read by people (leaders, reviewers, auditors); the wording
+depends only on the event and on the unit names it is given, so it reads the same however
+often it is rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+
+from dondoc_contracts import events as ev
+from dondoc_contracts.base import ContractEvent
+from dondoc_contracts.values import AdjustmentKind, ClaimedStatus, DirectiveKind, Verdict
+
+Names = Mapping[str, str]
+
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "completed_on_time": ("Đã hoàn thành đúng hạn", "Completed on time"),
+    "completed_late": ("Đã hoàn thành quá hạn", "Completed late"),
+    "open_in_time": ("Chưa hoàn thành, còn trong hạn", "Open, within its deadline"),
+    "open_overdue": ("Chưa hoàn thành, quá hạn", "Open, overdue"),
+    "open_no_deadline": ("Không có thời hạn / thường xuyên", "No deadline (standing or recurring)"),
+    "withdrawn": ("Đã rút", "Withdrawn"),
+    "not_assigned": ("Chưa được giao", "Not assigned yet"),
+}
+
+FIGURE_LABELS: dict[str, tuple[str, str]] = {
+    "unit": ("Đơn vị", "Unit"),
+    "review_group": ("Nhóm rà soát", "Review group"),
+    "domain": ("Lĩnh vực", "Domain"),
+    "issuing_body": ("Cơ quan ban hành", "Issuing body"),
+    "assigned": ("Giao trong năm", "Assigned"),
+    "carried_over": ("Chuyển tiếp", "Carried over"),
+    "completed_on_time": ("Hoàn thành đúng hạn", "Completed on time"),
+    "completed_late": ("Hoàn thành quá hạn", "Completed late"),
+    "open_in_time": ("Đang thực hiện, trong hạn", "Open, in time"),
+    "open_overdue": ("Chưa hoàn thành, quá hạn", "Open, overdue"),
+    "open_no_deadline": ("Không có thời hạn", "No deadline"),
+    "withdrawn": ("Rút", "Withdrawn"),
+    "on_time_rate_of_due": ("Tỷ lệ đúng hạn / đến hạn", "On-time rate of due"),
+    "on_time_rate_of_all": ("Tỷ lệ đúng hạn / tổng số", "On-time rate of all"),
+    "overdue_1_30": ("Quá hạn 1–30 ngày", "Overdue 1–30 days"),
+    "overdue_31_90": ("Quá hạn 31–90 ngày", "Overdue 31–90 days"),
+    "overdue_91_120": ("Quá hạn 91–120 ngày", "Overdue 91–120 days"),
+    "overdue_over_120": ("Quá hạn trên 120 ngày", "Overdue over 120 days"),
+    "reports_due": ("Báo cáo phải nộp", "Reports due"),
+    "reports_on_time": ("Nộp đúng hạn", "Submitted on time"),
+    "reports_late": ("Nộp muộn", "Submitted late"),
+    "reports_missing": ("Chưa nộp, quá hạn", "Missing"),
+    "reports_pending": ("Chưa đến hạn", "Pending"),
+    "reports_accepted": ("Được chấp nhận", "Accepted"),
+    "reports_returned": ("Trả lại để hoàn thiện", "Returned for revision"),
+}
+
+
+def figure_label(name: str) -> tuple[str, str]:
+    if name.endswith("_original") and name[: -len("_original")] in FIGURE_LABELS:
+        vi, en = FIGURE_LABELS[name[: -len("_original")]]
+        return f"{vi} (theo hạn ban đầu)", f"{en} (original deadline)"
+    return FIGURE_LABELS.get(name, (name, name))
+
+
+_KINDS = {
+    DirectiveKind.KET_LUAN: ("Kết luận", "Conclusion"),
+    DirectiveKind.THONG_BAO_KET_LUAN: ("Thông báo kết luận", "Conclusion notice"),
+    DirectiveKind.CHI_THI: ("Chỉ thị", "Directive"),
+    DirectiveKind.NGHI_QUYET: ("Nghị quyết", "Resolution"),
+    DirectiveKind.KE_HOACH: ("Kế hoạch", "Plan"),
+    DirectiveKind.CONG_VAN: ("Công văn", "Official letter"),
+    DirectiveKind.KHAC: ("Văn bản", "Document"),
+}
+_ADJUSTMENTS = {
+    AdjustmentKind.EXTEND: ("gia hạn", "extension"),
+    AdjustmentKind.STRETCH: ("giãn tiến độ", "stretch"),
+    AdjustmentKind.WITHDRAW: ("rút nhiệm vụ", "withdrawal"),
+}
+_CLAIMS = {
+    ClaimedStatus.COMPLETED: ("đã hoàn thành", "completed"),
+    ClaimedStatus.IN_PROGRESS: ("đang thực hiện", "in progress"),
+    ClaimedStatus.NOT_STARTED: ("chưa thực hiện", "not started"),
+}
+_VERDICTS = {Verdict.ACCEPTED: ("chấp nhận", "accepted"),
+             Verdict.RETURNED: ("trả lại để hoàn thiện", "returned for revision")}
+
+
+def vi_day(day: date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else "không có"
+
+
+def en_day(day: date | None) -> str:
+    return day.isoformat() if day else "none"
+
+
+class _Say:
+    def __init__(self, names: Names) -> None:
+        self.names = names
+
+    def unit(self, unit_id: str | None) -> str:
+        if not unit_id:
+            return "?"
+        return self.names.get(unit_id, unit_id)
+
+    def units(self, ids: tuple[str, ...]) -> str:
+        return ", ".join(self.unit(u) for u in ids)
+
+
+def _unit_registered(e: ev.UnitRegistered, s: _Say) -> tuple[str, str]:
+    return f"Đăng ký đơn vị {e.name} ({e.code})", f"Unit {e.name} ({e.code}) registered"
+
+
+def _unit_changed(e: ev.UnitChanged, s: _Say) -> tuple[str, str]:
+    before = f"{e.previous_name} → " if e.previous_name and e.previous_name != e.name else ""
+    state_vi = "" if e.active else "; ngừng hoạt động"
+    state_en = "" if e.active else "; no longer active"
+    return (f"Cập nhật đơn vị: {before}{e.name}{state_vi}",
+            f"Unit changed: {before}{e.name}{state_en}")
+
+
+def _directive_issued(e: ev.DirectiveIssued, s: _Say) -> tuple[str, str]:
+    vi, en = _KINDS[e.kind]
+    return (f"Ban hành {vi} số {e.number} ({e.issuing_body}) ngày {vi_day(e.issued_on)}: {e.summary}",
+            f"{en} {e.number} issued by {e.issuing_body} on {en_day(e.issued_on)}: {e.summary}")
+
+
+def _directive_amended(e: ev.DirectiveAmended, s: _Say) -> tuple[str, str]:
+    counts_vi = (f"thêm {len(e.items_added)} mục, sửa {len(e.items_changed)} mục, "
+                 f"bỏ {len(e.items_removed)} mục")
+    counts_en = (f"{len(e.items_added)} item(s) added, {len(e.items_changed)} changed, "
+                 f"{len(e.items_removed)} removed")
+    why = f": {e.reason}" if e.reason else ""
+    return f"Sửa đổi văn bản {e.number} ({counts_vi}){why}", f"{e.number} amended ({counts_en}){why}"
+
+
+def _directive_revoked(e: ev.DirectiveRevoked, s: _Say) -> tuple[str, str]:
+    d = e.decision
+    return (f"Thu hồi văn bản {e.number} theo {d.number} ngày {vi_day(d.decided_on)} "
+            f"của {d.decider}: {e.reason}",
+            f"{e.number} revoked by {d.number} of {d.decider} on {en_day(d.decided_on)}: {e.reason}")
+
+
+def _task_assigned(e: ev.TaskAssigned, s: _Say) -> tuple[str, str]:
+    with_vi = f", phối hợp: {s.units(e.cooperating_unit_ids)}" if e.cooperating_unit_ids else ""
+    with_en = f", cooperating: {s.units(e.cooperating_unit_ids)}" if e.cooperating_unit_ids else ""
+    due_vi = f"thời hạn {vi_day(e.due_on)}" if e.due_on else "không có thời hạn"
+    due_en = f"due {en_day(e.due_on)}" if e.due_on else "no deadline"
+    key_vi, key_en = (" (nhiệm vụ trọng điểm)", " (key task)") if e.key_task else ("", "")
+    return (f"Giao nhiệm vụ{key_vi} theo {e.directive_number}, mục {e.paragraph}: "
+            f"{s.unit(e.lead_unit_id)} chủ trì{with_vi}; {due_vi}",
+            f"Task{key_en} assigned by {e.directive_number} §{e.paragraph}: lead "
+            f"{s.unit(e.lead_unit_id)}{with_en}; {due_en}")
+
+
+def _task_progress(e: ev.TaskProgressRecorded, s: _Say) -> tuple[str, str]:
+    vi, en = _CLAIMS[e.status_claimed]
+    text = f": {e.progress}" if e.progress else ""
+    return (f"{s.unit(e.unit_id)} báo cáo tiến độ ngày {vi_day(e.recorded_on)}, {vi}{text}",
+            f"{s.unit(e.unit_id)} reported progress on {en_day(e.recorded_on)}, {en}{text}")
+
+
+def _task_completed(e: ev.TaskCompleted, s: _Say) -> tuple[str, str]:
+    result = f": {e.result}" if e.result else ""
+    return (f"Xác nhận {s.unit(e.lead_unit_id)} hoàn thành ngày {vi_day(e.completed_on)} "
+            f"(thời hạn {vi_day(e.due_on)}){result}",
+            f"Completion by {s.unit(e.lead_unit_id)} on {en_day(e.completed_on)} confirmed "
+            f"(due {en_day(e.due_on)}){result}")
+
+
+def _task_adjusted(e: ev.TaskDeadlineAdjusted, s: _Say) -> tuple[str, str]:
+    vi, en = _ADJUSTMENTS[e.kind]
+    d = e.decision
+    return (f"Điều chỉnh thời hạn ({vi}) từ {vi_day(e.previous_due_on)} thành {vi_day(e.due_on)} "
+            f"theo {d.number} ngày {vi_day(d.decided_on)} của {d.decider}",
+            f"Deadline changed ({en}) from {en_day(e.previous_due_on)} to {en_day(e.due_on)} "
+            f"by {d.number} of {d.decider} on {en_day(d.decided_on)}")
+
+
+def _task_reassigned(e: ev.TaskReassigned, s: _Say) -> tuple[str, str]:
+    why = f": {e.reason}" if e.reason else ""
+    return (f"Chuyển đơn vị chủ trì từ {s.unit(e.previous_lead_unit_id)} sang "
+            f"{s.unit(e.lead_unit_id)} ngày {vi_day(e.reassigned_on)}{why}",
+            f"Lead moved from {s.unit(e.previous_lead_unit_id)} to {s.unit(e.lead_unit_id)} "
+            f"on {en_day(e.reassigned_on)}{why}")
+
+
+def _task_withdrawn(e: ev.TaskWithdrawn, s: _Say) -> tuple[str, str]:
+    by_vi = f" theo {e.decision.number} của {e.decision.decider}" if e.decision else ""
+    by_en = f" by {e.decision.number} of {e.decision.decider}" if e.decision else ""
+    why = f": {e.reason}" if e.reason else ""
+    return (f"Rút nhiệm vụ ngày {vi_day(e.withdrawn_on)}{by_vi}{why}",
+            f"Task withdrawn on {en_day(e.withdrawn_on)}{by_en}{why}")
+
+
+def _task_overdue(e: ev.TaskOverdue, s: _Say) -> tuple[str, str]:
+    return (f"Quá hạn: {s.unit(e.lead_unit_id)} chưa hoàn thành trong thời hạn {vi_day(e.due_on)}",
+            f"Overdue: {s.unit(e.lead_unit_id)} had not completed it by {en_day(e.due_on)}")
+
+
+def _report_requested(e: ev.ReportRequested, s: _Say) -> tuple[str, str]:
+    return (f"Yêu cầu {s.unit(e.unit_id)} báo cáo tự rà soát kỳ {e.period.label}, "
+            f"hạn nộp {vi_day(e.due_on)}",
+            f"{s.unit(e.unit_id)} asked for its self-review report for {e.period.label}, "
+            f"due {en_day(e.due_on)}")
+
+
+def _report_submitted(e: ev.ReportSubmitted, s: _Say) -> tuple[str, str]:
+    return (f"{s.unit(e.unit_id)} nộp báo cáo (lần {e.revision}) ngày {vi_day(e.submitted_on)}, "
+            f"{len(e.lines)} dòng",
+            f"{s.unit(e.unit_id)} submitted its report (revision {e.revision}) on "
+            f"{en_day(e.submitted_on)}, {len(e.lines)} line(s)")
+
+
+def _report_reviewed(e: ev.ReportReviewed, s: _Say) -> tuple[str, str]:
+    vi, en = _VERDICTS[e.outcome]
+    note = f": {e.comment}" if e.comment else ""
+    return (f"Tổ rà soát {vi} báo cáo của {s.unit(e.unit_id)} (lần {e.revision}){note}",
+            f"Review team {en} the report of {s.unit(e.unit_id)} (revision {e.revision}){note}")
+
+
+def _report_overdue(e: ev.ReportOverdue, s: _Say) -> tuple[str, str]:
+    return (f"{s.unit(e.unit_id)} chưa nộp báo cáo đến hạn {vi_day(e.due_on)}",
+            f"{s.unit(e.unit_id)} had not submitted its report due {en_day(e.due_on)}")
+
+
+def _adjustment_requested(e: ev.AdjustmentRequested, s: _Say) -> tuple[str, str]:
+    vi, en = _ADJUSTMENTS[e.kind]
+    to_vi = f" đến {vi_day(e.proposed_due_on)}" if e.proposed_due_on else ""
+    to_en = f" to {en_day(e.proposed_due_on)}" if e.proposed_due_on else ""
+    return (f"{s.unit(e.unit_id)} đề nghị {vi}{to_vi}: {e.reason}",
+            f"{s.unit(e.unit_id)} asked for a {en}{to_en}: {e.reason}")
+
+
+def _adjustment_decided(e: ev.AdjustmentDecided, s: _Say) -> tuple[str, str]:
+    vi, en = _ADJUSTMENTS[e.kind]
+    d = e.decision
+    verdict_vi, verdict_en = ("Đồng ý", "Approved") if e.approved else ("Không đồng ý", "Refused")
+    to_vi = f" đến {vi_day(e.due_on)}" if e.approved and e.due_on else ""
+    to_en = f" to {en_day(e.due_on)}" if e.approved and e.due_on else ""
+    return (f"{verdict_vi} đề nghị {vi}{to_vi} theo {d.number} ngày {vi_day(d.decided_on)} "
+            f"của {d.decider}",
+            f"{verdict_en}: {en}{to_en}, by {d.number} of {d.decider} on {en_day(d.decided_on)}")
+
+
+def _notification_sent(e: ev.NotificationSent, s: _Say) -> tuple[str, str]:
+    return (f"Đã gửi thông báo ({e.rule}) qua {e.channel.value} tới {e.recipient.address}",
+            f"Notification ({e.rule}) sent by {e.channel.value} to {e.recipient.address}")
+
+
+def _notification_failed(e: ev.NotificationFailed, s: _Say) -> tuple[str, str]:
+    return (f"Gửi thông báo ({e.rule}) qua {e.channel.value} thất bại sau {e.attempts} lần: "
+            f"{e.last_error}",
+            f"Notification ({e.rule}) by {e.channel.value} failed after {e.attempts} attempt(s): "
+            f"{e.last_error}")
+
+
+_WORDING: dict[type[ContractEvent], Callable[[ContractEvent, _Say], tuple[str, str]]] = {
+    ev.UnitRegistered: _unit_registered, ev.UnitChanged: _unit_changed,
+    ev.DirectiveIssued: _directive_issued, ev.DirectiveAmended: _directive_amended,
+    ev.DirectiveRevoked: _directive_revoked,
+    ev.TaskAssigned: _task_assigned, ev.TaskProgressRecorded: _task_progress,
+    ev.TaskCompleted: _task_completed, ev.TaskDeadlineAdjusted: _task_adjusted,
+    ev.TaskReassigned: _task_reassigned, ev.TaskWithdrawn: _task_withdrawn,
+    ev.TaskOverdue: _task_overdue,
+    ev.ReportRequested: _report_requested, ev.ReportSubmitted: _report_submitted,
+    ev.ReportReviewed: _report_reviewed, ev.ReportOverdue: _report_overdue,
+    ev.AdjustmentRequested: _adjustment_requested, ev.AdjustmentDecided: _adjustment_decided,
+    ev.NotificationSent: _notification_sent, ev.NotificationFailed: _notification_failed,
+}
+
+
+def describe(event: ContractEvent, names: Names | None = None) -> tuple[str, str]:
+    """(Vietnamese, English) sentence saying what happened, in the office's words."""
+    return _WORDING[type(event)](event, _Say(names or {}))
+
+
+def actor_words(event: ContractEvent) -> str:
+    """Who did it, as a person reads it: name (role, unit)."""
+    a = event.actor
+    where = a.unit_id or a.review_group
+    who = a.name or a.id
+    return f"{who} ({a.role.value}{', ' + where if where else ''})"

@@ -1,0 +1,242 @@
+"""Generations of the read models and the stable views over the active one.
+
+- `ensure_schema` creates the fixed tables and, on a fresh database, generation 1 as the
+  live one, with the views dashboards read.
+- A rebuild creates a generation (`create_generation`), fills it, catches it up, and
+  `activate`s it inside a transaction that also replaces the base views: readers see the
+  old generation until the commit and the new one after it, never an empty table.
+- The live consumer of a generation takes a shared lock on its generation row in every
+  batch (`hold_generation`); the switch takes it exclusively, so it sees the old
+  generation's positions standing still while it brings the new one level with them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from dondoc_analytics.projections import queries
+from dondoc_analytics.projections.schema import (
+    BASE_NAMES,
+    GENERATIONS,
+    VIEW_PREFIX,
+    VIEWS,
+    ProjectionTables,
+    create_fixed_tables,
+    generation_prefix,
+    projection_tables,
+)
+
+
+def consumer_name(generation: int) -> str:
+    return f"analytics-g{generation}"
+
+
+def tables_of(generation: int, *, with_indexes: bool = True) -> ProjectionTables:
+    return projection_tables(generation_prefix(generation), with_indexes=with_indexes)
+
+
+def active_generation(conn: sa.Connection) -> int | None:
+    return conn.execute(sa.select(GENERATIONS.c.generation).where(
+        GENERATIONS.c.state == "active")).scalar()
+
+
+def hold_generation(conn: sa.Connection, generation: int) -> str | None:
+    """Inside a consumer's transaction: the generation's state, with a shared lock on it
+    (PostgreSQL) so a switch waits for this batch and this batch for a switch."""
+    statement = sa.select(GENERATIONS.c.state).where(GENERATIONS.c.generation == generation)
+    if conn.dialect.name == "postgresql":
+        statement = statement.with_for_update(read=True)
+    return conn.execute(statement).scalar()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) -> tuple[int, ProjectionTables]:
+    """A new, empty generation. `bulk`: without secondary indexes (and on PostgreSQL without
+    the events key) until `finish_bulk_load` adds them after the load."""
+    with engine.begin() as conn:
+        last = conn.execute(sa.select(sa.func.max(GENERATIONS.c.generation))).scalar() or 0
+        generation = last + 1
+        conn.execute(GENERATIONS.insert().values(generation=generation, state="building",
+                                                 purpose=purpose, created_at=_now()))
+    tables = tables_of(generation, with_indexes=not bulk)
+    with engine.begin() as conn:
+        if bulk and conn.dialect.name == "postgresql":
+            keyless = _without_primary_key(tables.events)
+            keyless.create(conn)
+            for table in tables.all():
+                if table is not tables.events:
+                    table.create(conn)
+        else:
+            tables.create(conn)
+    return generation, tables_of(generation)
+
+
+def _without_primary_key(table: sa.Table) -> sa.Table:
+    return sa.Table(table.name, sa.MetaData(),
+                    *[sa.Column(c.name, c.type, nullable=True) for c in table.columns])
+
+
+def finish_bulk_load(conn: sa.Connection, tables: ProjectionTables) -> int:
+    """After a bulk load: drop repeated deliveries of an event (keeping the first in its
+    partition, as the live inbox does), restore the key and the indexes. Returns how many
+    repeats were dropped."""
+    dropped = 0
+    if conn.dialect.name == "postgresql":
+        name = tables.events.name
+        dropped = conn.exec_driver_sql(
+            f'DELETE FROM "{name}" WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() '
+            f'OVER (PARTITION BY event_id ORDER BY topic, partition, kafka_offset) AS n '
+            f'FROM "{name}") AS d WHERE n > 1)').rowcount
+        conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD PRIMARY KEY (event_id)')
+    tables.create_indexes(conn)
+    return dropped
+
+
+def ensure_schema(engine: sa.Engine) -> int:
+    """The fixed tables, a live generation and the views; returns the active generation."""
+    create_fixed_tables(engine)
+    with engine.begin() as conn:
+        generation = active_generation(conn)
+    if generation is None:
+        generation, _ = create_generation(engine, "live")
+        with engine.begin() as conn:
+            activate(conn, generation)
+    with engine.begin() as conn:
+        create_computed_views(conn)
+    return generation
+
+
+def activate(conn: sa.Connection, generation: int) -> None:
+    """Make `generation` the one the views show (inside the caller's transaction)."""
+    now = _now()
+    conn.execute(GENERATIONS.update().where(GENERATIONS.c.state == "active",
+                                            GENERATIONS.c.generation != generation)
+                 .values(state="retired", retired_at=now))
+    conn.execute(GENERATIONS.update().where(GENERATIONS.c.generation == generation)
+                 .values(state="active", activated_at=now))
+    prefix = generation_prefix(generation)
+    for name in BASE_NAMES:
+        view, table = f"{VIEW_PREFIX}{name}", f"{prefix}{name}"
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM "{table}"')
+        else:
+            conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{view}"')
+            conn.exec_driver_sql(f'CREATE VIEW "{view}" AS SELECT * FROM "{table}"')
+
+
+def drop_generation(engine: sa.Engine, generation: int, state: str = "retired") -> None:
+    with engine.begin() as conn:
+        current = conn.execute(sa.select(GENERATIONS.c.state).where(
+            GENERATIONS.c.generation == generation)).scalar()
+        if current == "active":
+            raise ValueError(f"generation {generation} is active; activate another one first")
+        for table in reversed(tables_of(generation).all()):
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table.name}"')
+        from dondoc_analytics.projections.schema import INBOX, POSITIONS
+
+        name = consumer_name(generation)
+        conn.execute(INBOX.delete().where(INBOX.c.consumer == name))
+        conn.execute(POSITIONS.delete().where(POSITIONS.c.consumer == name))
+        conn.execute(GENERATIONS.update().where(GENERATIONS.c.generation == generation)
+                     .values(state=state, retired_at=_now()))
+
+
+# --------------------------------------------------------------------------- computed views
+
+COMPUTED_VIEWS = ("analytics_units", "analytics_task_board", "analytics_task_scorecard",
+                  "analytics_report_scorecard")
+
+
+def _compile(conn: sa.Connection, statement: sa.Select) -> str:
+    return str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _units_select() -> sa.Select:
+    v = VIEWS.unit_versions
+    w = v.alias("later")
+    later = sa.select(sa.literal(1)).where(
+        w.c.unit_id == v.c.unit_id,
+        sa.or_(w.c.day > v.c.day,
+               sa.and_(w.c.day == v.c.day,
+                       sa.tuple_(w.c.topic, w.c.partition, w.c.kafka_offset)
+                       > sa.tuple_(v.c.topic, v.c.partition, v.c.kafka_offset))))
+    return sa.select(v.c.unit_id, v.c.code, v.c.name, v.c.review_group, v.c.parent_unit_id,
+                     v.c.active, v.c.day.label("since")).where(~later.exists())
+
+
+def _today(dialect: str) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """(O, K) of now, in SQL."""
+    if dialect == "postgresql":
+        return (sa.literal_column("((now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date)"),
+                sa.literal_column("(((now() AT TIME ZONE 'Asia/Ho_Chi_Minh') "
+                                  "- interval '1 microsecond')::date + 1)"))
+    return (sa.literal_column("date('now', '+7 hours')"),
+            sa.literal_column("date('now', '+7 hours', '+1 day')"))
+
+
+def _board_select(dialect: str) -> sa.Select:
+    p, t = VIEWS.task_periods, VIEWS.tasks
+    o, k = _today(dialect)
+    days = (sa.literal_column(f"({o} - due_on)") if dialect == "postgresql"
+            else sa.literal_column(f"CAST(julianday({o}) - julianday(due_on) AS INTEGER)"))
+    overdue = (p.c.terminal.is_(None)) & (p.c.due_on < o)
+    return (
+        sa.select(t.c.task_id, t.c.directive_id, t.c.directive_number, t.c.issuing_body,
+                  t.c.paragraph, t.c.content, p.c.lead_unit_id, t.c.cooperating_unit_ids,
+                  t.c.domain, t.c.review_group, t.c.key_task, t.c.secrecy, t.c.assigned_on,
+                  p.c.due_on, p.c.original_due_on, p.c.terminal_on,
+                  queries.status_case(p, o).label("status"),
+                  queries.status_case(p, o, original=True).label("status_original"),
+                  sa.case((overdue, days), else_=sa.null()).label("days_overdue"))
+        .select_from(p.join(t, t.c.task_id == p.c.task_id))
+        .where(p.c.valid_from <= k, sa.or_(p.c.valid_until.is_(None), p.c.valid_until > k))
+    )
+
+
+def _rate(numerator: str, denominator: str) -> str:
+    return (f"CASE WHEN ({denominator}) = 0 THEN NULL "
+            f"ELSE CAST({numerator} AS FLOAT) / ({denominator}) END")
+
+
+def _task_scorecard_sql(conn: sa.Connection) -> str:
+    parts = []
+    for grouping in queries.Grouping:
+        select = queries.task_scorecard_select(queries.years_default(conn.dialect.name), grouping)
+        parts.append(f"SELECT '{grouping.value}' AS grouping, s.* FROM ({_compile(conn, select)}) AS s")
+    union = " UNION ALL ".join(parts)
+    rates = []
+    for suffix in ("", "_original"):
+        cot, cl, oo = f"completed_on_time{suffix}", f"completed_late{suffix}", f"open_overdue{suffix}"
+        rates.append(f"{_rate(cot, f'{cot} + {cl} + {oo}')} AS on_time_rate_of_due{suffix}")
+        rates.append(f"{_rate(cot, 'assigned + carried_over - withdrawn')} "
+                     f"AS on_time_rate_of_all{suffix}")
+    return (f"SELECT c.*, CASE WHEN c.grouping = 'unit' THEN u.name ELSE c.group_name END "
+            f"AS display_name, {', '.join(rates)} FROM ({union}) AS c "
+            f"LEFT JOIN analytics_units u ON c.grouping = 'unit' AND u.unit_id = c.group_key")
+
+
+def _report_scorecard_sql(conn: sa.Connection) -> str:
+    select = queries.report_scorecard_select(queries.years_default(conn.dialect.name))
+    return (f"SELECT s.*, u.name AS display_name FROM ({_compile(conn, select)}) AS s "
+            f"LEFT JOIN analytics_units u ON u.unit_id = s.group_key")
+
+
+def create_computed_views(conn: sa.Connection) -> None:
+    """The dashboard views computed over the base views (created once; they follow the
+    base views through every switch)."""
+    dialect = conn.dialect.name
+    definitions = {
+        "analytics_units": _compile(conn, _units_select()),
+        "analytics_task_board": _compile(conn, _board_select(dialect)),
+        "analytics_task_scorecard": _task_scorecard_sql(conn),
+        "analytics_report_scorecard": _report_scorecard_sql(conn),
+    }
+    for name in reversed(COMPUTED_VIEWS):
+        conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{name}"')
+    for name in COMPUTED_VIEWS:
+        conn.exec_driver_sql(f'CREATE VIEW "{name}" AS {definitions[name]}')

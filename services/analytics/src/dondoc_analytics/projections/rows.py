@@ -1,0 +1,230 @@
+"""From consumed events to read-model rows.
+
+The `events` row of each consumed event is the one primary record; every other row is
+derived from event rows only:
+
+- insert-only rows of one event (links to the tasks a report mentions, unit versions,
+  review verdicts): `direct_rows`;
+- rows that sum up all events of one key (a task's attributes and periods, a report
+  obligation, a directive): `derive_task`, `derive_report`, `derive_directive`.
+
+The live consumer and the rebuild call the same functions, so a rebuilt generation equals
+the live one row for row (`audit verify` checks that).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timezone
+from typing import Any
+
+from dondoc_contracts import events as ev
+from dondoc_platform.inbox import Delivery
+
+from dondoc_analytics.domain.facts import business_day, concerned_tasks, task_fact
+from dondoc_analytics.domain.names import match_key
+from dondoc_analytics.domain.timeliness import FactKind, TaskFact, fold
+from dondoc_analytics.domain.wording import describe
+
+Row = dict[str, Any]
+
+TASK_FACT_TYPES = ("TaskAssigned", "TaskReassigned", "TaskDeadlineAdjusted", "TaskCompleted",
+                   "TaskWithdrawn")
+REPORT_ROW_TYPES = ("ReportRequested", "ReportSubmitted")
+DIRECTIVE_TYPES = ("DirectiveIssued", "DirectiveAmended", "DirectiveRevoked")
+UNIT_TYPES = ("UnitRegistered", "UnitChanged")
+LINKED_TYPES = ("ReportRequested", "ReportSubmitted", "ReportReviewed")
+
+
+def _fields(event_class: type) -> frozenset[str]:
+    return frozenset(event_class.model_fields)
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def event_row(delivery: Delivery) -> Row:
+    e = delivery.event
+    names = _FIELDS.get(type(e))
+    if names is None:
+        names = _FIELDS[type(e)] = _fields(type(e))
+    order = (delivery.topic, delivery.partition, delivery.offset)
+    fact = task_fact(e, order)
+    what_vi, what_en = describe(e)
+    actor = e.actor
+    return {
+        "event_id": delivery.event_id,
+        "service": e.service,
+        "position": delivery.envelope.sequence,
+        "topic": delivery.topic,
+        "partition": delivery.partition,
+        "kafka_offset": delivery.offset,
+        "event_type": e.event_type,
+        "subject": e.subject,
+        "task_id": e.task_id if "task_id" in names else None,
+        "directive_id": e.directive_id if "directive_id" in names else None,
+        "unit_id": _unit_of(e, names),
+        "business_day": fact.day if fact else business_day(e),
+        "occurred_at": e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "actor_role": actor.role.value,
+        "actor_unit_id": actor.unit_id,
+        "what_vi": what_vi,
+        "what_en": what_en,
+        "fact_kind": fact.kind.value if fact else None,
+        "fact_lead_unit_id": fact.lead_unit_id if fact else None,
+        "fact_due_on": fact.due_on if fact else None,
+        "fact_original_due_on": fact.original_due_on if fact else None,
+        "audit_hash": delivery.envelope.audit_hash,
+        "payload": e.model_dump_json(),
+    }
+
+
+def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
+    for name in ("lead_unit_id", "unit_id"):
+        if name in names and getattr(e, name):
+            return getattr(e, name)
+    if "recipient" in names:
+        return e.recipient.unit_id
+    return None
+
+
+# --------------------------------------------------------------------------- insert-only rows
+
+
+def direct_rows(row: Mapping[str, Any]) -> dict[str, list[Row]]:
+    """Rows that follow from one event alone, by base table name."""
+    kind = row["event_type"]
+    out: dict[str, list[Row]] = {}
+    if kind in LINKED_TYPES or kind in ("NotificationSent", "NotificationFailed"):
+        payload = json.loads(row["payload"])
+        event = _parse(kind, payload)
+        links = [t for t in concerned_tasks(event) if t != row["task_id"]]
+        if links:
+            out["event_tasks"] = [{"task_id": t, "event_id": row["event_id"]} for t in links]
+        if kind == "ReportReviewed":
+            out["report_reviews"] = [{
+                "event_id": row["event_id"], "report_id": payload["report_id"],
+                "revision": payload["revision"], "outcome": payload["outcome"],
+                "reviewed_on": row["business_day"], "topic": row["topic"],
+                "partition": row["partition"], "kafka_offset": row["kafka_offset"]}]
+    elif kind in UNIT_TYPES:
+        p = json.loads(row["payload"])
+        out["unit_versions"] = [{
+            "event_id": row["event_id"], "unit_id": p["unit_id"], "day": row["business_day"],
+            "topic": row["topic"], "partition": row["partition"],
+            "kafka_offset": row["kafka_offset"], "code": p["code"], "name": p["name"],
+            "review_group": p.get("review_group"), "parent_unit_id": p.get("parent_unit_id"),
+            "active": p.get("active", True)}]
+    return out
+
+
+def _parse(kind: str, payload: dict[str, Any]) -> ev.ContractEvent:
+    from dondoc_contracts import BY_KEY
+
+    return BY_KEY[(kind, 1)].model_validate(payload)
+
+
+# --------------------------------------------------------------------------- per-key rows
+
+
+def _order(row: Mapping[str, Any]) -> tuple[str, int, int]:
+    return (row["topic"], row["partition"], row["kafka_offset"])
+
+
+def fact_of(row: Mapping[str, Any]) -> TaskFact:
+    return TaskFact(FactKind(row["fact_kind"]), _as_date(row["business_day"]), _order(row),
+                    row["fact_lead_unit_id"], _as_date(row["fact_due_on"]),
+                    _as_date(row["fact_original_due_on"]))
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def derive_task(task_id: str, fact_rows: Sequence[Mapping[str, Any]]) -> tuple[Row | None, list[Row]]:
+    """The task's attribute row and its periods, from all its fact events.
+
+    `fact_rows` carry the fact columns of the events table, and the payload of the
+    assignment events (the attributes come from the first assignment in business order).
+    """
+    facts = [fact_of(r) for r in fact_rows]
+    assignments = sorted((r for r in fact_rows if r["fact_kind"] == FactKind.ASSIGNED.value),
+                         key=lambda r: (_as_date(r["business_day"]), _order(r)))
+    if not assignments:
+        return None, []
+    p = json.loads(assignments[0]["payload"])
+    task = {
+        "task_id": task_id, "directive_id": p["directive_id"],
+        "directive_number": p["directive_number"], "directive_kind": p["directive_kind"],
+        "issuing_body": p["issuing_body"], "item_id": p["item_id"], "paragraph": p["paragraph"],
+        "content": p["content"], "cooperating_unit_ids": ",".join(p.get("cooperating_unit_ids") or ()),
+        "domain": p.get("domain"), "review_group": p.get("review_group"),
+        "key_task": bool(p.get("key_task")), "secrecy": p.get("secrecy") or "thuong",
+        "deadline_kind": p["deadline_rule"]["kind"], "report_frequency": p.get("report_frequency"),
+        "product": p.get("product"), "assigned_on": date.fromisoformat(p["assigned_on"]),
+    }
+    review_key = match_key(task["review_group"]) if task["review_group"] else None
+    periods = [{
+        "task_id": task_id, "valid_from": period.valid_from, "valid_until": period.valid_until,
+        "lead_unit_id": period.state.lead_unit_id, "assigned_on": period.state.assigned_on,
+        "due_on": period.state.due_on, "original_due_on": period.state.original_due_on,
+        "terminal": period.state.terminal.value if period.state.terminal else None,
+        "terminal_on": period.state.terminal_on, "domain": task["domain"],
+        "review_group": task["review_group"], "review_group_key": review_key,
+        "issuing_body": task["issuing_body"], "key_task": task["key_task"],
+        "secrecy": task["secrecy"],
+    } for period in fold(facts)]
+    return task, periods
+
+
+def derive_report(report_id: str, rows: Iterable[Mapping[str, Any]]) -> Row | None:
+    """A report obligation from its ReportRequested / ReportSubmitted events (log order)."""
+    out: Row | None = None
+    for row in sorted(rows, key=_order):
+        p = json.loads(row["payload"])
+        if out is None:
+            out = {"report_id": report_id, "cycle_id": p.get("cycle_id"), "unit_id": p["unit_id"],
+                   "period_kind": None, "period_label": None, "period_starts_on": None,
+                   "period_ends_on": None, "data_cutoff_on": None, "due_on": None,
+                   "requested_on": None, "first_submitted_on": None, "last_revision": 0}
+        if row["event_type"] == "ReportRequested":
+            period = p["period"]
+            out.update(cycle_id=p["cycle_id"], unit_id=p["unit_id"], period_kind=period["kind"],
+                       period_label=period["label"],
+                       period_starts_on=date.fromisoformat(period["starts_on"]),
+                       period_ends_on=date.fromisoformat(period["ends_on"]),
+                       data_cutoff_on=date.fromisoformat(p["data_cutoff_on"]),
+                       due_on=date.fromisoformat(p["due_on"]),
+                       requested_on=_as_date(row["business_day"]))
+        else:
+            submitted = date.fromisoformat(p["submitted_on"])
+            first = out["first_submitted_on"]
+            out["first_submitted_on"] = submitted if first is None or submitted < first else first
+            out["last_revision"] = max(out["last_revision"], int(p.get("revision") or 1))
+    return out
+
+
+def derive_directive(directive_id: str, rows: Iterable[Mapping[str, Any]]) -> Row | None:
+    out: Row | None = None
+    for row in sorted(rows, key=_order):
+        p = json.loads(row["payload"])
+        if out is None:
+            out = {"directive_id": directive_id, "number": p["number"], "kind": None,
+                   "issuing_body": None, "issued_on": None, "summary": None, "secrecy": None,
+                   "review_group": None, "revoked_on": None}
+        if row["event_type"] == "DirectiveIssued":
+            out.update(number=p["number"], kind=p["kind"], issuing_body=p["issuing_body"],
+                       issued_on=date.fromisoformat(p["issued_on"]), summary=p["summary"],
+                       secrecy=p.get("secrecy"), review_group=p.get("review_group"))
+        elif row["event_type"] == "DirectiveAmended":
+            out["number"] = p["number"]
+            if p.get("summary"):
+                out["summary"] = p["summary"]
+        else:
+            out["revoked_on"] = _as_date(row["business_day"])
+    return out
