@@ -140,10 +140,17 @@ def _env_names(cls: type[BaseSettings], name: str, info: FieldInfo) -> list[str]
     return [f"{cls.model_config.get('env_prefix', '')}{name}".upper()]
 
 
+def names_a_credential(name: str) -> bool:
+    """A variable whose name says it holds a credential; where one lies (a mounted file, a
+    path) is not itself one."""
+    return not name.lower().endswith(("_file", "_path")) and bool(SECRET_NAME.search(name))
+
+
 def _is_secret(name: str, info: FieldInfo) -> bool:
     text = repr(info.annotation)
-    return (SecretStr.__name__ in text or SecretBytes.__name__ in text
-            or bool(SECRET_NAME.search(name)))
+    if SecretStr.__name__ in text or SecretBytes.__name__ in text:
+        return True
+    return names_a_credential(name)
 
 
 def settings_of(cls: type[BaseSettings]) -> list[Setting]:

@@ -117,7 +117,7 @@ class Spec:
                 else:
                     env.secrets[name] = fill(str(source), service, port)
                     env.sources[name] = "the .env file"
-            elif setting.secret:
+            elif setting.secret and name not in self.unset:
                 problems.append(f"{name} ({setting.owner}) looks like a credential: declare its "
                                 f"sources under `secrets:` in deploy/deployment.yaml")
             elif name in self.per_process:

@@ -24,7 +24,8 @@ PORTS = inventory.ports()
 
 def _credentials(service: str, spec: Spec) -> set[str]:
     settings = inventory.settings_for(service)
-    return {name for name, s in settings.items() if s.secret or name in spec.secrets}
+    return {name for name, s in settings.items()
+            if (s.secret and name not in spec.unset) or name in spec.secrets}
 
 
 # --------------------------------------------------------------------------- environment
@@ -178,7 +179,7 @@ def test_credentials_come_from_secrets_never_inlined(overlay: str, spec: Spec) -
                                     f"{variable} from a Secret")
     for config_map in find(documents, "ConfigMap"):
         for key in config_map.get("data", {}):
-            if re.search(inventory.SECRET_NAME, key) or key in spec.secrets:
+            if inventory.names_a_credential(key) or key in spec.secrets:
                 problems.append(f"k8s/overlays/{overlay}: ConfigMap {config_map['metadata']['name']} "
                                 f"holds the credential {key}")
     assert not problems, "\n".join(problems)
