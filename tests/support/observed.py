@@ -22,13 +22,18 @@ from dondoc_platform.clock import SystemClock
 from tests.support.services import UNITS, create_database, drop_database
 
 #: The services these tests start (each brings its own /metrics).
-OBSERVED = ("directives", "tasks", "reports", "notifications")
+OBSERVED = ("directives", "tasks", "reports", "notifications", "analytics")
+#: The services whose logs the analytics service checkpoints and verifies.
+AUDITED = ("directives", "tasks", "reports", "notifications")
 
 #: What a service needs besides the common settings.
 EXTRA_ENV: dict[str, dict[str, str]] = {
     # occasions of long-past deadlines are sent rather than expired: the mail goes out today
     "notifications": {"DONDOC_STALE_AFTER_HOURS": "87600", "DONDOC_PLANNER_POLL_SECONDS": "1",
                       "DONDOC_OFFICE_EMAILS": '["vanphong@example.vn"]'},
+    # checkpoints and a full `audit verify` every few seconds rather than 5 min and a day
+    "analytics": {"DONDOC_CHECKPOINT_INTERVAL_SECONDS": "2",
+                  "DONDOC_AUDIT_VERIFY_INTERVAL_SECONDS": "5"},
 }
 
 
@@ -56,6 +61,11 @@ class ObservedSuite:
     today: date
     mailbox: Mailbox
     databases: list[str] = field(default_factory=list)
+
+    def analytics_sqlalchemy_url(self) -> str:
+        from dondoc_platform.stores import StoreURL
+
+        return StoreURL.parse(self.databases[OBSERVED.index("analytics")]).sqlalchemy_url()
 
     def url(self, service: str) -> str:
         return self.processes[service].url
@@ -109,12 +119,13 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
     suite = ObservedSuite({}, signer, kafka_bootstrap, topic_prefix,
                           today=local_day(SystemClock().now()), mailbox=mailbox)
     try:
+        stores = {name: create_database(admin_url) for name in OBSERVED}
+        suite.databases.extend(stores.values())
+        audit = {f"DONDOC_AUDIT_{name.upper()}_STORE_URL": stores[name] for name in AUDITED}
         for name in OBSERVED:
-            url = create_database(admin_url)
-            suite.databases.append(url)
             process = ServiceProcess(name, home, free_port(), env={
                 "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap,
-                "DONDOC_STORE_URL": url,
+                "DONDOC_STORE_URL": stores[name],
                 "DONDOC_TOPIC_PREFIX": topic_prefix,
                 "DONDOC_AUTH_JWKS_FILE": str(signer.jwks_file),
                 "DONDOC_CLOCK": "manual",
@@ -123,6 +134,8 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
                 "DONDOC_SMTP_HOST": "127.0.0.1",
                 "DONDOC_SMTP_PORT": str(mailbox.port),
                 **EXTRA_ENV.get(name, {}),
+                **(audit | {"DONDOC_AUDIT_SIGNING_KEY": _signing_key()} if name == "analytics"
+                   else {}),
             })
             suite.processes[name] = process
             process.start()
@@ -130,6 +143,16 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
         suite.stop(admin_url)
         raise
     return suite
+
+
+def _signing_key() -> str:
+    """A throw-away Ed25519 key for the checkpoints (PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
 
 
 def observed_notice(today: date) -> dict[str, Any]:

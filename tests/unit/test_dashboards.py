@@ -52,10 +52,12 @@ def test_titles_are_vietnamese_and_descriptions_bilingual() -> None:
                 assert " / " in panel["description"], (model["uid"], title)
 
 
-def test_panel_ids_are_unique_and_panels_fit_the_grid() -> None:
+def test_panel_ids_and_titles_are_unique_and_panels_fit_the_grid() -> None:
     for model in MODELS:
         ids = [p["id"] for p in all_panels(model)]
         assert len(ids) == len(set(ids))
+        titles = [p["title"] for p in all_panels(model)]
+        assert len(titles) == len(set(titles)), model["uid"]  # the tests find panels by title
         for panel in all_panels(model):
             position = panel["gridPos"]
             assert 0 <= position["x"] and position["x"] + position["w"] <= 24, panel["title"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dondoc.dashboards.kit import board, grid, note, promql, row, series
+from dondoc.dashboards.kit import ANALYTICS, SqlQuery, board, grid, note, promql, row, series
 
 UID = "dondoc-audit"
 
@@ -62,6 +62,23 @@ def build() -> Dashboard:
         promql("time() - max by (audited_service) "
                "(dondoc_audit_last_checkpoint_timestamp_seconds)", "{{audited_service}}"),
         unit="s", width=12))
+    dashboard = dashboard.with_panel(grid(
+        "Các điểm kiểm toán đã ký gần đây",
+        "Điểm kiểm toán trong khoảng thời gian đang xem: nhật ký, kích thước, gốc Merkle, thời "
+        "điểm ký (dondoc audit export xuất chúng ra tệp cho kiểm toán viên). / Signed "
+        "checkpoints in the time range (from the analytics database).",
+        SqlQuery("SELECT made_at, service, size, root FROM audit_checkpoints "
+                 "WHERE $__timeFilter(made_at) ORDER BY made_at DESC, service LIMIT 200"),
+        source=ANALYTICS, width=24, height=9,
+        columns={"made_at": "Thời điểm ký", "service": "Nhật ký dịch vụ",
+                 "size": "Số sự kiện", "root": "Gốc Merkle (hex)"}))
+    dashboard = dashboard.with_panel(series(
+        "Lần từ chối ký (chuỗi băm không khớp)",
+        "Số lần bộ ký từ chối một nhật ký vì sự kiện không khớp chuỗi băm (phải là 0). / "
+        "Checkpoint rounds refused because a log does not match its hash chain (must be 0).",
+        promql("sum by (audited_service) (increase(dondoc_audit_checkpoint_failures_total[1h])) "
+               "or max by (audited_service) (dondoc_audit_last_checkpoint_size_events) * 0",
+               "{{audited_service}}"), width=24))
     return dashboard
 
 

@@ -199,14 +199,14 @@ def build() -> Dashboard:
              "ELSE CAST(SUM(completed_on_time) AS FLOAT) / SUM(assigned + carried_over - withdrawn) "
              "END AS \"Tỷ lệ đúng hạn / tổng số\" FROM analytics_task_scorecard ")
     dashboard = dashboard.with_panel(_trend_chart(
-        "Toàn Văn phòng (hoặc nhóm rà soát đã chọn) qua các năm",
+        "Tỷ lệ đúng hạn toàn Văn phòng (hoặc nhóm rà soát đã chọn) qua các năm",
         "Hai tỷ lệ đúng hạn của mỗi năm, tính tại cuối năm (năm nay: hôm nay). / Both rates, "
         "each year as of its end.",
         SqlQuery(trend + "WHERE grouping = 'review_group' AND "
                  f"('$review_group' = '{ALL}' OR group_name = '$review_group') "
                  "GROUP BY year ORDER BY year")))
     dashboard = dashboard.with_panel(_trend_chart(
-        "Đơn vị $unit qua các năm",
+        "Tỷ lệ đúng hạn của đơn vị $unit qua các năm",
         "Hai tỷ lệ đúng hạn của đơn vị đã chọn qua các năm. / The selected unit's rates year "
         "by year.",
         SqlQuery(trend + "WHERE grouping = 'unit' AND group_key = '$unit' "
@@ -282,7 +282,7 @@ def build() -> Dashboard:
         "unit's scorecard year by year.",
         SqlQuery("SELECT year, assigned, carried_over, completed_on_time, completed_late, "
                  "open_in_time, open_overdue, open_no_deadline, withdrawn, on_time_rate_of_due, "
-                 "on_time_rate_of_all FROM analytics_task_scorecard "
+                 "on_time_rate_of_all, on_time_rate_of_due_original FROM analytics_task_scorecard "
                  "WHERE grouping = 'unit' AND group_key = '$unit' ORDER BY year"),
         source=ANALYTICS, width=24, height=8,
         columns={"year": "Năm", **{k: v for k, v in TASK_COLUMNS.items() if k != "display_name"}},

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.observed import OBSERVED, ObservedSuite
+from tests.support.observed import AUDITED, OBSERVED, ObservedSuite
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_commands_are_counted_by_outcome_and_reason(observed: ObservedSuite) -> 
 
 
 def test_the_relay_and_projections_report_their_lag(observed: ObservedSuite) -> None:
-    for service in OBSERVED:
+    for service in AUDITED:  # the services that publish through an outbox
         text = observed.wait_for_metrics(
             service, lambda t, s=service: has(t, "dondoc_outbox_lag_events", service=s),
             what="relay lag")
@@ -112,3 +112,24 @@ def test_notifications_are_counted_by_channel(observed: ObservedSuite) -> None:
     assert observed.mailbox.received
     assert has(text, "dondoc_kafka_consumer_lag_messages")
     assert has(text, "faststream_received_messages_total", app_name="notifications")
+
+
+def test_analytics_reports_its_lag_checkpoints_and_verification(observed: ObservedSuite) -> None:
+    group = f"{observed.topic_prefix}dondoc-analytics"
+
+    def settled(text: str) -> bool:
+        lag = [v for labels, v in samples(text, "dondoc_kafka_consumer_lag_messages")
+               if labels["group"] == group]
+        checkpointed = {l["audited_service"] for l, _ in
+                        samples(text, "dondoc_audit_last_checkpoint_size_events")}
+        verified = {l["audited_service"]: v for l, v in
+                    samples(text, "dondoc_audit_last_verify_success")}
+        return (len(lag) == len(AUDITED) and sum(lag) == 0 and checkpointed == set(AUDITED)
+                and verified == {**dict.fromkeys(AUDITED, 1.0), "analytics": 1.0})
+
+    text = observed.wait_for_metrics("analytics", settled,
+                                     what="analytics caught up, every log checkpointed, verified")
+    sizes = {l["audited_service"]: v for l, v in
+             samples(text, "dondoc_audit_last_checkpoint_size_events")}
+    assert all(size > 0 for size in sizes.values())
+    assert {v for _, v in samples(text, "dondoc_audit_last_verify_problems")} == {0.0}

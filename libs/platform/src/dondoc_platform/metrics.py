@@ -72,6 +72,10 @@ AUDIT_CHECKPOINT_TIMESTAMP = Gauge(
 AUDIT_CHECKPOINT_SIZE = Gauge(
     "dondoc_audit_last_checkpoint_size_events",
     "Log size (events) covered by the last signed checkpoint of a service", ["audited_service"])
+AUDIT_CHECKPOINT_FAILURES = Counter(
+    "dondoc_audit_checkpoint_failures_total",
+    "Checkpoint rounds refused for a service because its log does not match its hash chain",
+    ["audited_service"])
 AUDIT_VERIFY_TIMESTAMP = Gauge(
     "dondoc_audit_last_verify_timestamp_seconds",
     "When the last audit verification of a service finished (Unix time)", ["audited_service"])

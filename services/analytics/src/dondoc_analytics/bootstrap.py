@@ -37,6 +37,9 @@ class Settings(ServiceSettings):
     checkpoint_interval_seconds: float = Field(300.0, gt=0,
                                                description="how often signed checkpoints are made")
     origin: str = Field("dondoc", description="the name of this installation in checkpoints")
+    audit_verify_interval_seconds: float = Field(
+        86400.0, ge=0, description="how often the worker runs `audit verify` and reports the "
+                                   "result on /metrics (0: never)")
 
     def audit_store_urls(self) -> dict[str, str]:
         urls = {s: getattr(self, f"audit_{s}_store_url") for s in SERVICES}
@@ -110,6 +113,7 @@ def bootstrap(settings: Settings | None = None, *, engine: sa.Engine | None = No
     from aiokafka import AIOKafkaProducer
 
     from dondoc_analytics.adapters.kafka import topic_specs
+    from dondoc_analytics.application import monitoring
     from dondoc_analytics.application.checkpoints import Checkpointer
     from dondoc_analytics.entrypoints.api import create_api
     from dondoc_platform.inbox import aiokafka_publisher
@@ -136,10 +140,13 @@ def bootstrap(settings: Settings | None = None, *, engine: sa.Engine | None = No
     service.on_start.append(start)
     service.on_stop.append(stop)
     service.workers.append(parts.projection.follow)
+    service.workers.append(monitoring.lag_monitor(parts).run)
     signer = parts.signer()
     if signer is not None and settings.audit_store_urls():
         checkpointer = Checkpointer(parts, signer)
         service.workers.append(checkpointer.run)
+    if settings.audit_verify_interval_seconds and settings.audit_store_urls():
+        service.workers.append(monitoring.Verifier(parts).run)
     return service
 
 

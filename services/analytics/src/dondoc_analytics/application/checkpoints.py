@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dondoc_platform import metrics
 from dondoc_platform.audit_chain import GENESIS, LoggedEvent, link
 
 from dondoc_analytics.adapters.kafka import checkpoint_topic
@@ -177,6 +178,8 @@ class Checkpointer:
                     tree.append(pending)
                 size = tree.size()
                 last = latest_checkpoint(conn, service)
+                if last is not None:  # after a restart too, /metrics says where signing stands
+                    metrics.checkpoint_recorded(service, last.size, last.time)
                 if size == 0 or (last is not None and last.size == size):
                     return None
                 previous = last.size if last else None
@@ -189,7 +192,8 @@ class Checkpointer:
                 conn.execute(CHECKPOINTS.insert().values(
                     service=service, size=size, root=checkpoint.root.hex(),
                     made_at=checkpoint.time, document=checkpoint.to_json()))
-                return checkpoint
+            metrics.checkpoint_recorded(service, size, checkpoint.time)
+            return checkpoint
         finally:
             store.close()
 
@@ -214,6 +218,7 @@ class Checkpointer:
             try:
                 checkpoint = await asyncio.to_thread(self.make, service, url)
             except BrokenChain as e:
+                metrics.AUDIT_CHECKPOINT_FAILURES.labels(service).inc()
                 log.error("no checkpoint for %s: %s (run `dondoc audit verify`)", service, e)
                 continue
             if checkpoint is not None:
