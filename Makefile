@@ -21,13 +21,14 @@ export DONDOC_KUSTOMIZE := $(abspath $(KUSTOMIZE))
 # Files `make generate` writes; CI fails when one of them is stale.
 GENERATED := requirements.lock.txt docs deploy k8s docker-compose.yml .env.example
 
-.PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down
+.PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down bench-commands
 
 help:
 	@echo "make demo      the main job on the embedded defaults (Ctrl-C stops it)"
 	@echo "make test      every test, with a real Kafka and PostgreSQL started by the run"
 	@echo "make test-unit the quick loop: unit tests only"
 	@echo "make generate  regenerate every generated file"
+	@echo "make bench-commands  commands/s and end-to-end latency (docs/PERFORMANCE.md)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -57,6 +58,13 @@ test: install tools check-generated
 
 test-unit: install tools
 	$(UV) run --frozen --no-sync pytest -m unit $(PYTEST_ARGS)
+
+# Commands per second through the HTTP API and their end-to-end latency (docs/PERFORMANCE.md);
+# on the local stack (`dondoc dev up kafka postgres`, ports from DONDOC_*_PORT). BENCH_ARGS
+# passes options, e.g. BENCH_ARGS="--seconds 30 --rate 20 --rate 100 --json out.json".
+BENCH_ARGS ?=
+bench-commands: install
+	$(UV) run --frozen --no-sync python bench/commands.py $(BENCH_ARGS)
 
 test-integration: install
 	DONDOC_REQUIRE_INTEGRATION=1 $(UV) run --frozen --no-sync pytest -m "integration or e2e" $(PYTEST_ARGS)

@@ -1,7 +1,8 @@
 """Commands through the HTTP API: how many per second, and how long from a command's
 acceptance until its effect shows in the other services' query APIs.
 
-    uv run python bench/commands.py [--seconds 60] [--rate 100] [--concurrency 24] [--json out.json]
+    uv run python bench/commands.py [--seconds 60] [--rate 20 --rate 100] [--concurrency 24]
+                                    [--json out.json]
     make bench-commands
 
 What runs (nothing in-process, nothing mocked): the local stack's Kafka broker and PostgreSQL
@@ -17,7 +18,8 @@ units (POST /directives), and a unit submits its self-review report item by item
    the same PostgreSQL, one writer (measured before and after the load; both shown);
 2. saturation: `--concurrency` clients send commands back to back for `--seconds`; the rate
    of accepted commands, then how long the other services need to catch up with it;
-3. steady load: `--rate` commands per second (open loop) for `--seconds`; the acceptance
+3. steady load: `--rate` commands per second (open loop) for `--steady-seconds`, for each
+   rate given (a rate the machine carries, then 100/s); the acceptance
    latency, and for one command in `--sample` the time from its acceptance until its effect
    is visible: a notice's five tasks in the tasks API (GET /tasks?directive_id=) and in the
    reports service's view of the lead unit (GET /units/{unit}/tasks); a report's claim in
@@ -47,6 +49,8 @@ UNITS = 200
 ITEMS = 5
 CYCLES = 30  # each cycle gives every unit one report to submit
 _DOSSIER: dict[str, type] = {}
+MAX_IN_FLIGHT = 200  # commands the load generator has sent and not yet had answered
+MAX_POLLS = 24  # effect queries in flight at once
 
 
 # --------------------------------------------------------------------------- the raw baseline
@@ -180,10 +184,23 @@ class Load:
         self.effects: list[dict[str, Any]] = []
         self.pollers: set[asyncio.Task[None]] = set()
         self.rng = random.Random(11)
+        # Commands and polls wait here, not in httpx's pool (which rescans its queue for each
+        # freed connection): an overloaded run measures the services, not the client.
+        self.sending = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.polling = asyncio.Semaphore(MAX_POLLS)
 
-    async def command(self, client: Any, n: int) -> None:
+    async def command(self, client: Any, n: int, scheduled: float | None = None) -> None:
+        """Send command `n`; its latency counts from when it was due (an open-loop load
+        measures the waiting of commands the services could not take in time, too)."""
         kind = "directive" if n % 2 == 0 or not self.submissions else "report"
-        started = time.perf_counter()
+        started = scheduled or time.perf_counter()
+        try:
+            async with self.sending:
+                await self._command(client, n, kind, started)
+        except Exception as e:  # noqa: BLE001 - a timeout or a dropped connection is a figure
+            self.refused.append(f"{kind} {type(e).__name__}: {e}"[:300])
+
+    async def _command(self, client: Any, n: int, kind: str, started: float) -> None:
         if kind == "directive":
             leads = self.rng.sample(self.units, ITEMS)
             body = notice(f"{n}-TB/{self.run}", self.today, leads, self.today + timedelta(days=90))
@@ -203,7 +220,7 @@ class Load:
             self.refused.append(f"{kind} {response.status_code} {response.text[:200]}")
             return
         self.accepted.append({"kind": kind, "at": accepted, "seconds": accepted - started})
-        if self.sample and n % self.sample == 0:
+        if self.sample and (n // 2) % self.sample == 0:  # both kinds of command
             if kind == "directive":
                 target = self.directive_visible(client, response.json()["directive_id"], leads,
                                                 accepted)
@@ -214,9 +231,11 @@ class Load:
             task.add_done_callback(self.pollers.discard)
 
     async def until(self, client: Any, check: Any, since: float, what: str) -> None:
-        deadline = since + 60
+        deadline = since + 120
         while time.perf_counter() < deadline:
-            if await check():
+            async with self.polling:
+                seen = await check()
+            if seen:
                 self.effects.append({"what": what, "seconds": time.perf_counter() - since})
                 return
             await asyncio.sleep(self.poll)
@@ -256,8 +275,8 @@ class Load:
     async def steady(self, rate: float, seconds: float) -> None:
         import httpx
 
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=200)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + MAX_POLLS)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as client:
             started = time.perf_counter()
             inflight: set[asyncio.Task[None]] = set()
             n = 0
@@ -265,7 +284,7 @@ class Load:
                 due = started + n / rate
                 if due > time.perf_counter():
                     await asyncio.sleep(due - time.perf_counter())
-                task = asyncio.create_task(self.command(client, n))
+                task = asyncio.create_task(self.command(client, n, due))
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
                 n += 1
@@ -329,11 +348,12 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any,
-          out: Path) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any, out: Path,
+          rate: float = 0) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """Run the load generator process; sample the services' memory meanwhile."""
+    seconds = args.steady_seconds if mode == "steady" else args.seconds
     argv = [sys.executable, __file__, "load", "--plan", str(plan_file), "--mode", mode,
-            "--seconds", str(args.seconds), "--rate", str(args.rate),
+            "--seconds", str(seconds), "--rate", str(rate or 1),
             "--concurrency", str(args.concurrency), "--sample", str(args.sample),
             "--poll-ms", str(args.poll_ms), "--out", str(out)]
     pids = {name: suite[name].pidfile.read() for name in suite.names}
@@ -474,13 +494,19 @@ def main(args: argparse.Namespace) -> None:
         say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
             f"{results['saturation']['catch_up_seconds']} s after")
 
-        say(f"steady load: {args.rate} commands/s for {args.seconds} s")
-        steady, memory = drive(plan_file, "steady", args, suite, Path(scratch) / "steady.json")
-        results["steady"] = summarise(steady)
-        results["steady"]["catch_up_seconds"] = round(caught_up(suite), 1)
-        results["steady"]["memory"] = memory
-        say(f"  p50 {results['steady']['end_to_end_p50_ms']} ms, p99 "
-            f"{results['steady']['end_to_end_p99_ms']} ms end to end")
+        results["steady"] = {}
+        for rate in args.rate:
+            say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
+            steady, memory = drive(plan_file, "steady", args, suite,
+                                   Path(scratch) / f"steady-{rate}.json", rate=rate)
+            figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
+            figures["catch_up_seconds"] = round(caught_up(suite), 1)
+            figures["memory"] = memory
+            used = steady["used_reports"]
+            plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
+            plan_file.write_text(json.dumps(plan))
+            say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
+                f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
     say(f"raw baseline again ({args.raw_seconds} s)")
     results["raw_after"] = raw_rate(postgres, args.raw_seconds)
     results["machine_after"] = machine()
@@ -495,8 +521,10 @@ def main(args: argparse.Namespace) -> None:
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("role", nargs="?", default="run", choices=["run", "load"])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--rate", type=float, default=100, help="steady load, commands per second")
+    parser.add_argument("--seconds", type=float, default=60, help="length of the saturation run")
+    parser.add_argument("--steady-seconds", type=float, default=45, help="length of each steady run")
+    parser.add_argument("--rate", type=float, action="append",
+                        help="a steady load in commands per second (repeatable; default 20, 100)")
     parser.add_argument("--concurrency", type=int, default=24, help="clients at saturation")
     parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
     parser.add_argument("--poll-ms", type=float, default=20)
@@ -513,6 +541,8 @@ def arguments() -> argparse.Namespace:
 if __name__ == "__main__":
     parsed = arguments()
     if parsed.role == "load":
+        parsed.rate = parsed.rate[0]
         run_load(parsed)
     else:
+        parsed.rate = parsed.rate or [20, 100]
         main(parsed)

@@ -73,6 +73,21 @@ async def kill_mid_work(suite: ProcessSuite, name: str, progress: Any, total: in
             await asyncio.sleep(0.005)
 
 
+async def killed_and_restarted(suite: ProcessSuite, name: str, progress: Any, total: int,
+                               what: str, **env: str) -> None:
+    """Kill `name` mid-work, start it again (with `env`), wait until the work is all done."""
+    await kill_mid_work(suite, name, progress, total)
+    await asyncio.to_thread(suite.start, name, **env)
+    await until(lambda: progress() == total, timeout=180, what=what)
+
+
+async def move_clock(suite: ProcessSuite, name: str, moment: datetime) -> None:
+    async with httpx.AsyncClient(base_url=suite.url(name), timeout=30) as client:
+        moved = await client.post("/admin/clock", headers=suite.headers("admin"),
+                                  json={"to": moment.isoformat()})
+        assert moved.status_code == 200, moved.text
+
+
 def once_each(reader: TopicReader, kind: type, key: Any) -> dict[Any, set[str]]:
     """Event ids per business key; a republished event keeps its id."""
     ids: dict[Any, set[str]] = defaultdict(set)
@@ -95,7 +110,7 @@ async def test_killed_services_lose_nothing_and_repeat_nothing(kafka_bootstrap: 
 
 
 async def scenario(suite: ProcessSuite) -> None:
-    office, admin = suite.headers("office"), suite.headers("admin")
+    office = suite.headers("office")
     tasks_db, reports_db = suite.databases["tasks"], suite.databases["reports"]
     await asyncio.to_thread(suite.start, "directives")
     async with httpx.AsyncClient(base_url=suite.url("directives"), timeout=30) as directives:
@@ -122,18 +137,14 @@ async def scenario(suite: ProcessSuite) -> None:
     assigned = lambda: stored(tasks_db, "tasks_events", "Task.Assigned")[0]  # noqa: E731
     # the tasks service starts on a backlog of notices and is killed while assigning them
     await asyncio.to_thread(suite.start, "tasks")
-    await kill_mid_work(suite, "tasks", assigned, TASKS)
-    await asyncio.to_thread(suite.start, "tasks")
-    await until(lambda: assigned() == TASKS, timeout=180, what="every task assigned")
+    await killed_and_restarted(suite, "tasks", assigned, TASKS, "every task assigned")
 
     # the reports service, applying the tasks' events a few at a time, is killed midway
     known = lambda: count(reports_db, "select count(*) from rpt_tasks")  # noqa: E731
     await asyncio.to_thread(suite.start, "reports", DONDOC_CONSUMER_MAX_RECORDS="5")
-    await kill_mid_work(suite, "reports", known, TASKS)
-    await asyncio.to_thread(suite.start, "reports")
-    await until(lambda: known() == TASKS, timeout=180, what="the reports' view of every task")
+    await killed_and_restarted(suite, "reports", known, TASKS, "the reports' view of every task")
 
-    # a cycle: every unit owes a report due 20/3; then both clocks pass their moments
+    # a cycle: every unit owes a report due 20/3; then each clock passes its moment
     async with httpx.AsyncClient(base_url=suite.url("reports"), timeout=30) as reports:
         opened = await reports.post("/cycles", headers=office, json={
             "period": {"kind": "half_year", "label": "6 tháng đầu năm 2018",
@@ -141,24 +152,14 @@ async def scenario(suite: ProcessSuite) -> None:
             "data_cutoff_on": "2018-03-10", "due_on": "2018-03-20"})
         assert opened.status_code == 201, opened.text
         assert len(opened.json()["obligations"]) == UNITS
-        moved = await reports.post("/admin/clock", headers=admin,
-                                   json={"to": REPORTS_OVERDUE_AT.isoformat()})
-        assert moved.status_code == 200, moved.text
     marked = lambda: stored(reports_db, "reports_events", "Report.MarkedOverdue")[0]  # noqa: E731
-    await kill_mid_work(suite, "reports", marked, UNITS)
-    await asyncio.to_thread(suite.start, "reports",
-                            DONDOC_MANUAL_CLOCK_START=REPORTS_OVERDUE_AT.isoformat())
-    await until(lambda: marked() == UNITS, timeout=120, what="every report marked overdue")
-
-    async with httpx.AsyncClient(base_url=suite.url("tasks"), timeout=30) as tasks:
-        moved = await tasks.post("/admin/clock", headers=admin,
-                                 json={"to": TASKS_OVERDUE_AT.isoformat()})
-        assert moved.status_code == 200, moved.text
+    await move_clock(suite, "reports", REPORTS_OVERDUE_AT)
+    await killed_and_restarted(suite, "reports", marked, UNITS, "every report marked overdue",
+                               DONDOC_MANUAL_CLOCK_START=REPORTS_OVERDUE_AT.isoformat())
     overdue = lambda: stored(tasks_db, "tasks_events", "Task.WentOverdue")[0]  # noqa: E731
-    await kill_mid_work(suite, "tasks", overdue, TASKS)
-    await asyncio.to_thread(suite.start, "tasks",
-                            DONDOC_MANUAL_CLOCK_START=TASKS_OVERDUE_AT.isoformat())
-    await until(lambda: overdue() == TASKS, timeout=180, what="every task overdue")
+    await move_clock(suite, "tasks", TASKS_OVERDUE_AT)
+    await killed_and_restarted(suite, "tasks", overdue, TASKS, "every task overdue",
+                               DONDOC_MANUAL_CLOCK_START=TASKS_OVERDUE_AT.isoformat())
 
     await the_account(suite)
 
