@@ -135,3 +135,30 @@ def test_read_models_commit_without_waiting_for_the_flush(postgres_database: str
             assert conn.exec_driver_sql("show synchronous_commit").scalar() == "on"
     finally:
         engine.dispose()
+
+
+def test_a_long_queue_is_written_in_bounded_transactions(app: Office) -> None:
+    app.group_commit.max_events = 7  # two commands of three events at most per transaction
+    writers, per_writer = 8, 6
+    gate = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(w: int) -> None:
+        gate.wait()
+        for n in range(per_writer):
+            dossier = Dossier(f"{w}/{n}-BC")
+            dossier.note("Đã nhận")
+            dossier.note("Đã chuyển")
+            try:
+                app.save(dossier)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                failures.append(e)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(list(logged_events(app))) == writers * per_writer * 3
+    assert verify_store(app) == []

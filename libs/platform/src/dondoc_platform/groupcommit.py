@@ -60,19 +60,21 @@ class GroupCommit:
         mine = _Pending([self.app.mapper.to_stored_event(e) for e in processing.events])
         with self._state:
             self._queue.append(mine)
-            while not mine.done and self._writing:
-                self._state.wait()
-            if mine.done:
-                return self._outcome(mine)
-            self._writing = True
-            batch = self._take()
-        try:
-            self._write(batch)
-        finally:
+        while True:
             with self._state:
-                self._writing = False
-                self._state.notify_all()
-        return self._outcome(mine)
+                while not mine.done and self._writing:
+                    self._state.wait()
+                if mine.done:
+                    break
+                self._writing = True  # this thread writes the next batch (older ones first)
+                batch = self._take()
+            try:
+                self._write(batch)
+            finally:
+                with self._state:
+                    self._writing = False
+                    self._state.notify_all()
+        self._outcome(mine)
 
     def _take(self) -> list[_Pending]:
         """The queued commands, oldest first, up to `max_events` events (at least one)."""
