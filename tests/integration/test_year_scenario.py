@@ -307,7 +307,9 @@ async def year_2018_and_q1_2019(s: Suite, o: Office) -> None:
     assert s.tasks.parts["watcher"].fire() == 0
 
     # ---- December: the annual cycle ------------------------------------------------------
+    # the reports service learns completions through Kafka: they decide who owes what
     await o.reports_know(t["1"], unit_id="UBND", completed_on="2018-07-09")
+    await o.reports_know(t["2"], unit_id="BTG", completed_on="2018-06-15")
     s.clock.set(moment(date(2018, 12, 14)))
     annual = await o.open_cycle("year", "Năm 2018", "2018-01-01", "2018-12-31", "2018-12-14",
                                 "2018-12-25")
@@ -357,6 +359,7 @@ async def year_2018_and_q1_2019(s: Suite, o: Office) -> None:
     assert not any(v["carried_over"] for v in of_2018)
 
     # ---- March 2019: the first quarter; Sở KH&ĐT's completion confirmed, late ------------------
+    await o.reports_know(t["4"], unit_id="BDV", completed_on="2018-12-20")
     s.clock.set(moment(date(2019, 3, 15)))
     q1 = await o.open_cycle("quarter", "Quý I/2019", "2019-01-01", "2019-03-31", "2019-03-15",
                             "2019-03-25")
