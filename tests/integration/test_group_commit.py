@@ -59,9 +59,9 @@ def written(app: Office) -> tuple[float, float]:
             REGISTRY.get_sample_value("dondoc_group_commit_commands_sum", labels) or 0)
 
 
-def test_concurrent_commands_share_transactions_and_stay_whole(app: Office) -> None:
-    writers, per_writer = 16, 15
-    transactions_before, commands_before = written(app)
+def concurrently(app: Office, writers: int, per_writer: int) -> list[BaseException]:
+    """`writers` threads, released together, each saving `per_writer` dossiers of three
+    events, one command at a time; returns what the saves raised."""
     gate = threading.Barrier(writers)
     failures: list[BaseException] = []
 
@@ -73,7 +73,7 @@ def test_concurrent_commands_share_transactions_and_stay_whole(app: Office) -> N
             dossier.note("Chuyển Thường trực")
             try:
                 app.save(dossier)
-            except BaseException as e:  # noqa: BLE001 - reported below
+            except BaseException as e:  # noqa: BLE001 - reported to the caller
                 failures.append(e)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
@@ -81,7 +81,13 @@ def test_concurrent_commands_share_transactions_and_stay_whole(app: Office) -> N
         thread.start()
     for thread in threads:
         thread.join()
-    assert failures == []
+    return failures
+
+
+def test_concurrent_commands_share_transactions_and_stay_whole(app: Office) -> None:
+    writers, per_writer = 16, 15
+    transactions_before, commands_before = written(app)
+    assert concurrently(app, writers, per_writer) == []
     transactions, commands = (after - before for after, before in zip(
         written(app), (transactions_before, commands_before), strict=True))
     assert commands == writers * per_writer
@@ -140,25 +146,6 @@ def test_read_models_commit_without_waiting_for_the_flush(postgres_database: str
 def test_a_long_queue_is_written_in_bounded_transactions(app: Office) -> None:
     app.group_commit.max_events = 7  # two commands of three events at most per transaction
     writers, per_writer = 8, 6
-    gate = threading.Barrier(writers)
-    failures: list[BaseException] = []
-
-    def write(w: int) -> None:
-        gate.wait()
-        for n in range(per_writer):
-            dossier = Dossier(f"{w}/{n}-BC")
-            dossier.note("Đã nhận")
-            dossier.note("Đã chuyển")
-            try:
-                app.save(dossier)
-            except BaseException as e:  # noqa: BLE001 - reported below
-                failures.append(e)
-
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert concurrently(app, writers, per_writer) == []
     assert len(list(logged_events(app))) == writers * per_writer * 3
     assert verify_store(app) == []
