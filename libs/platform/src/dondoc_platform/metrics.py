@@ -36,3 +36,6 @@ PROJECTION_LAG_SECONDS = Gauge(
 APPLY_SECONDS = Histogram(
     "dondoc_inbox_apply_seconds", "Time to apply one batch of consumed events", ["consumer"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+GROUP_COMMIT_SIZE = Histogram(
+    "dondoc_group_commit_commands", "Commands written together in one event-store transaction",
+    ["service"], buckets=(1, 2, 4, 8, 16, 32, 64, 128))
