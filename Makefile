@@ -72,8 +72,8 @@ bench: bench-backbone bench-commands bench-analytics
 bench-backbone: install
 	$(UV) run --frozen --no-sync python -m bench.backbone $(BENCH_ARGS)
 
-# Commands per second through the HTTP API and their end-to-end latency; on the local stack
-# (`dondoc dev up kafka postgres` first, ports from DONDOC_*_PORT), e.g.
+# Commands per second through the HTTP API and their end-to-end latency; it brings up the
+# local stack's Kafka and PostgreSQL (ports from DONDOC_*_PORT), e.g.
 # BENCH_ARGS="--seconds 30 --rate 20 --rate 100 --json out.json".
 bench-commands: install
 	$(UV) run --frozen --no-sync python bench/commands.py $(BENCH_ARGS)
