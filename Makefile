@@ -22,7 +22,7 @@ export DONDOC_KUSTOMIZE := $(abspath $(KUSTOMIZE))
 GENERATED := requirements.lock.txt docs deploy k8s docker-compose.yml .env.example
 
 .PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down \
-	bench bench-backbone
+	bench bench-backbone bench-commands
 
 help:
 	@echo "make demo      the main job on the embedded defaults (Ctrl-C stops it)"
@@ -30,6 +30,7 @@ help:
 	@echo "make test-unit the quick loop: unit tests only"
 	@echo "make generate  regenerate every generated file"
 	@echo "make bench     every benchmark (each brings up its own Kafka and PostgreSQL)"
+	@echo "make bench-commands  commands/s and end-to-end latency (docs/PERFORMANCE.md)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -66,10 +67,16 @@ test-integration: install
 # Benchmarks measure, they never fail on a figure; see docs/PERFORMANCE.md.
 BENCH_ARGS ?=
 
-bench: bench-backbone
+bench: bench-backbone bench-commands bench-analytics
 
 bench-backbone: install
 	$(UV) run --frozen --no-sync python -m bench.backbone $(BENCH_ARGS)
+
+# Commands per second through the HTTP API and their end-to-end latency; it brings up the
+# local stack's Kafka and PostgreSQL (ports from DONDOC_*_PORT), e.g.
+# BENCH_ARGS="--seconds 30 --rate 20 --rate 100 --json out.json".
+bench-commands: install
+	$(UV) run --frozen --no-sync python bench/commands.py $(BENCH_ARGS)
 
 lock: $(UV)
 	$(UV) lock

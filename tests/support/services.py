@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -52,11 +53,17 @@ class Tokens:
 
 async def until(condition: Callable[[], Any], *, timeout: float = 60.0,
                 what: str = "condition") -> Any:
-    """Wait for `condition()` to be truthy (run in a thread), failing after `timeout`."""
+    """Wait for `condition()` to be truthy, failing after `timeout`. A plain function runs
+    in a thread; a coroutine (an HTTP query through an async client) is awaited."""
     try:
         async with asyncio.timeout(timeout):
             while True:
-                value = await asyncio.to_thread(condition)
+                if inspect.iscoroutinefunction(condition):
+                    value = await condition()
+                else:
+                    value = await asyncio.to_thread(condition)
+                if inspect.isawaitable(value):
+                    value = await value
                 if value:
                     return value
                 await asyncio.sleep(0.05)
@@ -111,12 +118,16 @@ def notice(number: str = "125-TB/TU", issued_on: date | str = date(2018, 3, 5), 
 
 
 class TopicReader:
-    """Reads a topic from its beginning, decoding every record into its contract event."""
+    """Reads topics from their beginning, decoding every record into its contract event
+    (`envelopes` keeps each event's envelope beside it, e.g. to tell a republished event,
+    same `ce_id`, from a second one)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *more: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.topics = (topic, *more)
         self.events: list[Any] = []
+        self.envelopes: list[Any] = []
         self._consumer: Any = None
 
     async def __aenter__(self) -> TopicReader:
@@ -124,8 +135,8 @@ class TopicReader:
 
         from dondoc_platform.kafka import ensure_topics, event_topic
 
-        await ensure_topics(self.bootstrap, [event_topic(self.topic)])
-        self._consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap,
+        await ensure_topics(self.bootstrap, [event_topic(t) for t in self.topics])
+        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=self.bootstrap,
                                           auto_offset_reset="earliest", group_id=None,
                                           enable_auto_commit=False)
         await self._consumer.start()
@@ -140,8 +151,30 @@ class TopicReader:
         batches = await self._consumer.getmany(timeout_ms=200)
         for records in batches.values():
             for record in records:
-                self.events.append(decode(record.headers, record.value)[1])
+                envelope, event = decode(record.headers, record.value)
+                self.envelopes.append(envelope)
+                self.events.append(event)
         return self.events
+
+    async def drain(self, *, timeout: float = 60.0) -> list[Any]:
+        """Read every record the topics hold now (up to their current end offsets)."""
+        from aiokafka import TopicPartition
+
+        await self.poll()
+        partitions = [TopicPartition(t, p) for t in self.topics
+                      for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+        ends = await self._consumer.end_offsets(partitions)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    assigned = self._consumer.assignment()
+                    behind = [tp for tp, end in ends.items() if end > 0 and (
+                        tp not in assigned or await self._consumer.position(tp) < end)]
+                    if not behind:
+                        return self.events
+                    await self.poll()
+        except TimeoutError:
+            raise AssertionError(f"timed out reading {self.topics} to their ends") from None
 
     async def wait_for(self, condition: Callable[[list[Any]], Any], *, timeout: float = 60.0,
                        what: str = "events") -> Any:

@@ -26,6 +26,7 @@ from dondoc_contracts.values import (
 )
 from dondoc_platform.clock import VN_TZ, ManualClock
 from dondoc_platform.eventstore import InboxEntry, store_env
+from dondoc_tasks.application.commands import ConfirmCompletion
 from dondoc_tasks.application.tasks_app import TasksApp
 from dondoc_tasks.domain.tasks import task_id_for
 
@@ -77,6 +78,26 @@ def _report(kind, task_id: str, unit: str = "BTG", **line):
                           cycle_id="c1", unit_id=unit, outcome=Verdict.ACCEPTED,
                           reviewed_on=date(2018, 12, 10),
                           lines=(LineAssessment(task_id=task_id, **line),))
+
+
+def test_a_claim_made_while_open_is_kept_when_it_arrives_after_the_completion(
+        app: TasksApp) -> None:
+    event = issued([item("1", "BTG", by_date(date(2018, 12, 31)))])
+    react(app, event)
+    task_id = str(task_id_for(event.directive_id, "1"))
+    app.confirm_completion(task_id, ConfirmCompletion(completed_on=date(2018, 12, 3)), OFFICE)
+    # the unit's report of 28/11 reaches the tasks service after the office's confirmation
+    assert react(app, _report(ReportSubmitted, task_id, status_claimed=ClaimedStatus.IN_PROGRESS,
+                              progress="Đang hoàn thiện"))
+    task = app.task(task_id)
+    assert (task.state, task.completed_on, task.last_progress_on) == (
+        "completed", date(2018, 12, 3), date(2018, 11, 28))
+    head = app.recorder.max_notification_id()
+    later = ReportSubmitted(occurred_at=at(date(2018, 12, 6)), actor=OFFICE, report_id="r2",
+                            cycle_id="c2", unit_id="BTG", submitted_on=date(2018, 12, 6),
+                            lines=(ReportLine(task_id=task_id, status_claimed=ClaimedStatus.IN_PROGRESS),))
+    react(app, later)
+    assert app.recorder.max_notification_id() == head  # made after it closed: nothing recorded
 
 
 def test_a_claim_is_not_a_completion_the_review_teams_acceptance_is(app: TasksApp) -> None:

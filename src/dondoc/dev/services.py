@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -13,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dondoc.dev.errors import StackError
-from dondoc.dev.process import PidFile, alive, require_free_port, spawn, tail, terminate, wait_until
+from dondoc.dev.process import (
+    PidFile,
+    alive,
+    port_is_free,
+    require_free_port,
+    spawn,
+    tail,
+    terminate,
+    wait_until,
+)
 
 SERVICE_NAMES = ("directives", "tasks", "reports", "notifications", "analytics")
 
@@ -75,6 +85,19 @@ class ServiceProcess:
             raise
         return f"ready in {waited:.1f} s on {self.url}"
 
+    def kill(self) -> int:
+        """SIGKILL, as a crash or an OOM kill would: no shutdown code runs. Returns the pid."""
+        pid = self.pidfile.read()
+        if pid is None or not alive(pid, self.pidfile.marker):
+            raise StackError(f"{self.name} is not running", "start it first")
+        os.kill(pid, signal.SIGKILL)
+        # A killed process's leader shows as a zombie while its other threads still exit and
+        # its sockets are still open: it is gone once reaped and its port is free.
+        wait_until(lambda: _gone(pid) and port_is_free(self.port), timeout=30,
+                   what=f"{self.name} (pid {pid}) gone after SIGKILL", hint="look at it with ps")
+        self.pidfile.clear()
+        return pid
+
     def stop(self, timeout: float = 20.0) -> str:
         pid = self.pidfile.read()
         if pid is None or not alive(pid, self.pidfile.marker):
@@ -94,25 +117,45 @@ def service_port(name: str, base_port: int | None = None) -> int:
 
 def service_processes(state_dir: Path, *, kafka_bootstrap: str, jwks_file: Path,
                       base_port: int | None = None, clock: str = "system",
-                      names: list[str] | None = None) -> list[ServiceProcess]:
+                      names: list[str] | None = None, store_urls: dict[str, str] | None = None,
+                      ports: dict[str, int] | None = None,
+                      env: dict[str, str] | None = None) -> list[ServiceProcess]:
+    """The services as processes; by default on SQLite stores under `state_dir` and on their
+    default ports. `store_urls` and `ports` (by service) and `env` (for all) override that."""
     home = state_dir / "services"
     data = state_dir / "data"
     chosen = names or available_services()
     missing = [n for n in chosen if n not in SERVICE_NAMES]
     if missing:
         raise StackError(f"unknown service {', '.join(missing)}", f"choose among {', '.join(SERVICE_NAMES)}")
+
+    def port_of(name: str) -> int:
+        if ports and name in ports:
+            return ports[name]
+        return service_port(name, base_port)
+
     processes = []
-    for index, name in enumerate(chosen):
-        port = service_port(name, base_port)
-        env = {
+    for name in chosen:
+        port = port_of(name)
+        variables = {
             "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "DONDOC_STORE_URL": f"sqlite:///{data / f'{name}.sqlite'}",
+            "DONDOC_STORE_URL": (store_urls or {}).get(name, f"sqlite:///{data / f'{name}.sqlite'}"),
             "DONDOC_DATA_DIR": str(data),
             "DONDOC_AUTH_JWKS_FILE": str(jwks_file),
             "DONDOC_CLOCK": clock,
             "DONDOC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         }
         for other in SERVICE_NAMES:  # each service knows where the others answer
-            env[f"DONDOC_{other.upper()}_URL"] = f"http://127.0.0.1:{service_port(other, base_port)}"
-        processes.append(ServiceProcess(name, home, port, env))
+            variables[f"DONDOC_{other.upper()}_URL"] = f"http://127.0.0.1:{port_of(other)}"
+        variables.update(env or {})
+        processes.append(ServiceProcess(name, home, port, variables))
     return processes
+
+
+def _gone(pid: int) -> bool:
+    """True once a killed process has fully exited (reaped, if it is our child)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return not alive(pid)  # not our child: its parent reaps it
+    return reaped == pid

@@ -7,7 +7,6 @@ A failure names the file, the container and the variable, topic or port that is 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest

@@ -1,5 +1,6 @@
 """The base of every service's eventsourcing Application: its clock, business dates in its
-events, and a concurrent write turned into a 409 the caller can retry."""
+events, concurrent commands written in shared transactions (group commit), and a concurrent
+write turned into a 409 the caller can retry."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from dondoc_platform.clock import Clock, SystemClock
 from dondoc_platform.errors import conflict
+from dondoc_platform.groupcommit import GroupCommitting
 from dondoc_platform.transcodings import register_dates
 
 
-class ServiceApplication(Application[UUID]):
+class ServiceApplication(GroupCommitting, Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None, *, clock: Clock | None = None) -> None:
         super().__init__(env=env)
         self.clock = clock or SystemClock()

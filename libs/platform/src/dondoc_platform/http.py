@@ -101,18 +101,40 @@ def create_app(*, service: str, title: str, description: str, version: str = "1.
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        if template not in ("/metrics", "/healthz", "/readyz"):
-            HTTP_REQUESTS.labels(service, request.method, template, str(response.status_code)).inc()
-            HTTP_SECONDS.labels(service, request.method, template).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(RequestMetrics, service=service)
     return app
+
+
+class RequestMetrics:
+    """Counts requests by route template and status and times them (a plain ASGI middleware:
+    Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            if template not in ("/metrics", "/healthz", "/readyz"):
+                HTTP_REQUESTS.labels(self.service, scope["method"], template,
+                                     str(status["code"])).inc()
+                HTTP_SECONDS.labels(self.service, scope["method"], template).observe(
+                    time.perf_counter() - started)
 
 
 class ErrorDetail(BaseModel):

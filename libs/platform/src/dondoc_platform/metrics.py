@@ -40,11 +40,15 @@ DEAD_LETTERS = Counter(
     "dondoc_dead_letters_total", "Messages sent to a dead-letter topic", ["consumer", "reason"])
 PROJECTION_LAG_SECONDS = Gauge(
     "dondoc_projection_lag_seconds",
-    "Time between an event's publication to Kafka and its effect, for the last event applied",
+    "How far a consumer is behind: for a Kafka consumer, publication to effect of the last "
+    "event applied; for a service's own read model, age of the oldest event not applied yet",
     ["consumer"])
 APPLY_SECONDS = Histogram(
     "dondoc_inbox_apply_seconds", "Time to apply one batch of consumed events", ["consumer"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+GROUP_COMMIT_SIZE = Histogram(
+    "dondoc_group_commit_commands", "Commands written together in one event-store transaction",
+    ["service"], buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 PROJECTION_LAG_EVENTS = Gauge(
     "dondoc_projection_lag_events",
     "Events recorded in a service's log and not yet applied to its read models", ["consumer"])

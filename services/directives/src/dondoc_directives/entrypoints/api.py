@@ -31,7 +31,7 @@ from dondoc_platform.http import (
     page_of,
     require_roles,
 )
-from dondoc_platform.names import canonical_review_group, name_key
+from dondoc_platform.names import canonical_review_group, clean, name_key
 from dondoc_platform.projection import StoreProjection
 
 SERVICE = "directives"
@@ -230,11 +230,11 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         if year is not None:
             query = query.where(table.c.year == year)
         if number is not None:
-            query = query.where(table.c.number == number.strip())
+            query = query.where(table.c.number == clean(number))
         if kind is not None:
             query = query.where(table.c.kind == kind.value)
         if issuing_body is not None:
-            query = query.where(table.c.issuing_body == issuing_body.strip())
+            query = query.where(table.c.issuing_body == clean(issuing_body))
         if status is not None:
             query = query.where(table.c.status == status)
         if unit_id is not None:

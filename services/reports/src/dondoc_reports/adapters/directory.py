@@ -61,11 +61,23 @@ tasks = sa.Table(
 CONSUMER = "dondoc-reports-directory"
 
 
-def _upsert(conn: sa.Connection, table: sa.Table, row: dict[str, Any], key: str) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**row)
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[key], set_={c: statement.excluded[c] for c in row if c != key}))
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], key: str) -> None:
+    """Insert or replace rows (all with the same columns) in one statement execution; the
+    statement is built once per table and dialect, so SQLAlchemy compiles it once."""
+    if not rows:
+        return
+    cache = (conn.dialect.name, table.name)
+    statement = _UPSERTS.get(cache)
+    if statement is None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(table)
+        statement = _UPSERTS[cache] = insert.on_conflict_do_update(
+            index_elements=[key], set_={c.name: insert.excluded[c.name] for c in table.columns
+                                        if c.name != key})
+    conn.execute(statement, rows)
 
 
 def _unit_row(event: UnitRegistered | UnitChanged) -> dict[str, Any]:
@@ -88,12 +100,17 @@ def _task_row(event: TaskAssigned) -> dict[str, Any]:
 
 def apply_upstream(conn: sa.Connection, deliveries: Sequence[Delivery]) -> None:
     """The effect of the directory's and tasks' events on the local view."""
+    assigned: list[dict[str, Any]] = []  # consecutive new tasks go in one statement
     for delivery in deliveries:
         event = delivery.event
+        if isinstance(event, TaskAssigned):
+            row = _task_row(event)
+            assigned = [r for r in assigned if r["task_id"] != row["task_id"]] + [row]
+            continue
+        _upsert(conn, tasks, assigned, "task_id")
+        assigned = []
         if isinstance(event, UnitRegistered | UnitChanged):
-            _upsert(conn, units, _unit_row(event), "unit_id")
-        elif isinstance(event, TaskAssigned):
-            _upsert(conn, tasks, _task_row(event), "task_id")
+            _upsert(conn, units, [_unit_row(event)], "unit_id")
         elif isinstance(event, TaskCompleted):
             conn.execute(tasks.update().where(tasks.c.task_id == event.task_id)
                          .values(completed_on=event.completed_on))
@@ -108,6 +125,7 @@ def apply_upstream(conn: sa.Connection, deliveries: Sequence[Delivery]) -> None:
             if event.original_due_on is not None:
                 values["original_due_on"] = event.original_due_on
             conn.execute(tasks.update().where(tasks.c.task_id == event.task_id).values(**values))
+    _upsert(conn, tasks, assigned, "task_id")
 
 
 def facts(row: Any) -> TaskFacts:

@@ -10,6 +10,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from dondoc_platform.eventstore import store_env
+from dondoc_platform.groupcommit import GroupCommitting
 
 
 class DateAsISO(Transcoding):
@@ -23,8 +24,9 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-class ReportsLog(Application[UUID]):
-    """Report cycles, reports and adjustment requests, as events (the outbox is its log)."""
+class ReportsLog(GroupCommitting, Application[UUID]):
+    """Report cycles, reports and adjustment requests, as events (the outbox is its log);
+    concurrent commands share transactions (group commit)."""
 
     name = "reports"
 

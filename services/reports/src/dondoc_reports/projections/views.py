@@ -14,6 +14,7 @@ from eventsourcing.domain import DomainEvent
 
 from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.names import match_key
+from dondoc_platform.projection import relaxed_commit
 from dondoc_reports.adapters.sql import UtcDateTime, jsonable
 from dondoc_reports.adapters.store import ReportsLog
 from dondoc_reports.domain.adjustment import AdjustmentRequest
@@ -240,8 +241,16 @@ class ReportsView:
             return conn.execute(sa.select(positions.c.position).where(positions.c.name == VIEW)).scalar_one()
 
     def catch_up(self) -> int:
+        """Apply what the log holds beyond the view's position. Callers that arrive while
+        another applies the same events wait for it and find their work done: a burst of
+        commands costs one transaction, not one each."""
+        target = self.log.recorder.max_notification_id() or 0
+        if target <= self.position():
+            return 0
         applied = 0
         with self._lock:
+            if target <= self.position():
+                return 0
             while True:
                 step = self._step()
                 applied += step
@@ -250,6 +259,7 @@ class ReportsView:
 
     def _step(self) -> int:
         with self.engine.begin() as conn:
+            relaxed_commit(conn)
             # the row lock makes a second process (api and worker apart) wait, then see our position
             query = sa.select(positions.c.position).where(positions.c.name == VIEW)
             if conn.dialect.name == "postgresql":

@@ -422,8 +422,13 @@ class TasksApp(ServiceApplication):
         claimed = []
         for line in event.lines:
             task = self._task_of(line.task_id)
-            if task is None or not task.is_open or task.lead_unit_id != event.unit_id:
-                continue  # not this unit's open task: the claim changes nothing here
+            if task is None or task.lead_unit_id != event.unit_id:
+                continue  # not this unit's task: the claim changes nothing here
+            closed_on = task.completed_on or task.withdrawn_on
+            if not task.is_open and (closed_on is None or event.submitted_on > closed_on):
+                continue  # made after the task closed: nothing to record
+            # A claim made while the task was open stays in its history even when the report
+            # reaches this service after the office closed the task (services run apart).
             task.record_progress(unit_id=event.unit_id, status_claimed=line.status_claimed.value,
                                  progress=line.progress, evidence=line.evidence,
                                  delay_reason=line.delay_reason, report_id=event.report_id,

@@ -23,7 +23,7 @@ from dondoc_platform.http import (
     page_of,
     require_roles,
 )
-from dondoc_platform.names import canonical_review_group
+from dondoc_platform.names import canonical_review_group, clean
 from dondoc_platform.projection import StoreProjection
 from dondoc_tasks.adapters.translate import translate
 from dondoc_tasks.application.commands import (
@@ -237,7 +237,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
             query = query.where(t.review_group == (canonical_review_group(review_group)
                                                    or review_group))
         if domain is not None:
-            query = query.where(t.domain == domain)
+            query = query.where(t.domain == clean(domain))  # stored NFC, single spaces
         if key_task is not None:
             query = query.where(t.key_task == key_task)
         offset = int(decode_cursor(cursor) or 0) if cursor else 0

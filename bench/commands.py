@@ -1,0 +1,556 @@
+"""Commands through the HTTP API: how many per second, and how long from a command's
+acceptance until its effect shows in the other services' query APIs.
+
+    uv run python bench/commands.py [--seconds 60] [--rate 20 --rate 100] [--concurrency 24]
+                                    [--json out.json]
+    make bench-commands
+
+What runs (nothing in-process, nothing mocked): the local stack's Kafka broker and PostgreSQL
+(`dondoc dev up kafka postgres`, on the ports of DONDOC_KAFKA_PORT / DONDOC_POSTGRES_PORT);
+directives, tasks and reports as `dondoc serve` processes, each on its own fresh PostgreSQL
+database; the load generator as a separate process (httpx, asyncio).
+
+Two commands, alternated: the office issues a Thông báo kết luận with five items for five
+units (POST /directives), and a unit submits its self-review report item by item
+(POST /reports/{id}/submissions). Both carry an Idempotency-Key, as a real client's would.
+
+1. raw baseline: the `eventsourcing` library alone saving one aggregate per transaction, on
+   the same PostgreSQL, one writer (measured before and after the load; both shown);
+2. saturation: `--concurrency` clients send commands back to back for `--seconds`; the rate
+   of accepted commands, then how long the other services need to catch up with it;
+3. steady load: `--rate` commands per second (open loop) for `--steady-seconds`, for each
+   rate given (a rate the machine carries, then 100/s); the acceptance
+   latency, and for one command in `--sample` the time from its acceptance until its effect
+   is visible: a notice's five tasks in the tasks API (GET /tasks?directive_id=) and in the
+   reports service's view of the lead unit (GET /units/{unit}/tasks); a report's claim in
+   the tasks API (GET /tasks/{id}: last_progress.report_id), polled every `--poll-ms`;
+   the resident memory of each service process, sampled every second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+UNITS = 200
+ITEMS = 5
+CYCLES = 30  # each cycle gives every unit one report to submit
+_DOSSIER: dict[str, type] = {}
+MAX_IN_FLIGHT = 200  # commands the load generator has sent and not yet had answered
+MAX_POLLS = 24  # effect queries in flight at once
+
+
+# --------------------------------------------------------------------------- the raw baseline
+
+
+def _dossier() -> type:
+    """A minimal aggregate (defined once: the library registers each class by its topic)."""
+    from eventsourcing.domain import Aggregate, event
+
+    class Dossier(Aggregate):
+        @event("Opened")
+        def __init__(self, number: int, title: str) -> None:
+            self.number = number
+            self.title = title
+
+    return Dossier
+
+
+def raw_rate(postgres_url: str, seconds: float) -> dict[str, float]:
+    """Aggregates saved per second by the eventsourcing library alone, one per transaction."""
+    from eventsourcing.application import Application
+
+    from dondoc.dev.suite import _create_database, _drop_database
+    from dondoc_platform.stores import StoreURL
+
+    Dossier = _DOSSIER.setdefault("class", _dossier())
+    url = _create_database(postgres_url, "bench_raw")
+    try:
+        app = Application(env=StoreURL.parse(url).eventsourcing_env())
+        try:
+            for n in range(20):  # warm the pool and the prepared statements
+                app.save(Dossier(n, "khởi động"))
+            saved, started = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - started) < seconds:
+                app.save(Dossier(saved, "Hồ sơ theo dõi thực hiện kết luận"))
+                saved += 1
+        finally:
+            app.close()
+    finally:
+        _drop_database(postgres_url, url)
+    return {"saved": saved, "seconds": round(elapsed, 2), "per_second": round(saved / elapsed, 1)}
+
+
+# --------------------------------------------------------------------------- setting up
+
+
+async def prepare(suite: Any, today: date) -> dict[str, Any]:
+    """Units, a notice per unit's first task, and CYCLES report cycles: the plan of the load."""
+    import httpx
+
+    office = suite.headers("office")
+    groups = ("Kinh tế - xã hội", "Xây dựng Đảng, hệ thống chính trị, nội chính",
+              "Mặt trận, đoàn thể")
+    units = [f"B{n:03d}" for n in range(UNITS)]
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def post(url: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
+            async with gate:
+                response = await client.post(url, json=body, headers=office)
+            if response.status_code != status:
+                raise RuntimeError(f"{url}: {response.status_code} {response.text[:500]}")
+            return response.json()
+
+        directives, reports = suite.url("directives"), suite.url("reports")
+        await asyncio.gather(*(post(f"{directives}/units", {
+            "code": unit, "name": f"Đơn vị đo tải {unit}", "review_group": groups[i % 3]})
+            for i, unit in enumerate(units)))
+        await asyncio.gather(*(post(f"{directives}/directives", notice(
+            f"{n + 1}-TB/CB", today, units[n * ITEMS:(n + 1) * ITEMS], today + timedelta(days=120)))
+            for n in range(UNITS // ITEMS)))
+
+        async def every_unit_known() -> bool:
+            response = await client.get(f"{reports}/units/{units[-1]}/tasks", headers=office)
+            return response.status_code == 200 and len(response.json()["items"]) == 1
+
+        deadline = time.monotonic() + 300
+        while not await every_unit_known():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the reports service never saw the set-up tasks")
+            await asyncio.sleep(0.5)
+        submissions = []
+        for c in range(CYCLES):
+            cycle = await post(f"{reports}/cycles", {
+                "period": {"kind": "ad_hoc", "label": f"Đợt đo tải {c + 1}",
+                           "starts_on": str(today.replace(day=1)), "ends_on": str(today)},
+                "data_cutoff_on": str(today), "due_on": str(today + timedelta(days=30))})
+            for obligation in cycle["obligations"]:
+                submissions.append({"report_id": obligation["report_id"],
+                                    "unit_id": obligation["unit_id"],
+                                    "task_ids": obligation["task_ids"]})
+    random.Random(7).shuffle(submissions)
+    return {
+        "urls": {name: suite.url(name) for name in suite.names},
+        "office": suite.token("office", ttl_seconds=24 * 3600),
+        "unit_tokens": {u: suite.token("unit", unit_id=u, ttl_seconds=24 * 3600) for u in units},
+        "units": units, "today": str(today), "submissions": submissions,
+    }
+
+
+def notice(number: str, issued_on: date, leads: list[str], due_on: date) -> dict[str, Any]:
+    return {
+        "number": number, "kind": "thong_bao_ket_luan", "issuing_body": "BTV",
+        "issued_on": str(issued_on), "signer": "Phó Bí thư Thường trực",
+        "summary": "Thông báo kết luận của Ban Thường vụ Tỉnh ủy về các nhiệm vụ trọng tâm",
+        "items": [{"item_id": str(i + 1), "paragraph": f"{i + 1}", "lead_unit_id": lead,
+                   "text": f"Tổ chức thực hiện nhiệm vụ {i + 1}: rà soát, báo cáo kết quả",
+                   "domain": "Kinh tế", "deadline": {"kind": "date", "due_on": str(due_on)}}
+                  for i, lead in enumerate(leads)],
+    }
+
+
+# --------------------------------------------------------------------------- the load generator
+
+
+class Load:
+    """Runs in its own process: sends the commands, polls for their effects."""
+
+    def __init__(self, plan: dict[str, Any], *, sample: int, poll_ms: float) -> None:
+        self.plan = plan
+        self.urls = plan["urls"]
+        self.office = {"Authorization": f"Bearer {plan['office']}"}
+        self.units = plan["units"]
+        self.today = date.fromisoformat(plan["today"])
+        self.submissions = list(plan["submissions"])
+        self.sample = sample
+        self.poll = poll_ms / 1000
+        self.run = uuid.uuid4().hex[:6].upper()
+        self.sent = 0
+        self.accepted: list[dict[str, Any]] = []
+        self.refused: list[str] = []
+        self.effects: list[dict[str, Any]] = []
+        self.pollers: set[asyncio.Task[None]] = set()
+        self.rng = random.Random(11)
+        # Commands and polls wait here, not in httpx's pool (which rescans its queue for each
+        # freed connection): an overloaded run measures the services, not the client.
+        self.sending = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.polling = asyncio.Semaphore(MAX_POLLS)
+
+    async def command(self, client: Any, n: int, scheduled: float | None = None) -> None:
+        """Send command `n`; its latency counts from when it was due (an open-loop load
+        measures the waiting of commands the services could not take in time, too)."""
+        kind = "directive" if n % 2 == 0 or not self.submissions else "report"
+        started = scheduled or time.perf_counter()
+        try:
+            async with self.sending:
+                await self._command(client, n, kind, started)
+        except Exception as e:  # noqa: BLE001 - a timeout or a dropped connection is a figure
+            self.refused.append(f"{kind} {type(e).__name__}: {e}"[:300])
+
+    async def _command(self, client: Any, n: int, kind: str, started: float) -> None:
+        if kind == "directive":
+            leads = self.rng.sample(self.units, ITEMS)
+            body = notice(f"{n}-TB/{self.run}", self.today, leads, self.today + timedelta(days=90))
+            response = await client.post(f"{self.urls['directives']}/directives", json=body,
+                                         headers={**self.office, "Idempotency-Key": uuid.uuid4().hex})
+        else:
+            report = self.submissions.pop()
+            body = {"lines": [{"task_id": t, "status_claimed": "in_progress",
+                               "progress": "Đã triển khai, đang tổng hợp kết quả",
+                               "evidence": "Kế hoạch số 12-KH"} for t in report["task_ids"]]}
+            token = self.plan["unit_tokens"][report["unit_id"]]
+            response = await client.post(
+                f"{self.urls['reports']}/reports/{report['report_id']}/submissions", json=body,
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
+        accepted = time.perf_counter()
+        if response.status_code != 201:
+            self.refused.append(f"{kind} {response.status_code} {response.text[:200]}")
+            return
+        self.accepted.append({"kind": kind, "at": accepted, "seconds": accepted - started})
+        if self.sample and (n // 2) % self.sample == 0:  # both kinds of command
+            if kind == "directive":
+                target = self.directive_visible(client, response.json()["directive_id"], leads,
+                                                accepted)
+            else:
+                target = self.claim_visible(client, report, accepted)
+            task = asyncio.create_task(target)
+            self.pollers.add(task)
+            task.add_done_callback(self.pollers.discard)
+
+    async def until(self, client: Any, check: Any, since: float, what: str) -> None:
+        deadline = since + 120
+        while time.perf_counter() < deadline:
+            async with self.polling:
+                seen = await check()
+            if seen:
+                self.effects.append({"what": what, "seconds": time.perf_counter() - since})
+                return
+            await asyncio.sleep(self.poll)
+        self.effects.append({"what": what, "seconds": None})
+
+    async def directive_visible(self, client: Any, directive_id: str, leads: list[str],
+                                accepted: float) -> None:
+        from dondoc_tasks.domain.tasks import task_id_for
+
+        async def in_tasks() -> bool:
+            response = await client.get(f"{self.urls['tasks']}/tasks", headers=self.office,
+                                        params={"directive_id": directive_id})
+            return response.status_code == 200 and len(response.json()["items"]) == ITEMS
+
+        last = str(task_id_for(directive_id, str(ITEMS)))
+
+        async def in_reports() -> bool:
+            response = await client.get(f"{self.urls['reports']}/units/{leads[-1]}/tasks",
+                                        headers=self.office, params={"limit": 200})
+            return response.status_code == 200 and any(
+                t["task_id"] == last for t in response.json()["items"])
+
+        await asyncio.gather(self.until(client, in_tasks, accepted, "notice → tasks API"),
+                             self.until(client, in_reports, accepted, "notice → reports API"))
+
+    async def claim_visible(self, client: Any, report: dict[str, Any], accepted: float) -> None:
+        task_id = report["task_ids"][0]
+
+        async def claimed() -> bool:
+            # the task's history, not its last progress: the same unit's reports of other
+            # cycles land on the same task, in any order
+            response = await client.get(f"{self.urls['tasks']}/tasks/{task_id}/history",
+                                        headers=self.office)
+            return response.status_code == 200 and any(
+                entry["type"] == "TaskProgressRecorded"
+                and entry["data"].get("report_id") == report["report_id"]
+                for entry in response.json())
+
+        await self.until(client, claimed, accepted, "report → tasks API")
+
+    async def steady(self, rate: float, seconds: float) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + MAX_POLLS)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as client:
+            started = self.started = time.perf_counter()
+            inflight: set[asyncio.Task[None]] = set()
+            n = 0
+            while (elapsed := time.perf_counter() - started) < seconds:
+                due = started + n / rate
+                if due > time.perf_counter():
+                    await asyncio.sleep(due - time.perf_counter())
+                task = asyncio.create_task(self.command(client, n, due))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+                n += 1
+            self.sent = n
+            self.wall = elapsed
+            await asyncio.gather(*inflight)
+            await asyncio.gather(*list(self.pollers))
+
+    async def saturate(self, concurrency: int, seconds: float) -> None:
+        import httpx
+
+        counter = iter(range(10**9))
+        started = time.perf_counter()
+        self.started = started
+
+        async def client_loop(client: Any) -> None:
+            while time.perf_counter() - started < seconds:
+                await self.command(client, next(counter))
+
+        limits = httpx.Limits(max_connections=concurrency * 2)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        self.wall = time.perf_counter() - started
+
+
+def run_load(args: argparse.Namespace) -> None:
+    plan = json.loads(Path(args.plan).read_text())
+    load = Load(plan, sample=args.sample if args.mode == "steady" else 0, poll_ms=args.poll_ms)
+    if args.mode == "steady":
+        asyncio.run(load.steady(args.rate, args.seconds))
+    else:
+        asyncio.run(load.saturate(args.concurrency, args.seconds))
+    Path(args.out).write_text(json.dumps({
+        "mode": args.mode, "wall": load.wall, "started": load.started, "sent": load.sent,
+        "accepted": load.accepted,
+        "refused": load.refused, "effects": load.effects,
+        "used_reports": len(plan["submissions"]) - len(load.submissions)}))
+
+
+# --------------------------------------------------------------------------- the orchestrator
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any, out: Path,
+          rate: float = 0) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Run the load generator process; sample the services' memory meanwhile."""
+    seconds = args.steady_seconds if mode == "steady" else args.seconds
+    argv = [sys.executable, __file__, "load", "--plan", str(plan_file), "--mode", mode,
+            "--seconds", str(seconds), "--rate", str(rate or 1),
+            "--concurrency", str(args.concurrency), "--sample", str(args.sample),
+            "--poll-ms", str(args.poll_ms), "--out", str(out)]
+    pids = {name: suite[name].pidfile.read() for name in suite.names}
+    samples: dict[str, list[float]] = {name: [] for name in pids}
+    process = subprocess.Popen(argv)
+    while process.poll() is None:
+        for name, pid in pids.items():
+            if pid and (value := rss_mib(pid)) is not None:
+                samples[name].append(value)
+        time.sleep(1)
+    if process.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({process.returncode})")
+    memory = {name: {"rss_mib_max": round(max(v), 1), "rss_mib_median": round(statistics.median(v), 1)}
+              for name, v in samples.items() if v}
+    return json.loads(out.read_text()), memory
+
+
+def caught_up(suite: Any) -> float:
+    """Seconds until every outbox is relayed and every consumer has applied its backlog."""
+    import psycopg
+
+    def behind() -> bool:
+        for name in suite.names:
+            with psycopg.connect(suite.databases[name]) as conn:
+                head = conn.execute(f"select coalesce(max(notification_id), 0) from {name}_events"
+                                    ).fetchone()[0]
+                relayed = conn.execute("select coalesce(max(position), 0) from dondoc_outbox"
+                                       ).fetchone()[0]
+            if relayed < head:
+                return True
+        return _consumer_lag(suite) > 0
+
+    started = time.perf_counter()
+    while behind():
+        if time.perf_counter() - started > 600:
+            raise RuntimeError("the services did not catch up within 10 minutes")
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def _consumer_lag(suite: Any) -> int:
+    """Records the tasks and reports consumers have not committed yet (Kafka's own figures)."""
+    async def lag() -> int:
+        from aiokafka import TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka import AIOKafkaConsumer
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=suite.kafka_bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=suite.kafka_bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            total = 0
+            for group in (f"{suite.topic_prefix}dondoc-tasks",
+                          f"{suite.topic_prefix}dondoc-reports-directory"):
+                committed = await admin.list_consumer_group_offsets(group)
+                ends = await consumer.end_offsets(list(committed))
+                total += sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items()
+                             if isinstance(tp, TopicPartition))
+            return total
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(lag())
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    accepted = result["accepted"]
+    by_kind = {}
+    for kind in ("directive", "report"):
+        seconds = [a["seconds"] for a in accepted if a["kind"] == kind]
+        by_kind[kind] = {"accepted": len(seconds), "p50_ms": ms(percentile(seconds, 50)),
+                         "p99_ms": ms(percentile(seconds, 99))}
+    effects = {}
+    for what in sorted({e["what"] for e in result["effects"]}):
+        values = [e["seconds"] for e in result["effects"] if e["what"] == what]
+        seen = [v for v in values if v is not None]
+        effects[what] = {"samples": len(values), "missed": len(values) - len(seen),
+                         "p50_ms": ms(percentile(seen, 50)), "p99_ms": ms(percentile(seen, 99)),
+                         "max_ms": ms(max(seen) if seen else None)}
+    all_effects = [e["seconds"] for e in result["effects"] if e["seconds"] is not None]
+    # from the first command sent to the last one answered: an overloaded open-loop run
+    # keeps answering after its schedule ended
+    span = max([result["wall"], *(a["at"] - result["started"] for a in accepted)])
+    return {
+        "wall_seconds": round(result["wall"], 1), "answered_within_seconds": round(span, 1),
+        "accepted_per_second": round(len(accepted) / span, 1),
+        "refused": len(result["refused"]), "refusals": result["refused"][:5],
+        "acceptance": by_kind,
+        "acceptance_p50_ms": ms(percentile([a["seconds"] for a in accepted], 50)),
+        "acceptance_p99_ms": ms(percentile([a["seconds"] for a in accepted], 99)),
+        "end_to_end": effects,
+        "end_to_end_p50_ms": ms(percentile(all_effects, 50)),
+        "end_to_end_p99_ms": ms(percentile(all_effects, 99)),
+    }
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "load_average_1_5_15": [round(x, 2) for x in load],
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def main(args: argparse.Namespace) -> None:
+    from dondoc.dev import Stack, StackConfig
+    from dondoc.dev.suite import ProcessSuite
+
+    def say(line: str) -> None:
+        print(f"[bench] {line}", file=sys.stderr, flush=True)
+
+    stack = Stack(StackConfig.from_env())
+    stack.up(["kafka", "postgres"], report=say)
+    postgres, kafka = stack.postgres.url, stack.kafka.address()
+    results: dict[str, Any] = {"machine_before": machine(), "settings": vars(args)}
+    say(f"raw baseline: eventsourcing saving one aggregate per transaction ({args.raw_seconds} s)")
+    results["raw_before"] = raw_rate(postgres, args.raw_seconds)
+    say(f"  {results['raw_before']['per_second']}/s")
+    with tempfile.TemporaryDirectory(prefix="bench-commands-") as scratch, ProcessSuite(
+            Path(scratch) / "suite", kafka_bootstrap=kafka, postgres_url=postgres,
+            env={"DONDOC_LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}) as suite:
+        say(f"services up: {', '.join(f'{n} {suite.url(n)}' for n in suite.names)}")
+        from dondoc_platform.calendar import local_day
+        from dondoc_platform.clock import SystemClock
+
+        plan = asyncio.run(prepare(suite, local_day(SystemClock().now())))
+        plan_file = Path(scratch) / "plan.json"
+        plan_file.write_text(json.dumps(plan))
+        say(f"prepared {len(plan['units'])} units, {len(plan['submissions'])} reports to submit")
+        say(f"waiting for the set-up to settle ({caught_up(suite):.1f} s)")
+
+        say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+        saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
+        results["saturation"] = summarise(saturation)
+        results["saturation"]["catch_up_seconds"] = round(caught_up(suite), 1)
+        results["saturation"]["memory"] = memory
+        used = saturation["used_reports"]
+        plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
+        plan_file.write_text(json.dumps(plan))
+        say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
+            f"{results['saturation']['catch_up_seconds']} s after")
+
+        results["steady"] = {}
+        for rate in args.rate:
+            say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
+            steady, memory = drive(plan_file, "steady", args, suite,
+                                   Path(scratch) / f"steady-{rate}.json", rate=rate)
+            figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
+            figures["catch_up_seconds"] = round(caught_up(suite), 1)
+            figures["memory"] = memory
+            used = steady["used_reports"]
+            plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
+            plan_file.write_text(json.dumps(plan))
+            say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
+                f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
+    say(f"raw baseline again ({args.raw_seconds} s)")
+    results["raw_after"] = raw_rate(postgres, args.raw_seconds)
+    results["machine_after"] = machine()
+    raw = statistics.mean([results["raw_before"]["per_second"], results["raw_after"]["per_second"]])
+    results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("role", nargs="?", default="run", choices=["run", "load"])
+    parser.add_argument("--seconds", type=float, default=60, help="length of the saturation run")
+    parser.add_argument("--steady-seconds", type=float, default=45, help="length of each steady run")
+    parser.add_argument("--rate", type=float, action="append",
+                        help="a steady load in commands per second (repeatable; default 20, 100)")
+    parser.add_argument("--concurrency", type=int, default=24, help="clients at saturation")
+    parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
+    parser.add_argument("--poll-ms", type=float, default=20)
+    parser.add_argument("--raw-seconds", type=float, default=15)
+    parser.add_argument("--env", action="append", default=[],
+                        help="NAME=value for every service process (repeatable)")
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--plan")
+    parser.add_argument("--mode", choices=["steady", "saturate"])
+    parser.add_argument("--out")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    parsed = arguments()
+    if parsed.role == "load":
+        parsed.rate = parsed.rate[0]
+        run_load(parsed)
+    else:
+        parsed.rate = parsed.rate or [20, 100]
+        main(parsed)
