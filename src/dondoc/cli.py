@@ -255,6 +255,33 @@ def review_report(
         console.print(f"{path}", highlight=False)
 
 
+@app.command("synthetic")
+def synthetic(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the JSON lines file to write")],
+    provinces: Annotated[int, typer.Option(min=1, help="how many provinces")] = 1,
+    first: Annotated[int, typer.Option("--from", help="the first year")] = 2016,
+    last: Annotated[int, typer.Option("--to", help="the last year")] = 2024,
+    units: Annotated[int, typer.Option(min=1, help="units per province")] = 40,
+    tasks: Annotated[int, typer.Option(min=1, help="tasks per unit and year")] = 70,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same events")] = 20181231,
+) -> None:
+    """A seeded synthetic history of any number of provinces and years (the benchmarks' own
+    generator), written as contract events, one JSON line each: service, type, subject, payload."""
+    from dondoc.synthetic import History
+
+    if last < first:
+        raise typer.BadParameter("--to must not be before --from", param_hint="--to")
+    history = History(seed, provinces=provinces, years=range(first, last + 1), units_per_province=units,
+                      tasks_per_unit_year=tasks)
+    count = 0
+    with output.open("w", encoding="utf-8") as out:
+        for event in history.events():
+            out.write(f'{{"service":"{event.service}","type":"{event.ce_type}","subject":"{event.subject}",'
+                      f'"payload":{event.payload}}}\n')
+            count += 1
+    console.print(f"{count:,} events of {provinces} province(s), {first}–{last}: {output}", highlight=False)
+
+
 @app.command("demo")
 def demo(
     wait: Annotated[bool, typer.Option("--wait/--no-wait",
