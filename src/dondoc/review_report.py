@@ -140,12 +140,15 @@ class _Words:
         return f"{day:%d/%m/%Y}" if self.i == 0 else day.isoformat()
 
 
-def value(figures: dict[str, Any], name: str) -> str:
+def value(figures: dict[str, Any], name: str, lang: str = "vi") -> str:
+    """A figure as printed: a rate as a percentage (a decimal comma in Vietnamese), an empty
+    rate as a dash."""
     found = figures.get(name)
     if found is None:
         return "—" if "rate" in name else "0"
     if "rate" in name:
-        return f"{found:.1%}"
+        text = f"{found:.1%}"
+        return text.replace(".", ",") if lang == "vi" else text
     return str(found)
 
 
@@ -200,21 +203,21 @@ def markdown(review: dict[str, Any], lang: str = "vi") -> str:
             parts.append(f"{kinds} ({name})")
     out += [w.t("s1_sentence", total=review["documents"]["total"], parts="; ".join(parts) or w.t("none")), ""]
     out += _table([w.t("review_group"), w.label("documents"), w.label("assigned"), w.label("carried_over")],
-                  [[name, str(sum(d["documents"] for d in documents)), value(figures, "assigned"),
-                    value(figures, "carried_over")] for _, name, documents, figures in groups]
+                  [[name, str(sum(d["documents"] for d in documents)), value(figures, "assigned", lang),
+                    value(figures, "carried_over", lang)] for _, name, documents, figures in groups]
                   + [[w.t("total"), str(review["documents"]["total"]),
-                      value(review["by_review_group"]["total"], "assigned"),
-                      value(review["by_review_group"]["total"], "carried_over")]])
+                      value(review["by_review_group"]["total"], "assigned", lang),
+                      value(review["by_review_group"]["total"], "carried_over", lang)]])
     out.append("")
 
     # 2. results by status
     total = review["by_unit"]["total"]
     out += [f"## {w.t('s2')}", ""]
-    out += _table([w.t("figure"), w.t("value")], [[w.label(n), value(total, n)] for n in RESULT_FIGURES])
+    out += _table([w.t("figure"), w.t("value")], [[w.label(n), value(total, n, lang)] for n in RESULT_FIGURES])
     used += RESULT_FIGURES
     out += ["", f"### {w.t('s2_groups')}", ""]
     out += _table([w.t("review_group"), *[w.label(n) for n in UNIT_FIGURES]],
-                  [[name, *[value(figures, n) for n in UNIT_FIGURES]] for _, name, _, figures in groups])
+                  [[name, *[value(figures, n, lang) for n in UNIT_FIGURES]] for _, name, _, figures in groups])
     out.append("")
 
     # 3. reports
@@ -231,16 +234,16 @@ def markdown(review: dict[str, Any], lang: str = "vi") -> str:
         out.append(w.t("none"))
     out += ["", f"**{w.t('s3_quality')}**", ""]
     out += _table([w.t("unit"), *[w.label(n) for n in REPORT_FIGURES]],
-                  [[u["name"], *[value(u["figures"], n) for n in REPORT_FIGURES]]
+                  [[u["name"], *[value(u["figures"], n, lang) for n in REPORT_FIGURES]]
                    for u in review["by_unit"]["rows"] if u["figures"].get("reports_due")]
-                  + [[w.t("total"), *[value(total, n) for n in REPORT_FIGURES]]])
+                  + [[w.t("total"), *[value(total, n, lang) for n in REPORT_FIGURES]]])
     used += [*REPORT_FIGURES, "reported_well", "reported_late_or_missing"]
     out.append("")
 
     # 4. by domain, key tasks
     out += [f"## {w.t('s4')}", ""]
     out += _table([w.t("domain"), *[w.label(n) for n in DOMAIN_FIGURES]],
-                  [[r["name"], *[value(r["figures"], n) for n in DOMAIN_FIGURES]]
+                  [[r["name"], *[value(r["figures"], n, lang) for n in DOMAIN_FIGURES]]
                    for r in review["by_domain"]["rows"]])
     out += ["", f"### {w.t('s4_key')}", "", f"_{w.definition('key_tasks')}_", ""]
     out += _tasks(w, review["key_tasks"], completed=True)
@@ -250,8 +253,8 @@ def markdown(review: dict[str, Any], lang: str = "vi") -> str:
     carry = review["carry_over"]
     out += ["", f"## {w.t('s5')}", ""]
     out += _table([w.t("origin_year"), *[w.label(n) for n in CARRY_FIGURES]],
-                  [[str(r["origin_year"]), *[value(r, n) for n in CARRY_FIGURES]] for r in carry["by_origin_year"]]
-                  + [[w.t("total"), *[value(carry["total"], n) for n in CARRY_FIGURES]]])
+                  [[str(r["origin_year"]), *[value(r, n, lang) for n in CARRY_FIGURES]] for r in carry["by_origin_year"]]
+                  + [[w.t("total"), *[value(carry["total"], n, lang) for n in CARRY_FIGURES]]])
     out += ["", f"### {w.t('s5_open')}", ""]
     out += _tasks(w, carry["open_tasks"], completed=False)
     used += CARRY_FIGURES
@@ -259,8 +262,8 @@ def markdown(review: dict[str, Any], lang: str = "vi") -> str:
     # 6. by unit
     out += ["", f"## {w.t('s6')}", ""]
     out += _table([w.t("unit"), *[w.label(n) for n in UNIT_FIGURES]],
-                  [[u["name"], *[value(u["figures"], n) for n in UNIT_FIGURES]] for u in review["by_unit"]["rows"]]
-                  + [[w.t("total"), *[value(total, n) for n in UNIT_FIGURES]]])
+                  [[u["name"], *[value(u["figures"], n, lang) for n in UNIT_FIGURES]] for u in review["by_unit"]["rows"]]
+                  + [[w.t("total"), *[value(total, n, lang) for n in UNIT_FIGURES]]])
 
     out += ["", f"## {w.t('definitions')}", "", w.t("definitions_note"), ""]
     for name in dict.fromkeys(used):
