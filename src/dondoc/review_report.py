@@ -55,6 +55,7 @@ TEXT = {
     "number": ("Số hiệu", "Number"),
     "kind": ("Loại văn bản", "Kind of document"),
     "content": ("Nội dung nhiệm vụ", "Task"),
+    "assigned_on": ("Ngày giao", "Assigned on"),
     "lead": ("Đơn vị chủ trì", "Lead unit"),
     "due": ("Thời hạn", "Deadline"),
     "original_due": ("Hạn ban đầu", "Original deadline"),
@@ -66,6 +67,15 @@ TEXT = {
     "figure": ("Chỉ tiêu", "Figure"),
     "value": ("Số liệu", "Value"),
     "about": ("Thông tin", "About"),
+}
+
+#: the xlsx sheets' names (Excel allows 31 characters)
+SHEETS = {
+    "about": ("Thông tin", "About"), "documents": ("Văn bản", "Documents"),
+    "results": ("Kết quả", "Results"), "reports": ("Báo cáo", "Reports"),
+    "domains": ("Lĩnh vực", "Domains"), "key_tasks": ("Trọng điểm", "Key tasks"),
+    "carry_over": ("Chuyển tiếp", "Carried over"), "carried_open": ("Tồn đọng", "Still open"),
+    "units": ("Đơn vị", "Units"), "definitions": ("Định nghĩa", "Definitions"),
 }
 
 STATUS = {
@@ -110,6 +120,9 @@ class _Words:
 
     def t(self, key: str, **values: Any) -> str:
         return TEXT[key][self.i].format(**values)
+
+    def sheet(self, key: str) -> str:
+        return SHEETS[key][self.i]
 
     def label(self, figure: str) -> str:
         return self.review["labels"].get(figure, {}).get(self.lang, figure)
@@ -298,7 +311,7 @@ def xlsx(review: dict[str, Any], path: Path, lang: str = "vi") -> Path:
     w = _Words(review, lang)
     book = Workbook()
     about = book.active
-    about.title = w.t("about")[:31]
+    about.title = w.sheet("about")
     about.append([w.t("title", year=review["year"])])
     about.append(["as_of", review["as_of"]])
     about.append(["generated_at", review["generated_at"]])
@@ -308,7 +321,7 @@ def xlsx(review: dict[str, Any], path: Path, lang: str = "vi") -> Path:
     about.append([w.t("definitions_note")])
 
     def sheet(title: str, header: list[str], names: list[str], rows: Iterable[list[Any]]) -> None:
-        ws = book.create_sheet(title[:31])
+        ws = book.create_sheet(title)
         ws.append(header)
         ws.append(names)
         for cell in ws[1] + ws[2]:
@@ -327,24 +340,28 @@ def xlsx(review: dict[str, Any], path: Path, lang: str = "vi") -> Path:
             body.append([w.t("total"), *[total.get(n) for n in names]])
         sheet(title, [first, *[w.label(n) for n in names]], ["name", *names], body)
 
-    sheet(w.t("s1"), [w.t("review_group"), w.t("kind"), w.label("documents")],
+    sheet(w.sheet("documents"), [w.t("review_group"), w.t("kind"), w.label("documents")],
           ["review_group", "kind", "documents"],
           [[r["review_group"], w.kind(r), r["documents"]] for r in review["documents"]["rows"]])
-    figures_sheet(w.t("s2"), w.t("review_group"), RESULT_FIGURES, review["by_review_group"]["rows"],
+    figures_sheet(w.sheet("results"), w.t("review_group"), RESULT_FIGURES, review["by_review_group"]["rows"],
                   review["by_review_group"]["total"])
-    figures_sheet(w.t("s3"), w.t("unit"), REPORT_FIGURES, review["by_unit"]["rows"], review["by_unit"]["total"])
-    figures_sheet(w.t("s4"), w.t("domain"), DOMAIN_FIGURES, review["by_domain"]["rows"], review["by_domain"]["total"])
-    task_names = ["directive_number", "assigned_on", "content", "lead_unit", "domain", "due_on",
-                  "original_due_on", "status", "days_overdue", "terminal_on", "adjustment_requests",
-                  "deadline_adjustments"]
-    for title, tasks in ((w.t("s4_key"), review["key_tasks"]), (w.t("s5_open"), review["carry_over"]["open_tasks"])):
-        sheet(title, task_names, task_names, [[t.get(n) for n in task_names] for t in tasks])
+    figures_sheet(w.sheet("reports"), w.t("unit"), REPORT_FIGURES, review["by_unit"]["rows"], review["by_unit"]["total"])
+    figures_sheet(w.sheet("domains"), w.t("domain"), DOMAIN_FIGURES, review["by_domain"]["rows"], review["by_domain"]["total"])
+    columns = (("directive_number", "number"), ("assigned_on", "assigned_on"), ("content", "content"),
+               ("lead_unit", "lead"), ("domain", "domain"), ("due_on", "due"),
+               ("original_due_on", "original_due"), ("status", "status"), ("days_overdue", "days_overdue"),
+               ("terminal_on", "completed_on"), ("adjustment_requests", "requests"),
+               ("deadline_adjustments", "adjustments"))
+    for title, tasks in ((w.sheet("key_tasks"), review["key_tasks"]),
+                        (w.sheet("carried_open"), review["carry_over"]["open_tasks"])):
+        sheet(title, [w.t(key) for _, key in columns], [name for name, _ in columns],
+              [[w.status(t[n]) if n == "status" else t.get(n) for n, _ in columns] for t in tasks])
     carry = review["carry_over"]
-    sheet(w.t("s5"), [w.t("origin_year"), *[w.label(n) for n in CARRY_FIGURES]], ["origin_year", *CARRY_FIGURES],
+    sheet(w.sheet("carry_over"), [w.t("origin_year"), *[w.label(n) for n in CARRY_FIGURES]], ["origin_year", *CARRY_FIGURES],
           [[r["origin_year"], *[r.get(n) for n in CARRY_FIGURES]] for r in carry["by_origin_year"]]
           + [[w.t("total"), *[carry["total"].get(n) for n in CARRY_FIGURES]]])
-    figures_sheet(w.t("s6"), w.t("unit"), UNIT_FIGURES, review["by_unit"]["rows"], review["by_unit"]["total"])
-    sheet(w.t("definitions"), [w.t("figure"), w.t("definitions")], ["figure", "definition"],
+    figures_sheet(w.sheet("units"), w.t("unit"), UNIT_FIGURES, review["by_unit"]["rows"], review["by_unit"]["total"])
+    sheet(w.sheet("definitions"), [w.t("figure"), w.t("definitions")], ["figure", "definition"],
           [[f"{w.label(n)} ({n})", w.definition(n)] for n in review["definitions"]])
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)

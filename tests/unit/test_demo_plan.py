@@ -92,7 +92,9 @@ def test_the_report_lays_out_the_figures_it_is_given(tmp_path: Path) -> None:
     assert "| 11-KL/TU (2018) | Thu hồi đất Khu kinh tế Đông Nam |" in text
     assert "- **nhãn reports_generic** (`reports_generic`): định nghĩa reports_generic" in text
     book = load_workbook(written[1])
-    assert "Định nghĩa số liệu" in book.sheetnames and len(book.sheetnames) == 11
+    assert book.sheetnames == ["Thông tin", "Văn bản", "Kết quả", "Báo cáo", "Lĩnh vực", "Trọng điểm",
+                               "Tồn đọng", "Chuyển tiếp", "Đơn vị", "Định nghĩa"]
+    assert book["Trọng điểm"]["C3"].value == "Thu hồi đất Khu kinh tế Đông Nam"
     assert json.loads(written[2].read_text(encoding="utf-8"))["documents"]["total"] == 1
     english = review_report.markdown(review(), "en")
     assert "Figures as of 2019-01-01T00:00+07:00" in english and "label documents" in english
