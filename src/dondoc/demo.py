@@ -141,6 +141,7 @@ def run(stack: Stack, *, wait: bool, say: Callable[[str], None], console: Any = 
             "`dondoc demo` again to resume.")
         return 130
     finally:
+        loading.clear()  # a second Ctrl-C must not cut the stop short
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("Dừng các dịch vụ và Kafka / stopping the services and Kafka…")
@@ -248,11 +249,10 @@ class Demo:
         while True:
             first = self.outbox()
             if all(lag == 0 for _, lag in first.values()):
-                with self.client("analytics", "leader") as api:
-                    response = api.get("/v1/status")
+                with self.client("analytics", "leader") as api:  # wait: analytics applied all published
                     caught_up = (api.get("/v1/scorecards/tasks", params={"year": REVIEWED_YEAR, "wait": "true"})
                                  .status_code == 200)
-                if caught_up and response.status_code == 200 and self.outbox() == first:
+                if caught_up and self.outbox() == first:
                     return
             if time.monotonic() > deadline:
                 raise DemoFailed(f"the services did not settle in {timeout:.0f} s; see the logs in "
