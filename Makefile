@@ -47,8 +47,11 @@ $(KUSTOMIZE):
 
 tools: $(KUSTOMIZE)
 
+# DEMO_ARGS=--fresh starts from a clean slate; --no-wait ends after printing.
+DEMO_ARGS ?=
+
 demo: install
-	$(UV) run --frozen --no-sync dondoc demo
+	$(UV) run --frozen --no-sync dondoc demo $(DEMO_ARGS)
 
 down: install
 	$(UV) run --frozen --no-sync dondoc dev down

@@ -220,19 +220,87 @@ def _office_token() -> str:
                                  name="Nhập liệu từ sổ theo dõi", ttl_seconds=12 * 3600)
 
 
+@app.command("review-report")
+def review_report(
+    year: Annotated[int, typer.Option("--year", help="the year reviewed")],
+    fmt: Annotated[list[str] | None, typer.Option(
+        "--format", help="md, xlsx, json or both (md and xlsx); repeatable")] = None,
+    out: Annotated[Path, typer.Option("--out", help="the folder the report is written in")] = Path("."),
+    lang: Annotated[str, typer.Option("--lang", help="vi (default) or en")] = "vi",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (end of day) or an ISO "
+                                               "moment; default: the end of the year, or now")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="first wait for every event published "
+                                        "before this call")] = False,
+) -> None:
+    """The annual review report (the shape of the office's review of 2018), every figure from
+    the analytics read models (DONDOC_STORE_URL of analytics), with its definition and as-of."""
+    from dondoc import review_report as report
+    from dondoc_analytics.domain.timeliness import AsOfBeforeYear
+    from dondoc_analytics.entrypoints.cli import _moment, _parts, _wait
+
+    formats = [f for given in (fmt or ["both"]) for f in (("md", "xlsx") if given == "both" else (given,))]
+    unknown = [f for f in formats if f not in report.FORMATS]
+    if unknown or lang not in ("vi", "en"):
+        errors.print(f"[red]--format takes md, xlsx, json or both; --lang vi or en[/] (got {unknown or lang})")
+        raise typer.Exit(2)
+    parts = _parts()
+    if wait:
+        _wait(parts)
+    try:
+        review = parts.reading.annual_review(year, as_of=_moment(as_of))
+    except AsOfBeforeYear as e:
+        errors.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from None
+    for path in report.write(review, out, formats, lang):
+        console.print(f"{path}", highlight=False)
+
+
+@app.command("synthetic")
+def synthetic(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the JSON lines file to write")],
+    provinces: Annotated[int, typer.Option(min=1, help="how many provinces")] = 1,
+    first: Annotated[int, typer.Option("--from", help="the first year")] = 2016,
+    last: Annotated[int, typer.Option("--to", help="the last year")] = 2024,
+    units: Annotated[int, typer.Option(min=1, help="units per province")] = 40,
+    tasks: Annotated[int, typer.Option(min=1, help="tasks per unit and year")] = 70,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same events")] = 20181231,
+) -> None:
+    """A seeded synthetic history of any number of provinces and years (the benchmarks' own
+    generator), written as contract events, one JSON line each: service, type, subject, payload."""
+    from dondoc.synthetic import History
+
+    if last < first:
+        raise typer.BadParameter("--to must not be before --from", param_hint="--to")
+    history = History(seed, provinces=provinces, years=range(first, last + 1), units_per_province=units,
+                      tasks_per_unit_year=tasks)
+    count = 0
+    with output.open("w", encoding="utf-8") as out:
+        for event in history.events():
+            out.write(f'{{"service":"{event.service}","type":"{event.ce_type}","subject":"{event.subject}",'
+                      f'"payload":{event.payload}}}\n')
+            count += 1
+    console.print(f"{count:,} events of {provinces} province(s), {first}–{last}: {output}", highlight=False)
+
+
 @app.command("demo")
 def demo(
     wait: Annotated[bool, typer.Option("--wait/--no-wait",
                                        help="Keep running until Ctrl-C (default) or end at once.")] = True,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start from a clean slate even if the data "
+                                                        "loaded earlier fits.")] = False,
 ) -> None:
-    """The main job on the embedded defaults (SQLite stores, the local Kafka)."""
+    """The main job on the embedded defaults: one province from 2016 to today through the real
+    import and APIs, the 2018 scorecard, the trend, the annual review report; Ctrl-C stops it."""
     from dondoc import demo as demo_module
 
     try:
-        code = demo_module.run(_stack(), wait=wait,
+        code = demo_module.run(_stack(), wait=wait, fresh=fresh, console=console,
                                say=lambda line: console.print(line, highlight=False))
     except StackError as e:
         raise _fail(e) from None
+    except demo_module.DemoFailed as e:
+        errors.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 

@@ -58,6 +58,9 @@ DOMAINS = {
     MAT_TRAN: ("Mặt trận", "Công đoàn", "Thanh niên", "Phụ nữ", "Nông dân"),
 }
 
+REVIEW_TEAM_TASK = ("Thành lập Tổ rà soát ở cấp mình; theo dõi, đôn đốc việc thực hiện các Thông báo "
+                    "kết luận của Ban Thường vụ, Thường trực Tỉnh ủy")
+
 TASK_VERBS = ("Chỉ đạo triển khai", "Xây dựng kế hoạch thực hiện", "Tổ chức sơ kết", "Tham mưu ban hành",
               "Kiểm tra, đôn đốc việc thực hiện", "Báo cáo Ban Thường vụ kết quả", "Rà soát, đánh giá")
 TASK_OBJECTS = ("Nghị quyết Đại hội Đảng bộ tỉnh", "chương trình xây dựng nông thôn mới",
@@ -99,6 +102,17 @@ class ScenarioReport:
     period: str
     due_on: date
     submitted_on: date | None
+    #: the review team's judgement of a 2018 report received: "specific" or "generic" (the
+    #: source text: some reports stuck to the notices' items, others stayed generic)
+    quality: str | None = None
+
+    @property
+    def reviewed_on(self) -> date | None:
+        """The day the review team assessed it: five days after it came in, within the year."""
+        if self.submitted_on is None or self.quality is None:
+            return None
+        return max(self.submitted_on, min(self.submitted_on + timedelta(days=5),
+                                          date(self.due_on.year, 12, 31)))
 
 
 @dataclass
@@ -192,10 +206,26 @@ def generate(seed: int = 2018, today: date | None = None, first_year: int = 2016
                 due = date(2018, 9, 30)
                 directive.tasks.append(ScenarioTask(text, lead, ("UBND", "STNMT"), domain, due,
                                                     "open_overdue", key_project=True))
+            if year == 2018 and kind == "kl":
+                # the Conclusion asks every unit to track the notices at its own level (the source
+                # text: many set up their own review teams): a standing task each, so every unit
+                # has items to report on, line by line
+                directive.tasks += [ScenarioTask(REVIEW_TEAM_TASK, code, (), "Kiểm tra, giám sát", None,
+                                                 "no_deadline") for code, *_ in UNITS_OF_THE_PROVINCE]
             directives.append(directive)
     _carry_over_2016_2017(directives, rng)
     reports = _reports(rng, today, first_year)
+    _judge_2018_reports(reports, random.Random(seed + 1))  # its own draws: the rest stays as it was
     return Scenario(seed, today, directives, reports)
+
+
+def _judge_2018_reports(reports: list[ScenarioReport], rng: random.Random) -> None:
+    """The units the source text praises sent specific reports; of the others, most were
+    generic."""
+    good = {code for code, *_, well in UNITS_OF_THE_PROVINCE if well}
+    for report in reports:
+        if report.period == "2018" and report.submitted_on is not None:
+            report.quality = "specific" if report.unit in good or rng.random() < 0.3 else "generic"
 
 
 def _summary(rng: random.Random, group: str, year: int) -> str:

@@ -31,8 +31,10 @@ from dondoc_contracts.values import (
     DeadlineRule,
     Decision,
     DirectiveKind,
+    LineAssessment,
     Period,
     PeriodKind,
+    Quality,
     ReportLine,
     ClaimedStatus,
     Verdict,
@@ -185,7 +187,10 @@ def submitted(report_id: str, unit_id: str, on: date, revision: int = 1, *,
 
 
 def reviewed(report_id: str, unit_id: str, on: date, outcome: Verdict, revision: int = 1, *,
-             year: int = 2018) -> ev.ReportReviewed:
+             year: int = 2018, qualities: Sequence[str] = ()) -> ev.ReportReviewed:
+    """A review; `qualities`: the quality judged on each line (specific / generic)."""
+    lines = tuple(LineAssessment(task_id=f"{report_id}-line{i}", verdict=outcome, quality=Quality(q))
+                  for i, q in enumerate(qualities))
     return ev.ReportReviewed(
         occurred_at=at(on, 10), actor=OFFICE, report_id=report_id, cycle_id=f"c-{year}",
-        unit_id=unit_id, revision=revision, outcome=outcome, reviewed_on=on)
+        unit_id=unit_id, revision=revision, outcome=outcome, reviewed_on=on, lines=lines)

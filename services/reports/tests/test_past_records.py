@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import pytest
 
-from dondoc_contracts import ICT, ReportOverdue, ReportSubmitted, TaskCompleted
+from dondoc_contracts import ICT, ReportOverdue, ReportReviewed, ReportSubmitted, TaskCompleted
 from services.reports.tests.harness import (
     KT,
     OFFICE_ACTOR,
@@ -173,3 +173,38 @@ async def test_a_cycle_opened_in_time_keeps_its_watcher(harness: Harness) -> Non
     await h.relayed()
     (overdue,) = h.events(ReportOverdue)
     assert overdue.overdue_at == datetime(2018, 6, 16, tzinfo=ICT)
+
+
+async def test_the_office_records_a_past_review_on_the_day_it_was_made(late_harness: Harness) -> None:
+    h = late_harness
+    await _seed(h)
+    office, reviewer = h.token("office"), h.token("reviewer", group=XD)
+    opened = await h.client.post("/cycles", headers=office, json={
+        "period": YEAR_2016, "data_cutoff_on": "2016-11-30", "due_on": "2016-11-30",
+        "unit_ids": ["BTG"]})
+    assert opened.status_code == 201, opened.text
+    report_id = opened.json()["obligations"][0]["report_id"]
+    submitted = await h.client.post(f"/reports/{report_id}/submissions", headers=office, json={
+        "submitted_on": "2016-11-28", "lines": [
+            {"task_id": "a1", "status_claimed": "in_progress", "progress": "Đang làm"}]})
+    assert submitted.status_code == 201, submitted.text
+    review = {"revision": 1, "lines": [{"task_id": "a1", "verdict": "accepted", "quality": "generic"}]}
+
+    before = h.service.parts["log"].recorder.max_notification_id()
+    refused = await h.client.post(f"/reports/{report_id}/reviews", headers=reviewer,
+                                  json={**review, "reviewed_on": "2016-12-05"})
+    assert refused.status_code == 403 and refused.json()["error"]["field"] == "reviewed_on", refused.text
+    for day, code in (("2026-11-21", "reviewed_in_future"), ("2016-11-27", "reviewed_before_submission")):
+        bad = await h.client.post(f"/reports/{report_id}/reviews", headers=office,
+                                  json={**review, "reviewed_on": day})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == code, bad.text
+        assert bad.json()["error"]["field"] == "reviewed_on"
+    assert h.service.parts["log"].recorder.max_notification_id() == before
+
+    done = await h.client.post(f"/reports/{report_id}/reviews", headers=office,
+                               json={**review, "reviewed_on": "2016-12-05"})
+    assert done.status_code == 201, done.text
+    await h.relayed()
+    (event,) = h.events(ReportReviewed)
+    assert (event.reviewed_on, event.outcome.value, event.lines[0].quality.value) == (
+        date(2016, 12, 5), "accepted", "generic")

@@ -48,7 +48,7 @@ async def test_scorecard_and_history_from_the_command_line(
         rows = list(csv.reader(io.StringIO(out)))
         header = rows[0]
         assert header[:4] == ["unit", "assigned", "carried_over", "completed_on_time"]
-        assert "on_time_rate_of_due_original" in header and header[-1] == "reports_returned"
+        assert "on_time_rate_of_due_original" in header and header[-1] == "reports_generic"
         by_name = {r[0]: dict(zip(header, r)) for r in rows[1:]}
         btg = by_name["Ban Tuyên giáo Tỉnh ủy"]
         assert (btg["assigned"], btg["carried_over"], btg["completed_on_time"]) == ("5", "1", "2")

@@ -71,14 +71,16 @@ def task_history(draw, task_id: str, units: list[str]) -> list[ev.ContractEvent]
 def report_history(draw, report_id: str, units: list[str]) -> list[ev.ContractEvent]:
     unit = draw(st.sampled_from(units))
     due = draw(st.integers(30, SPAN))
-    asked = day(due - draw(st.integers(0, 60)))
+    asked = day(due - draw(st.integers(-400, 60)))  # after the due day: the office's past records
     out: list[ev.ContractEvent] = [s.requested(report_id, unit, day(due), on=asked)]
     submitted = due + draw(st.integers(-20, 60))
     for revision in range(1, draw(st.integers(0, 3)) + 1):
         out.append(s.submitted(report_id, unit, day(submitted), revision, year=day(due).year))
         out.append(s.reviewed(report_id, unit, day(submitted + 5),
                               draw(st.sampled_from([Verdict.RETURNED, Verdict.ACCEPTED])),
-                              revision, year=day(due).year))
+                              revision, year=day(due).year,
+                              qualities=draw(st.lists(st.sampled_from(["specific", "generic"]),
+                                                      min_size=1, max_size=3))))
         submitted += draw(st.integers(1, 30))
     return out
 
@@ -184,7 +186,8 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
 def _reports(example: Example, year: int, moment: datetime, out: dict) -> None:
     obligations: dict[str, dict] = {}
     for e in example.events:
-        if isinstance(e, ev.ReportRequested) and starts_before(e.occurred_at.astimezone(VN_TZ).date(), moment):
+        if isinstance(e, ev.ReportRequested) and starts_before(
+                min(e.occurred_at.astimezone(VN_TZ).date(), e.due_on), moment):
             obligations.setdefault(e.report_id, {})["request"] = e
         elif isinstance(e, ev.ReportSubmitted):
             obligations.setdefault(e.report_id, {}).setdefault("submitted", []).append(e.submitted_on)
@@ -207,6 +210,8 @@ def _reports(example: Example, year: int, moment: datetime, out: dict) -> None:
         if reviews:  # the latest verdict (same-day reviews: the later revision, sent later)
             latest = max(reviews, key=lambda r: (r.reviewed_on, r.revision))
             figures["reports_accepted" if latest.outcome is Verdict.ACCEPTED else "reports_returned"] += 1
+            generic = any(line.quality.value == "generic" for line in latest.lines)
+            figures["reports_generic" if generic else "reports_specific"] += 1
 
 
 def _day_of(e: ev.ContractEvent) -> date:
@@ -223,7 +228,8 @@ def _zero() -> dict[str, int | float | None]:
                                        "open_overdue", "open_no_deadline", "overdue_1_30",
                                        "overdue_31_90", "overdue_91_120", "overdue_over_120")]
     names += ["reports_due", "reports_on_time", "reports_late", "reports_missing",
-              "reports_pending", "reports_accepted", "reports_returned"]
+              "reports_pending", "reports_accepted", "reports_returned", "reports_specific",
+              "reports_generic"]
     return dict.fromkeys(names, 0)
 
 

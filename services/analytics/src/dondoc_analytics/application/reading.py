@@ -18,6 +18,8 @@ from dondoc_platform.clock import Clock, SystemClock, VN_TZ
 
 from dondoc_analytics.domain.names import match_key
 from dondoc_analytics.domain.timeliness import (
+    CARRY_FIGURES,
+    CATEGORY_FIGURES,
     REPORT_FIGURES,
     REVIEW_FIGURES,
     TASK_FIGURES,
@@ -26,7 +28,13 @@ from dondoc_analytics.domain.timeliness import (
     TaskScorecard,
     check_as_of,
 )
-from dondoc_analytics.domain.wording import STATUS_LABELS, describe
+from dondoc_analytics.domain.wording import (
+    STATUS_LABELS,
+    describe,
+    figure_definition,
+    figure_label,
+    kind_label,
+)
 from dondoc_analytics.projections import frozen, queries
 from dondoc_analytics.projections.queries import Grouping, YearAsOf
 from dondoc_analytics.projections.schema import VIEWS
@@ -313,28 +321,45 @@ class Reading:
     # -- the board ------------------------------------------------------------------------
 
     def board(self, *, as_of: datetime | None = None, units: Sequence[str] | None = None,
-              status: str | None = None, review_group: str | None = None,
+              status: str | Sequence[str] | None = None, review_group: str | None = None,
               domain: str | None = None, key_task: bool | None = None,
+              year: int | None = None, membership: str | None = None,
               clearance: str = "thuong", offset: int = 0, limit: int = 100) -> tuple[list[dict], AsOf]:
-        moment = AsOf(as_of or self.clock.now())
+        """The task board at T: each task's status, and how often its lead unit asked for an
+        adjustment and its deadline was adjusted by then. With `year`: only year Y's workload
+        (assigned ∪ carried_over, metrics.md), each task with its `membership`; T defaults to
+        the year's as-of moment then."""
+        moment = self.as_of(year, as_of) if year is not None else AsOf(as_of or self.clock.now())
         p, t = VIEWS.task_periods, VIEWS.tasks
         o = moment.overdue_day
         status_expr = queries.status_case(p, o)
         allowed = SECRECY_ORDER[: SECRECY_ORDER.index(clearance) + 1]
+        counted = queries.adjustment_counts(p.c.task_id, moment.cut_day)
+        columns = [t, p.c.lead_unit_id, p.c.due_on, p.c.original_due_on, p.c.terminal_on,
+                   status_expr.label("status"),
+                   queries.status_case(p, o, original=True).label("status_original"), *counted]
+        if year is not None:
+            membership_expr = sa.case((p.c.assigned_on >= date(year, 1, 1), "assigned"),
+                                      else_="carried_over")
+            columns.append(membership_expr.label("membership"))
         statement = (
-            sa.select(t, p.c.lead_unit_id, p.c.due_on, p.c.original_due_on, p.c.terminal_on,
-                      status_expr.label("status"),
-                      queries.status_case(p, o, original=True).label("status_original"))
+            sa.select(*columns)
             .select_from(p.join(t, t.c.task_id == p.c.task_id))
             .where(p.c.valid_from <= moment.cut_day,
                    sa.or_(p.c.valid_until.is_(None), p.c.valid_until > moment.cut_day),
                    p.c.secrecy.in_(allowed))
             .order_by(p.c.due_on.is_(None), p.c.due_on, t.c.task_id)
             .offset(offset).limit(limit + 1))
+        if year is not None:
+            statement = statement.where(queries.in_workload(p, year))
+            if membership:
+                statement = statement.where(membership_expr == membership)
         if units is not None:
             statement = statement.where(p.c.lead_unit_id.in_(list(units)))
-        if status:
+        if isinstance(status, str):
             statement = statement.where(status_expr == status)
+        elif status:
+            statement = statement.where(status_expr.in_(list(status)))
         if review_group:
             statement = statement.where(p.c.review_group_key == match_key(review_group))
         if domain:
@@ -351,6 +376,118 @@ class Reading:
             row["status_vi"], row["status_en"] = STATUS_LABELS[row["status"]]
             row["days_overdue"] = (o - due).days if row["status"] == "open_overdue" else None
         return rows, moment
+
+    # -- the annual review ----------------------------------------------------------------
+
+    def documents(self, year: int, *, as_of: datetime | None = None) -> tuple[list[dict[str, Any]], AsOf]:
+        """Documents issued in Y and not revoked at T, counted by review group and kind. A
+        document's review group is its own, else the one of its tasks."""
+        moment = self.as_of(year, as_of)
+        d, t = VIEWS.directives, VIEWS.tasks
+        task_group = (sa.select(sa.func.min(t.c.review_group))
+                      .where(t.c.directive_id == d.c.directive_id).scalar_subquery())
+        statement = (
+            sa.select(d.c.kind, sa.func.coalesce(d.c.review_group, task_group).label("review_group"))
+            .where(d.c.issued_on >= date(year, 1, 1), d.c.issued_on <= date(year, 12, 31),
+                   d.c.issued_on < moment.cut_day,
+                   sa.or_(d.c.revoked_on.is_(None), d.c.revoked_on >= moment.cut_day)))
+        counts: dict[tuple[str, str], dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(statement).mappings():
+                group = row["review_group"] or queries.UNCLASSIFIED
+                key = (match_key(group), row["kind"] or "")
+                entry = counts.setdefault(key, {"review_group_key": key[0], "review_group": group,
+                                                "kind": row["kind"], "documents": 0})
+                entry["documents"] += 1
+        rows = sorted(counts.values(), key=lambda r: (r["review_group_key"], r["kind"] or ""))
+        for row in rows:
+            row["kind_vi"], row["kind_en"] = kind_label(row["kind"])
+        return rows, moment
+
+    def carry_over(self, year: int, *, as_of: datetime | None = None) -> tuple[list[dict[str, Any]], AsOf]:
+        """Year Y's carried-over tasks by the year they were assigned: their standing at T,
+        and of those still open, how many were ever asked to be adjusted or adjusted."""
+        moment = self.as_of(year, as_of)
+        p = VIEWS.task_periods
+        o = moment.overdue_day
+        requests, adjustments = queries.adjustment_counts(p.c.task_id, moment.cut_day)
+        open_ = p.c.terminal.is_(None)
+        origin = sa.extract("year", p.c.assigned_on) if self.engine.dialect.name == "postgresql" \
+            else sa.cast(sa.func.strftime("%Y", p.c.assigned_on), sa.Integer)
+
+        def count(condition: sa.ColumnElement[bool], name: str) -> sa.Label:
+            return sa.func.sum(sa.case((condition, 1), else_=0)).label(name)
+
+        status = queries.status_case(p, o)
+        statement = (
+            sa.select(origin.label("origin_year"), sa.func.count().label("carried_over"),
+                      *[count(status == name, name) for name in CATEGORY_FIGURES],
+                      count(open_, "carried_open"),
+                      count(open_ & (requests.element > 0), "adjustment_requested"),
+                      count(open_ & (adjustments.element > 0), "deadline_adjusted"),
+                      count(open_ & (requests.element == 0) & (adjustments.element == 0), "never_adjusted"))
+            .where(p.c.valid_from <= moment.cut_day,
+                   sa.or_(p.c.valid_until.is_(None), p.c.valid_until > moment.cut_day),
+                   queries.in_workload(p, year), p.c.assigned_on < date(year, 1, 1))
+            .group_by(origin).order_by(origin))
+        with self.engine.connect() as conn:
+            rows = [{k: int(v or 0) for k, v in r.items()} for r in conn.execute(statement).mappings()]
+        return rows, moment
+
+    def annual_review(self, year: int, *, as_of: datetime | None = None,
+                      clearance: str = "tuyet_mat") -> dict[str, Any]:
+        """Every figure of the annual review of year Y as of T, each section with its own
+        figures by name (their definitions in `definitions`): documents and tasks by review
+        group, results by status, the units' reports, overdue and late tasks by domain with
+        the key tasks, the tasks carried over from earlier years."""
+        moment = self.as_of(year, as_of)
+        at = moment.moment
+        by_unit = self.scorecard(year, as_of=at, by=Grouping.UNIT)
+        by_group = self.scorecard(year, as_of=at, by=Grouping.REVIEW_GROUP)
+        by_domain = self.scorecard(year, as_of=at, by=Grouping.DOMAIN)
+        documents, _ = self.documents(year, as_of=at)
+        carried, _ = self.carry_over(year, as_of=at)
+        key_tasks = self._all(as_of=at, year=year, key_task=True, clearance=clearance,
+                              status=("open_overdue", "completed_late"))
+        carried_open = self._all(as_of=at, year=year, membership="carried_over", clearance=clearance,
+                                 status=("open_in_time", "open_overdue", "open_no_deadline"))
+
+        def rows(card: Scorecard) -> list[dict[str, Any]]:
+            return [{"key": r.key, "name": r.name, "figures": r.figures, "restated": r.restated}
+                    for r in card.rows]
+
+        units = rows(by_unit)
+        well = [u for u in units if u["figures"].get("reports_due")
+                and u["figures"]["reports_on_time"] == u["figures"]["reports_specific"]
+                == u["figures"]["reports_due"]]
+        late = [u for u in units if (u["figures"].get("reports_late") or 0)
+                + (u["figures"].get("reports_missing") or 0) > 0]
+        carried_total = {name: sum(r[name] for r in carried) for name in
+                         ("carried_over", *CATEGORY_FIGURES, *CARRY_FIGURES)}
+        names = [*TASK_FIGURES, *REPORT_FIGURES, *REVIEW_FIGURES, "documents", "reported_well",
+                 "reported_late_or_missing", "key_tasks", *CARRY_FIGURES]
+        return {
+            "year": year, "as_of": moment.local(), "generated_at": self.clock.now().astimezone(VN_TZ),
+            "frozen": by_unit.period, "restatement": by_unit.restatement,
+            "documents": {"rows": documents, "total": sum(r["documents"] for r in documents)},
+            "by_review_group": {"rows": rows(by_group), "total": by_group.total.figures},
+            "by_unit": {"rows": units, "total": by_unit.total.figures},
+            "by_domain": {"rows": rows(by_domain), "total": by_domain.total.figures},
+            "reported_well": well, "reported_late_or_missing": late,
+            "key_tasks": key_tasks,
+            "carry_over": {"by_origin_year": carried, "total": carried_total, "open_tasks": carried_open},
+            "definitions": {n: dict(zip(("vi", "en"), figure_definition(n), strict=True)) for n in names},
+            "labels": {n: dict(zip(("vi", "en"), figure_label(n), strict=True)) for n in names},
+        }
+
+    def _all(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every row of a board query (paged through)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            rows, _ = self.board(offset=len(out), limit=1000, **filters)
+            out += rows[:1000]
+            if len(rows) <= 1000:
+                return out
 
 
 def _concerns_unit(task: Any, periods: list[dict[str, Any]], unit_id: str) -> bool:

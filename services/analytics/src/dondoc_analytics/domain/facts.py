@@ -43,6 +43,10 @@ def business_day(event: ContractEvent) -> date:
             return event.withdrawn_on
         case ev.TaskOverdue() | ev.ReportOverdue():
             return local_day(event.overdue_at)
+        case ev.ReportRequested():
+            # the office entering its past records opens a cycle after its due day: the
+            # obligation belongs to that due day, not to the day it was typed in
+            return min(local_day(event.occurred_at), event.due_on)
         case ev.ReportSubmitted():
             return event.submitted_on
         case ev.ReportReviewed():

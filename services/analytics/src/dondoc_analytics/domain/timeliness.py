@@ -327,7 +327,11 @@ REPORT_FIGURES: tuple[str, ...] = (
     "reports_due", "reports_on_time", "reports_late", "reports_missing", "reports_pending",
 )
 #: Shown beside the report timeliness, never mixed into it: the review team's latest verdict.
-REVIEW_FIGURES: tuple[str, ...] = ("reports_accepted", "reports_returned")
+#: The annual review's figures about tasks carried over (see wording.FIGURE_DEFINITIONS).
+CARRY_FIGURES: tuple[str, ...] = ("carried_open", "adjustment_requested", "deadline_adjusted",
+                                  "never_adjusted")
+REVIEW_FIGURES: tuple[str, ...] = ("reports_accepted", "reports_returned", "reports_specific",
+                                   "reports_generic")
 
 
 @dataclass
@@ -409,6 +413,8 @@ class ReportScorecard:
     reports_pending: int = 0
     reports_accepted: int = 0
     reports_returned: int = 0
+    reports_specific: int = 0
+    reports_generic: int = 0
 
     def invariant_holds(self) -> bool:
         return self.reports_due == (self.reports_on_time + self.reports_late

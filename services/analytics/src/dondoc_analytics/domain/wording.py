@@ -51,7 +51,103 @@ FIGURE_LABELS: dict[str, tuple[str, str]] = {
     "reports_pending": ("Chưa đến hạn", "Pending"),
     "reports_accepted": ("Được chấp nhận", "Accepted"),
     "reports_returned": ("Trả lại để hoàn thiện", "Returned for revision"),
+    "reports_specific": ("Báo cáo cụ thể", "Specific reports"),
+    "reports_generic": ("Báo cáo chung chung", "Generic reports"),
+    "documents": ("Số văn bản", "Documents"),
+    "carried_open": ("Chuyển tiếp còn chưa hoàn thành", "Carried over, still open"),
+    "adjustment_requested": ("Đã đề nghị điều chỉnh", "Adjustment requested"),
+    "deadline_adjusted": ("Đã được điều chỉnh thời hạn", "Deadline adjusted"),
+    "never_adjusted": ("Chưa từng đề nghị, chưa điều chỉnh", "Never requested nor adjusted"),
 }
+
+
+#: What each figure counts (metrics.md, and the annual review's figures below it), with its
+#: denominator where it is a rate: printed beside the figures wherever they are published.
+FIGURE_DEFINITIONS: dict[str, tuple[str, str]] = {
+    "assigned": ("nhiệm vụ do đơn vị chủ trì, được giao trong năm",
+                 "tasks with the unit as lead, assigned during the year"),
+    "carried_over": ("nhiệm vụ giao trước năm, đầu năm chưa hoàn thành và chưa rút",
+                     "tasks assigned before the year, neither completed nor withdrawn at its start"),
+    "completed_on_time": ("đã hoàn thành đến thời điểm tính, ngày hoàn thành không sau hạn "
+                          "(hạn điều chỉnh nếu có; nhiệm vụ không có thời hạn tính ở đây)",
+                          "completed by the as-of moment, completion day not after the effective "
+                          "deadline (tasks without deadline count here)"),
+    "completed_late": ("đã hoàn thành đến thời điểm tính, ngày hoàn thành sau hạn",
+                       "completed by the as-of moment, completion day after the effective deadline"),
+    "open_in_time": ("chưa hoàn thành, chưa rút, có thời hạn và chưa quá hạn tại thời điểm tính",
+                     "neither completed nor withdrawn, has a deadline, not overdue at the as-of moment"),
+    "open_overdue": ("chưa hoàn thành, chưa rút, đã quá hạn tại thời điểm tính (quá hạn từ 0 giờ "
+                     "ngày sau ngày hạn)",
+                     "neither completed nor withdrawn, overdue at the as-of moment (from 00:00 of "
+                     "the day after the deadline)"),
+    "open_no_deadline": ("chưa hoàn thành, chưa rút, không có thời hạn (thường xuyên)",
+                         "neither completed nor withdrawn, without deadline (standing or recurring)"),
+    "withdrawn": ("đã rút theo quyết định đến thời điểm tính", "withdrawn by a decision by the as-of moment"),
+    "on_time_rate_of_due": ("hoàn thành đúng hạn ÷ (hoàn thành đúng hạn + hoàn thành quá hạn + "
+                            "quá hạn chưa hoàn thành); trống khi mẫu số bằng 0",
+                            "completed_on_time ÷ (completed_on_time + completed_late + open_overdue); "
+                            "empty when the denominator is 0"),
+    "on_time_rate_of_all": ("hoàn thành đúng hạn ÷ (giao trong năm + chuyển tiếp − rút); trống khi "
+                            "mẫu số bằng 0",
+                            "completed_on_time ÷ (assigned + carried_over − withdrawn); empty when the "
+                            "denominator is 0"),
+    "reports_due": ("báo cáo tự rà soát có hạn nộp trong năm", "self-review reports due in the year"),
+    "reports_on_time": ("đã nộp đến thời điểm tính, ngày nộp lần đầu không sau hạn nộp",
+                        "submitted by the as-of moment, first submission day not after the due day"),
+    "reports_late": ("đã nộp đến thời điểm tính, ngày nộp lần đầu sau hạn nộp",
+                     "submitted by the as-of moment, first submission day after the due day"),
+    "reports_missing": ("chưa nộp tại thời điểm tính và đã quá hạn nộp",
+                        "not submitted at the as-of moment, due day already past"),
+    "reports_pending": ("chưa nộp, chưa đến hạn nộp", "not submitted, due day not past yet"),
+    "reports_accepted": ("lần đánh giá gần nhất của Tổ rà soát (đến thời điểm tính): chấp nhận",
+                         "the review team's latest verdict by the as-of moment: accepted"),
+    "reports_returned": ("lần đánh giá gần nhất: trả lại để hoàn thiện",
+                         "the latest verdict: returned for revision"),
+    "reports_specific": ("lần đánh giá gần nhất đánh giá mọi dòng (từng nhiệm vụ) là cụ thể",
+                         "the latest review judged every line (task by task) specific"),
+    "reports_generic": ("lần đánh giá gần nhất đánh giá ít nhất một dòng là chung chung",
+                        "the latest review judged at least one line generic"),
+    "documents": ("văn bản (kết luận, thông báo kết luận…) ban hành trong năm, chưa bị thu hồi tại "
+                  "thời điểm tính; nhóm rà soát của văn bản (hoặc của các nhiệm vụ trong văn bản)",
+                  "documents (conclusions, notices…) issued during the year, not revoked at the "
+                  "as-of moment; by the document's review group (or its tasks')"),
+    "reported_well": ("đơn vị có mọi báo cáo phải nộp trong năm nộp đúng hạn và được Tổ rà soát "
+                      "đánh giá cụ thể (báo cáo đúng hạn = báo cáo cụ thể = báo cáo phải nộp > 0)",
+                      "units whose every report due in the year came on time and was judged "
+                      "specific (reports_on_time = reports_specific = reports_due > 0)"),
+    "reported_late_or_missing": ("đơn vị có báo cáo nộp muộn hoặc chưa nộp (nộp muộn + chưa nộp > 0)",
+                                 "units with a report late or missing (reports_late + reports_missing > 0)"),
+    "key_tasks": ("nhiệm vụ trọng điểm trong khối lượng của năm, tại thời điểm tính quá hạn chưa "
+                  "hoàn thành hoặc đã hoàn thành quá hạn",
+                  "key tasks of the year's workload, open overdue or completed late at the as-of moment"),
+    "carried_open": ("nhiệm vụ chuyển tiếp còn chưa hoàn thành tại thời điểm tính (trong hạn, quá "
+                     "hạn hoặc không thời hạn)",
+                     "carried-over tasks still open at the as-of moment (in time, overdue or without "
+                     "deadline)"),
+    "adjustment_requested": ("trong số đó, nhiệm vụ đơn vị chủ trì đã từng đề nghị điều chỉnh "
+                             "(gia hạn, giãn, rút) trước thời điểm tính",
+                             "of those, tasks whose lead unit ever requested an adjustment (extend, "
+                             "stretch, withdraw) by the as-of moment"),
+    "deadline_adjusted": ("trong số đó, nhiệm vụ đã có quyết định điều chỉnh thời hạn",
+                          "of those, tasks whose deadline was ever adjusted by a decision"),
+    "never_adjusted": ("trong số đó, nhiệm vụ chưa từng đề nghị điều chỉnh và chưa từng được điều "
+                       "chỉnh thời hạn",
+                       "of those, tasks never requested for adjustment and never adjusted"),
+}
+
+
+def figure_definition(name: str) -> tuple[str, str]:
+    if name.endswith("_original") and name[: -len("_original")] in FIGURE_DEFINITIONS:
+        vi, en = FIGURE_DEFINITIONS[name[: -len("_original")]]
+        return f"{vi}; tính theo hạn ban đầu", f"{en}; against the original deadline"
+    return FIGURE_DEFINITIONS.get(name, (name, name))
+
+
+def kind_label(kind: str | None) -> tuple[str, str]:
+    try:
+        return _KINDS[DirectiveKind(kind)]
+    except ValueError:
+        return (kind or "Văn bản", kind or "Document")
 
 
 def figure_label(name: str) -> tuple[str, str]:

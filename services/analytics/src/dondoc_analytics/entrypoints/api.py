@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from dondoc_contracts import Role
@@ -115,6 +115,7 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
                                  "periods and audit proofs.")
     authenticated = authenticator(TokenVerifier(auth))
     readers = require_roles(authenticated, *READERS)
+    all_readers = require_roles(authenticated, *ALL_READERS)
     closers = require_roles(authenticated, Role.OFFICE, Role.ADMIN)
     auditors = require_roles(authenticated, Role.AUDITOR, Role.ADMIN)
     router = APIRouter(prefix="/v1")
@@ -181,19 +182,50 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
         status: Literal["completed_on_time", "completed_late", "open_in_time", "open_overdue",
                         "open_no_deadline", "withdrawn"] | None = None,
         review_group: str | None = None, domain: str | None = None, key_task: bool | None = None,
+        year: Annotated[int | None, Query(ge=1990, le=2100, description=(
+            "only the year's workload (assigned ∪ carried over), each task with its membership; "
+            "as_of defaults to the end of the year, or now"))] = None,
+        membership: Literal["assigned", "carried_over"] | None = None,
         cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: bool = False,
     ) -> Page[dict[str, Any]]:
-        """The task board: each task's status in the official taxonomy, at now or `as_of`."""
+        """The task board: each task's status in the official taxonomy, at now or `as_of`,
+        with how often an adjustment was requested and the deadline adjusted by then."""
         await maybe_wait(wait)
         units, group = scope(principal)
         offset = int(decode_cursor(cursor) or 0)
-        rows, _ = await asyncio.to_thread(
-            parts.reading.board, as_of=_aware(as_of), units=units or unit, status=status,
-            review_group=group or review_group, domain=domain, key_task=key_task,
-            clearance=principal.clearance.value, offset=offset, limit=limit)
+        if membership is not None and year is None:
+            raise DomainError("membership_needs_year", "Cần chọn năm khi lọc theo nhiệm vụ giao "
+                              "trong năm hay chuyển tiếp", "membership needs a year", field="year")
+        try:
+            rows, _ = await asyncio.to_thread(
+                parts.reading.board, as_of=_aware(as_of), units=units or unit, status=status,
+                review_group=group or review_group, domain=domain, key_task=key_task, year=year,
+                membership=membership, clearance=principal.clearance.value, offset=offset,
+                limit=limit)
+        except AsOfBeforeYear as e:
+            raise DomainError("as_of_before_year", "Thời điểm tính phải sau ngày đầu năm",
+                              str(e), field="as_of") from e
         more = len(rows) > limit
         return Page(items=rows[:limit], next_cursor=encode_cursor(offset + limit) if more else None)
+
+    @router.get("/reviews/{year}", tags=["scorecards"])
+    async def annual_review(
+        principal: Annotated[Principal, all_readers],
+        year: Annotated[int, Path(ge=1990, le=2100)],
+        as_of: Annotated[datetime | None, Query(description="default: end of the year, or now")] = None,
+        wait: Annotated[bool, Query(description="first wait for every published event")] = False,
+    ) -> dict[str, Any]:
+        """Every figure of the annual review of a year (documents and tasks by review group,
+        results by status, the units' reports, overdue and late tasks by domain with the key
+        tasks, tasks carried over), with their definitions and the as-of moment."""
+        await maybe_wait(wait)
+        try:
+            return await asyncio.to_thread(parts.reading.annual_review, year, as_of=_aware(as_of),
+                                           clearance=principal.clearance.value)
+        except AsOfBeforeYear as e:
+            raise DomainError("as_of_before_year", "Thời điểm tính phải sau ngày đầu năm",
+                              str(e), field="as_of") from e
 
     @router.get("/tasks/{task_id}/history", response_model=HistoryOut, tags=["tasks"])
     async def history(principal: Annotated[Principal, readers], task_id: str,

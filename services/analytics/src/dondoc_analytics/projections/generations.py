@@ -107,8 +107,47 @@ def ensure_schema(engine: sa.Engine) -> int:
         with engine.begin() as conn:
             activate(conn, generation)
     with engine.begin() as conn:
+        upgrade_in_place(conn, generation)
         create_computed_views(conn)
     return generation
+
+
+def _missing_columns(conn: sa.Connection, table: sa.Table) -> list[sa.Column]:
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    return [c for c in table.columns if c.name not in present]
+
+
+def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
+    kind = column.type.compile(dialect=conn.dialect)
+    default = f" NOT NULL DEFAULT {column.server_default.arg}" if column.server_default is not None else ""
+    conn.exec_driver_sql(f'ALTER TABLE "{table}" ADD COLUMN "{column.name}" {kind}{default}')
+
+
+def upgrade_in_place(conn: sa.Connection, generation: int) -> None:
+    """A database made by an earlier version: add the columns it lacks. The review verdicts'
+    quality counts of the live generation are derived from its events rows (the primary
+    record), as the projector derives them; frozen rows closed before keep NULL there (the
+    figure did not exist when they were frozen)."""
+    from dondoc_analytics.projections.rows import direct_rows
+    from dondoc_analytics.projections.schema import FROZEN_REPORT_SCORECARDS
+
+    for column in _missing_columns(conn, FROZEN_REPORT_SCORECARDS):
+        _add_column(conn, FROZEN_REPORT_SCORECARDS.name, column)
+    tables = tables_of(generation)
+    missing = _missing_columns(conn, tables.report_reviews)
+    if not missing:
+        return
+    for column in missing:
+        _add_column(conn, tables.report_reviews.name, column)
+    e = tables.events
+    rows = conn.execute(sa.select(e).where(e.c.event_type == "ReportReviewed")).mappings()
+    for derived in [direct_rows(row)["report_reviews"][0] for row in rows]:
+        conn.execute(tables.report_reviews.update()
+                     .where(tables.report_reviews.c.event_id == derived["event_id"])
+                     .values({c.name: derived[c.name] for c in missing}))
+    view = f"{VIEW_PREFIX}report_reviews"
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM "{tables.report_reviews.name}"')
 
 
 def activate(conn: sa.Connection, generation: int) -> None:

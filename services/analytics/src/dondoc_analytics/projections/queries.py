@@ -157,6 +157,27 @@ def workload_condition(p: sa.Table, y: sa.Subquery) -> sa.ColumnElement[bool]:
     )
 
 
+def in_workload(p: sa.Table, year: int) -> sa.ColumnElement[bool]:
+    """The task (its state at the cut day, selected by the caller) is in year Y's workload."""
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    return sa.and_(p.c.assigned_on <= last,
+                   sa.or_(p.c.assigned_on >= first, p.c.terminal_on.is_(None), p.c.terminal_on >= first))
+
+
+def adjustment_counts(task_id: sa.ColumnElement, cut_day: date) -> tuple[sa.Label, sa.Label]:
+    """How often, by the cut day, the task's lead unit asked for an adjustment
+    (AdjustmentRequested) and its deadline was adjusted by a decision (TaskDeadlineAdjusted)."""
+    e = VIEWS.events
+
+    def count(event_type: str) -> sa.ScalarSelect:
+        return (sa.select(sa.func.count()).where(e.c.task_id == task_id, e.c.event_type == event_type,
+                                                 e.c.business_day < cut_day)
+                .scalar_subquery())
+
+    return (count("AdjustmentRequested").label("adjustment_requests"),
+            count("TaskDeadlineAdjusted").label("deadline_adjustments"))
+
+
 def task_scorecard_select(y: sa.Subquery, by: Grouping, *, views: ProjectionTables = VIEWS,
                           where: Iterable[sa.ColumnElement[bool]] = ()) -> sa.Select:
     p = views.task_periods
@@ -230,11 +251,17 @@ def report_scorecard_select(y: sa.Subquery, *, views: ProjectionTables = VIEWS,
     r = views.reports
     rv = views.report_reviews
     submitted = r.c.first_submitted_on.is_not(None) & (r.c.first_submitted_on < y.c.k)
-    latest = (sa.select(rv.c.outcome)
-              .where(rv.c.report_id == r.c.report_id, rv.c.reviewed_on < y.c.k)
-              .order_by(rv.c.reviewed_on.desc(), rv.c.topic.desc(), rv.c.partition.desc(),
-                        rv.c.kafka_offset.desc())
-              .limit(1).correlate(r, y).scalar_subquery())
+
+    def latest_review(column: sa.Column) -> sa.ScalarSelect:
+        """`column` of the report's latest review in effect at T."""
+        return (sa.select(column)
+                .where(rv.c.report_id == r.c.report_id, rv.c.reviewed_on < y.c.k)
+                .order_by(rv.c.reviewed_on.desc(), rv.c.topic.desc(), rv.c.partition.desc(),
+                          rv.c.kafka_offset.desc())
+                .limit(1).correlate(r, y).scalar_subquery())
+
+    latest = latest_review(rv.c.outcome)
+    generic_lines = latest_review(rv.c.lines_generic)
 
     def count(condition: sa.ColumnElement[bool], name: str) -> sa.Label:
         return sa.func.sum(sa.case((condition, 1), else_=0)).label(name)
@@ -246,7 +273,9 @@ def report_scorecard_select(y: sa.Subquery, *, views: ProjectionTables = VIEWS,
                   count(~submitted & (r.c.due_on < y.c.o), "reports_missing"),
                   count(~submitted & (r.c.due_on >= y.c.o), "reports_pending"),
                   count(latest == "accepted", "reports_accepted"),
-                  count(latest == "returned", "reports_returned"))
+                  count(latest == "returned", "reports_returned"),
+                  count(generic_lines == 0, "reports_specific"),
+                  count(generic_lines > 0, "reports_generic"))
         .select_from(y.join(r, sa.and_(r.c.due_on >= y.c.y0, r.c.due_on <= y.c.yend,
                                        r.c.requested_on < y.c.k)))
         .where(*where)

@@ -108,7 +108,12 @@ def direct_rows(row: Mapping[str, Any]) -> dict[str, list[Row]]:
             out["report_reviews"] = [{
                 "event_id": row["event_id"], "report_id": payload["report_id"],
                 "revision": payload["revision"], "outcome": payload["outcome"],
-                "reviewed_on": row["business_day"], "topic": row["topic"],
+                "reviewed_on": row["business_day"],
+                "lines_specific": sum(1 for line in payload.get("lines", ())
+                                      if line["quality"] == "specific"),
+                "lines_generic": sum(1 for line in payload.get("lines", ())
+                                     if line["quality"] == "generic"),
+                "topic": row["topic"],
                 "partition": row["partition"], "kafka_offset": row["kafka_offset"]}]
     elif kind in UNIT_TYPES:
         p = json.loads(row["payload"])

@@ -221,11 +221,33 @@ class ReportsService:
                               field="submitted_on")
         return day
 
+    @staticmethod
+    def _reviewed_on(report: Report, day: date, today: date) -> date:
+        """The day the office says a review was made: not in the future, not before the
+        submission it assesses."""
+        if day > today:
+            raise DomainError("reviewed_in_future", f"Ngày đánh giá {day:%d/%m/%Y} ở tương lai",
+                              f"The review day {day.isoformat()} is in the future",
+                              field="reviewed_on")
+        submitted = report.submissions[-1]["submitted_on"] if report.submissions else None
+        if submitted is not None and day < submitted:
+            raise DomainError("reviewed_before_submission",
+                              f"Ngày đánh giá trước ngày nộp báo cáo ({submitted:%d/%m/%Y})",
+                              f"The review day is before the submission ({submitted.isoformat()})",
+                              field="reviewed_on")
+        return day
+
     def review_report(self, report_id: str, *, revision: int, assessments: list[dict[str, Any]],
                       comment: str | None, expected_version: int | None,
-                      principal: Principal) -> Report:
-        """The review team (or the office) assesses every line of the latest submission."""
+                      principal: Principal, reviewed_on: date | None = None) -> Report:
+        """The review team (or the office) assesses every line of the latest submission; the
+        office may record a past review from its records with the day it was made."""
         report = self.report(report_id)
+        if reviewed_on is not None and not principal.has(Role.OFFICE):
+            raise DomainError("backdating_forbidden",
+                              "Chỉ Văn phòng được ghi ngày đánh giá khác ngày hôm nay",
+                              "Only the office records a review on another day than today",
+                              field="reviewed_on", status=403)
         group = self.directory.review_group_of(report.unit_id, report.review_group)
         access.ensure_may_review(principal, report.unit_id, group)
         secret = [t for t, row in self.directory.task_rows(
@@ -236,8 +258,9 @@ class ReportsService:
                             "The report covers secret tasks above your clearance")
         check_version(report.version, expected_version, "Báo cáo", "The report")
         now, today = self._now()
+        day = today if reviewed_on is None else self._reviewed_on(report, reviewed_on, today)
         report.review(revision=revision, assessments=assessments, comment=comment,
-                      actor=actor_of(principal), at=now, reviewed_on=today)
+                      actor=actor_of(principal), at=now, reviewed_on=day)
         self._save(report)
         return report
 

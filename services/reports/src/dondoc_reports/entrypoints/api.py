@@ -256,7 +256,8 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         with command(SERVICE, "review_report"):
             service.review_report(report_id, revision=body.revision,
                                   assessments=[plain(a) for a in body.lines], comment=body.comment,
-                                  expected_version=expected_version(if_match), principal=principal)
+                                  expected_version=expected_version(if_match), principal=principal,
+                                  reviewed_on=body.reviewed_on)
         return report_detail(report_id, principal, response)
 
     # -- units ----------------------------------------------------------------------------

@@ -86,6 +86,9 @@ class ReviewReport(Command):
     revision: int = Field(ge=1, le=10_000, description="The submission being assessed")
     lines: list[AssessmentIn] = Field(min_length=1, max_length=2_000)
     comment: Body | None = None
+    reviewed_on: date | None = Field(
+        None, description="Only the office: the day the review team assessed the report, from its "
+                          "records (default: today)")
 
 
 class RequestAdjustment(Command):
