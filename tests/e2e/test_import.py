@@ -199,9 +199,16 @@ def test_a_good_workbook_then_the_same_csv_files_change_nothing(kafka_bootstrap:
         assert before["events"]["TaskOverdue"] == 2 and before["events"]["ReportOverdue"] == 2
         assert before["events"]["DirectiveIssued"] == 3 and before["events"]["TaskAssigned"] == 8
         assert before["events"]["ReportSubmitted"] == 4
-        # the reports' claims on tasks still open when the reports reached the tasks service
-        # (the others were completed or withdrawn by then: the claims change nothing there)
-        assert before["events"]["TaskProgressRecorded"] == 1
+        # every report line made while its task was open stays in the task's history, even
+        # when the book's completion or withdrawal reached the tasks service first: SKHDT's
+        # on the land still open, UBND's (28/11/2016) on the summary withdrawn on 01/12/2016,
+        # BTG's (10/04/2018) on the campaign completed on 20/12/2018
+        assert before["events"]["TaskProgressRecorded"] == 3
+        claims = {(t["content"], t["lead_unit_id"]): (t["last_progress"] or {}).get("recorded_on")
+                  for t in tasks_now(suite) if t["last_progress"]}
+        assert claims == {("Bàn giao đất lâm nghiệp", "SKHDT"): "2016-12-15",
+                          ("Tổng kết đề án", "UBND"): "2016-11-28",
+                          ("Tuyên truyền Nghị quyết", "BTG"): "2018-04-10"}
 
         again = imported(suite, csv_files(tmp_path))
         assert again.code == OK, again.error
@@ -317,6 +324,11 @@ def assert_same(actual: dict[str, Any], expected: dict[str, Any]) -> None:
             differences.append((part, None, mine, theirs))
     assert not differences, "\n".join(f"{p} {k}:\n  got      {a}\n  expected {e}"
                                        for p, k, a, e in differences)
+
+
+def tasks_now(suite: RunningSuite) -> list[Any]:
+    with suite.client() as api:
+        return api.get_all("tasks", "/tasks")
 
 
 def api_reports(suite: RunningSuite) -> list[Any]:
