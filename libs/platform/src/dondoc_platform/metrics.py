@@ -26,6 +26,9 @@ OUTBOX_LAG_SECONDS = Gauge(
     "dondoc_outbox_lag_seconds", "Age of the oldest recorded event not yet published", ["service"])
 OUTBOX_POSITION = Gauge(
     "dondoc_outbox_position", "Last log position the relay published", ["service"])
+OUTBOX_LEADING = Gauge(
+    "dondoc_outbox_leading", "1 while this process's relay holds its store's lease and publishes",
+    ["service"])
 OUTBOX_ERRORS = Counter(
     "dondoc_outbox_errors_total", "Relay batches that failed and will be retried", ["service"])
 

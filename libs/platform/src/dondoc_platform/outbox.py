@@ -10,6 +10,11 @@ the same `ce_id`s: consumers deduplicate, nothing is lost.
 is read, translated and sent (at most `max_in_flight` batches unacknowledged), and positions
 are recorded in log order, each only after its whole batch was acknowledged. The idempotent
 producer keeps each partition in the order of sending, so per-key order holds.
+
+Every worker replica runs a relay, but `run()` publishes only while it holds the store's
+relay lease (`dondoc_platform.leadership`); the others stand by, keep the lag gauges true
+from the store, and take the lease over when its holder stops or dies. `relay_once()` is a
+single explicit step and takes no lease.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dondoc_contracts import ContractEvent, encode, envelope_for, event_topic
 from dondoc_platform import metrics
 from dondoc_platform.eventstore import OutboxEntry, recorder_of
 from dondoc_platform.kafka import send_batched
+from dondoc_platform.leadership import Lease, try_lead
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,8 @@ class OutboxRelay:
         route: Callable[[ContractEvent], str] = event_topic,
         observe_interval: float = 1.0,
         max_in_flight: int = 4,
+        standby_interval: float = 2.0,
+        lease_check_interval: float = 5.0,
     ) -> None:
         self.app = app
         self.recorder = recorder_of(app)
@@ -84,6 +92,10 @@ class OutboxRelay:
         self.route = route
         self.observe_interval = observe_interval
         self.max_in_flight = max(1, max_in_flight)
+        self.standby_interval = standby_interval
+        self.lease_check_interval = lease_check_interval
+        self._lease: Lease | None = None
+        self._lease_checked_at = float("-inf")
         self._wake = asyncio.Event()
         self._producer: Any = None
         self._position: int | None = None  # the last recorded position, once read
@@ -126,9 +138,25 @@ class OutboxRelay:
         return self._position or 0
 
     async def run(self, stop: asyncio.Event, *, backoff: float = 1.0) -> None:
-        """Relay until `stop` is set; a failing batch is retried with backoff, never skipped."""
+        """Relay until `stop` is set, while this relay holds the lease; a failing batch is
+        retried with backoff, never skipped."""
+        try:
+            await self._run(stop, backoff)
+        finally:
+            await self._give_up_lease()
+
+    @property
+    def leading(self) -> bool:
+        return self._lease is not None
+
+    async def _run(self, stop: asyncio.Event, backoff: float) -> None:
         while not stop.is_set():
             try:
+                if not await self._hold_lease():
+                    await self._observe(await asyncio.to_thread(self.recorder.outbox_position,
+                                                                self.name), force=True)
+                    await _sleep_or_stop(stop, self.standby_interval)
+                    continue
                 await self._pump(stop)
             except asyncio.CancelledError:
                 raise
@@ -146,6 +174,32 @@ class OutboxRelay:
                                return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             stopper.cancel()
+
+    async def _hold_lease(self) -> bool:
+        """Take the lease if free; check a held one at most every `lease_check_interval`."""
+        now = time.monotonic()
+        if self._lease is not None:
+            if now - self._lease_checked_at < self.lease_check_interval:
+                return True
+            self._lease_checked_at = now
+            if await asyncio.to_thread(self._lease.alive):
+                return True
+            self._lease = None
+            log.warning("outbox relay of %s lost its lease; standing by", self.service)
+        lease = await asyncio.to_thread(try_lead, self.recorder, self.name)
+        metrics.OUTBOX_LEADING.labels(self.service).set(1 if lease is not None else 0)
+        if lease is None:
+            return False
+        self._lease, self._lease_checked_at = lease, now
+        self._position = None  # another relay may have moved it while this one stood by
+        log.info("outbox relay of %s holds the lease: publishing", self.service)
+        return True
+
+    async def _give_up_lease(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await asyncio.to_thread(lease.release)
+            metrics.OUTBOX_LEADING.labels(self.service).set(0)
 
     async def relay_once(self) -> int:
         """Publish the next batch and record its position; returns how many log entries it
