@@ -87,12 +87,22 @@ def _recognise(header: list[Any]) -> tuple[str | None, dict[int, str]]:
     return None, {}
 
 
+#: how many filled rows above the header a sheet may have (a title, the office's name, a date)
+TITLE_ROWS = 10
+
+
 def _table(source: str, grid: list[list[Any]], issues: list[Issue]) -> Table | None:
-    """The first non-empty row is the header; what follows are data rows."""
-    header_index = next((i for i, row in enumerate(grid) if any(_filled(c) for c in row)), None)
-    if header_index is None:
+    """The header is the first row recognised as one, among the first filled rows (offices put a
+    title above it); what follows are data rows."""
+    filled = [i for i, row in enumerate(grid) if any(_filled(c) for c in row)]
+    if not filled:
         return None
-    kind, mapping = _recognise(grid[header_index])
+    kind, mapping, header_index = None, {}, filled[0]
+    for index in filled[:TITLE_ROWS + 1]:
+        kind, mapping = _recognise(grid[index])
+        if kind is not None:
+            header_index = index
+            break
     if kind is None:
         issues.append(Issue(source, header_index + 1, None,
                             "không nhận ra bảng: tiêu đề phải là của bảng Đơn vị, Nhiệm vụ hoặc Báo cáo "
@@ -143,6 +153,9 @@ def read_xlsx(path: Path, issues: list[Issue]) -> list[Table]:
     tables = []
     try:
         for sheet in workbook.worksheets:
+            # the read-only reader trusts the sheet's recorded dimension, which some programs
+            # write wrong ("A1"): rows past it would be dropped without a word
+            sheet.reset_dimensions()
             grid = [list(row) for row in sheet.iter_rows(values_only=True)]
             table = _table(f"{path.name}:{sheet.title}", grid, issues)
             if table:
