@@ -159,7 +159,7 @@ def test_a_workbook_with_a_wrong_dimension_loses_no_row(tmp_path: Path) -> None:
 def test_rows_of_one_document_must_agree(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "x.xlsx", [_task(), _task(**{"Trích yếu": "Một trích yếu khác"})])
     parsed = parse(*read_files([path]))
-    assert [(i.row, i.column) for i in parsed.issues] == [(3, "Trích yếu")]
+    assert [(i.row, i.column) for i in parsed.issues] == [(3, "E (Trích yếu)")]
 
 
 def test_unknown_table_and_unknown_file_type(tmp_path: Path) -> None:
