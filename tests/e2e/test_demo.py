@@ -267,6 +267,8 @@ def test_the_2018_report_has_the_scenarios_counts(demo_run: DemoRun) -> None:
     assert review["as_of"] == "2019-01-01T00:00:00+07:00"
     for name in ("on_time_rate_of_due", "reports_generic", "carried_open", "documents"):
         assert review["definitions"][name]["vi"] and review["definitions"][name]["en"]
+    for words in ("definitions", "labels"):  # none of them is a bare key
+        assert [n for n, text in review[words].items() if n in (text["vi"], text["en"])] == []
     markdown = (demo_run.state / "reports" / f"bao-cao-ra-soat-{YEAR}.md").read_text(encoding="utf-8")
     assert "Tổ rà soát đã rà soát 39 văn bản: 1 kết luận, 9 thông báo kết luận (Kinh tế - xã hội)" in markdown
     assert "24:00 ngày 31/12/2018" in markdown

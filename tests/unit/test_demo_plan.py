@@ -99,3 +99,17 @@ def test_the_report_lays_out_the_figures_it_is_given(tmp_path: Path) -> None:
     english = review_report.markdown(review(), "en")
     assert "Figures as of 2019-01-01T00:00+07:00" in english and "label documents" in english
     assert "| label on_time_rate_of_due | 75.0% |" in english
+
+
+def test_every_figure_of_the_annual_review_has_its_own_definition_and_label() -> None:
+    """The report prints each figure with its name and definition; a figure the analytics
+    wording does not know would come out as its bare key."""
+    from dondoc_analytics.domain.wording import figure_definition, figure_label
+
+    names = {*review_report.RESULT_FIGURES, *review_report.UNIT_FIGURES, *review_report.REPORT_FIGURES,
+             *review_report.DOMAIN_FIGURES, *review_report.CARRY_FIGURES,
+             "documents", "reported_well", "reported_late_or_missing", "key_tasks"}
+    for name in sorted(names):
+        for vi, en in (figure_definition(name), figure_label(name)):
+            assert name not in (vi, en), name
+            assert vi != en, name
