@@ -96,6 +96,12 @@ def test_the_demo_prints_the_scorecard_writes_the_report_and_stops_everything(de
         path = demo_run.state / "reports" / f"bao-cao-ra-soat-{YEAR}.{suffix}"
         assert path.stat().st_size > 0 and str(path) in out
     assert "/v1/scorecards/tasks?year=2018" in out and "dondoc dev token --role leader" in out
+    # the token command it prints runs as printed, in a shell without the project's environment
+    command = next(line for line in out.splitlines() if "a token: " in line).split("a token: ")[1].split("   (")[0]
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    shell = {**{k: v for k, v in os.environ.items() if not k.startswith(("DONDOC_", "VIRTUAL_ENV"))}, "PATH": path}
+    token = subprocess.run(command, shell=True, env=shell, capture_output=True, text=True, timeout=120)
+    assert token.returncode == 0 and token.stdout.strip().count(".") == 2, (command, token.stderr)
     assert "kafka: stopped" in out
     _nothing_left(demo_run.state)
 

@@ -131,3 +131,13 @@ def test_the_review_groups_come_in_the_source_texts_order_in_every_format(tmp_pa
     sheet = load_workbook(written[1])["Kết quả"]
     assert [sheet.cell(row=r, column=1).value for r in range(3, 6)] == expected
     assert [sheet.cell(row=r, column=2).value for r in range(3, 6)] == [2, 3, 1]
+
+
+def test_the_commands_the_demo_prints_name_the_dondoc_that_runs(tmp_path: Path) -> None:
+    from dondoc.demo import runnable_command
+
+    script = tmp_path / ".venv" / "bin" / "dondoc"
+    assert runnable_command(script, tmp_path) == ".venv/bin/dondoc"  # after `make demo`
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    assert runnable_command(script, other) == str(script)
