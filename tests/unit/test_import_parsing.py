@@ -156,6 +156,29 @@ def test_a_workbook_with_a_wrong_dimension_loses_no_row(tmp_path: Path) -> None:
     assert [(i.row, i.column) for i in parsed.issues] == [(9, "D (Ngày ban hành)")]
 
 
+def test_cells_merged_down_over_a_documents_rows_hold_for_each_row(tmp_path: Path) -> None:
+    """Offices merge a document's number, date and summary over the rows of its items."""
+    path = _workbook(tmp_path / "gop.xlsx", [
+        _task(**{"Nội dung nhiệm vụ": "Thu hồi đất"}),
+        _task(number=None, issued=None, lead="TXQT", **{"Nội dung nhiệm vụ": "Bàn giao đất", "Trích yếu": None,
+                                                         "Cơ quan ban hành": None, "Đơn vị phối hợp": ""}),
+        _task(number="7-KL/TU", **{"Nội dung nhiệm vụ": "Khác", "Đơn vị phối hợp": ""}),
+    ])
+    book = load_workbook(path)
+    sheet = book["Nhiệm vụ"]
+    for column in "ACDE":
+        sheet.merge_cells(f"{column}2:{column}3")
+    sheet.merge_cells("F4:G4")  # merged across: the value stays in its own column
+    book.save(path)
+    parsed = parse(*read_files([path]))
+    assert parsed.issues == []
+    first, second, third = parsed.tasks
+    assert (second.number, second.issued_on, second.summary, second.issuing_body, second.lead_unit) == (
+        first.number, first.issued_on, first.summary, "BTV", "TXQT")
+    assert len(parsed.directives()) == 2
+    assert (third.domain, third.review_group) == ("Đất đai", None)
+
+
 def test_rows_of_one_document_must_agree(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "x.xlsx", [_task(), _task(**{"Trích yếu": "Một trích yếu khác"})])
     parsed = parse(*read_files([path]))

@@ -145,7 +145,9 @@ def read_xlsx(path: Path, issues: list[Issue]) -> list[Table]:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        # not read-only: that reader trusts the sheet's recorded size, which some programs write
+        # wrong ("A1", rows past it dropped without a word), and it cannot see merged cells
+        workbook = load_workbook(path, data_only=True)
     except Exception as e:  # noqa: BLE001 - openpyxl raises many kinds for a damaged file
         issues.append(Issue(path.name, None, None, f"không đọc được tệp xlsx: {e}",
                             f"cannot read the xlsx file: {e}"))
@@ -153,10 +155,13 @@ def read_xlsx(path: Path, issues: list[Issue]) -> list[Table]:
     tables = []
     try:
         for sheet in workbook.worksheets:
-            # the read-only reader trusts the sheet's recorded dimension, which some programs
-            # write wrong ("A1"): rows past it would be dropped without a word
-            sheet.reset_dimensions()
             grid = [list(row) for row in sheet.iter_rows(values_only=True)]
+            for merged in sheet.merged_cells.ranges:
+                # a cell merged down over the rows of one document (its number, date, summary)
+                # holds the value for each of them; merged across, it stays in its first column
+                value = grid[merged.min_row - 1][merged.min_col - 1]
+                for row in grid[merged.min_row:merged.max_row]:
+                    row[merged.min_col - 1] = value
             table = _table(f"{path.name}:{sheet.title}", grid, issues)
             if table:
                 tables.append(table)
