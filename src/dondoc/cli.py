@@ -295,7 +295,7 @@ def demo(
 
     try:
         code = demo_module.run(_stack(), wait=wait, fresh=fresh, console=console,
-                               say=lambda line: console.print(line, highlight=False))
+                               say=lambda line: console.print(line, highlight=False, soft_wrap=True))
     except StackError as e:
         raise _fail(e) from None
     except demo_module.DemoFailed as e:

@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -293,17 +294,28 @@ class Demo:
 
     def show_urls(self) -> None:
         state = self.stack.config.state_dir
-        env = "" if state == Path.cwd() / ".dondoc" else f"DONDOC_STATE_DIR={state} "
+        dondoc = runnable_command(Path(sys.executable).parent / "dondoc", Path.cwd())
+        token = ("" if state == Path.cwd() / ".dondoc" else f"DONDOC_STATE_DIR={state} ") + \
+            f"{dondoc} dev token --role leader"
         self.say("API (OpenAPI tại /docs mỗi dịch vụ / each service's OpenAPI at /docs):")
         for name, url in self.urls.items():
             self.say(f"  {name:<14} {url}/docs")
-        self.say(f"Mã truy cập / a token: {env}dondoc dev token --role leader   "
-                 "(office, unit --unit BTG, reviewer, auditor, admin)")
-        self.say(f"  e.g. curl -H \"Authorization: Bearer $({env}dondoc dev token --role leader)\" "
+        self.say(f"Mã truy cập / a token: {token}   (office, unit --unit BTG, reviewer, auditor, admin)")
+        self.say(f"  e.g. curl -H \"Authorization: Bearer $({token})\" "
                  f"'{self.urls['analytics']}/v1/scorecards/tasks?year={REVIEWED_YEAR}'")
         store = f"DONDOC_STORE_URL=sqlite:///{state / 'data' / 'analytics.sqlite'}"
-        self.say(f"Dòng lệnh / command line: {store} dondoc scorecard --year {REVIEWED_YEAR}")
-        self.say(f"  {store} dondoc review-report --year {REVIEWED_YEAR} --out {self.reports_dir}")
+        self.say(f"Dòng lệnh / command line: {store} {dondoc} scorecard --year {REVIEWED_YEAR}")
+        self.say(f"  {store} {dondoc} review-report --year {REVIEWED_YEAR} --out {self.reports_dir}")
+
+
+def runnable_command(script: Path, cwd: Path) -> str:
+    """How the reader types this dondoc in a shell where the demo was started: its path
+    (relative when it lives below, `.venv/bin/dondoc` after `make demo`). Never the bare name:
+    `uv run` puts the environment on the demo's PATH, not on the reader's shell's."""
+    try:
+        return str(script.relative_to(cwd))
+    except ValueError:
+        return str(script)
 
 
 # --------------------------------------------------------------------------- printing

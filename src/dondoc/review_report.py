@@ -98,6 +98,8 @@ REPORT_FIGURES = ("reports_due", "reports_on_time", "reports_late", "reports_mis
                   "reports_returned")
 DOMAIN_FIGURES = ("assigned", "carried_over", "open_overdue", "completed_late", "overdue_1_30",
                   "overdue_31_90", "overdue_91_120", "overdue_over_120", "on_time_rate_of_due")
+#: the task sheets' days (ISO text in the review document), written as date cells
+DAY_COLUMNS = ("assigned_on", "due_on", "original_due_on", "terminal_on")
 CARRY_FIGURES = ("carried_over", "completed_on_time", "completed_late", "withdrawn", "carried_open",
                  "adjustment_requested", "deadline_adjusted", "never_adjusted")
 
@@ -313,6 +315,7 @@ def xlsx(review: dict[str, Any], path: Path, lang: str = "vi") -> Path:
     about = book.active
     about.title = w.sheet("about")
     about.append([w.t("title", year=review["year"])])
+    about.append([w.t("as_of", moment=w.moment(review["as_of"]), generated=w.moment(review["generated_at"]))])
     about.append(["as_of", review["as_of"]])
     about.append(["generated_at", review["generated_at"]])
     if review.get("frozen"):
@@ -332,6 +335,12 @@ def xlsx(review: dict[str, Any], path: Path, lang: str = "vi") -> Path:
             if "rate" in name:
                 for r in range(3, ws.max_row + 1):
                     ws.cell(row=r, column=column).number_format = "0.0%"
+            if name in DAY_COLUMNS:  # a real date cell, shown as the office writes it
+                for r in range(3, ws.max_row + 1):
+                    cell = ws.cell(row=r, column=column)
+                    if isinstance(cell.value, str) and cell.value:
+                        cell.value = date.fromisoformat(cell.value)
+                        cell.number_format = "DD/MM/YYYY"
 
     def figures_sheet(title: str, first: str, names: tuple[str, ...], rows: list[dict[str, Any]],
                       total: dict[str, Any] | None) -> None:
@@ -343,7 +352,8 @@ def xlsx(review: dict[str, Any], path: Path, lang: str = "vi") -> Path:
     sheet(w.sheet("documents"), [w.t("review_group"), w.t("kind"), w.label("documents")],
           ["review_group", "kind", "documents"],
           [[r["review_group"], w.kind(r), r["documents"]] for r in review["documents"]["rows"]])
-    figures_sheet(w.sheet("results"), w.t("review_group"), RESULT_FIGURES, review["by_review_group"]["rows"],
+    figures_sheet(w.sheet("results"), w.t("review_group"), RESULT_FIGURES,
+                  [{"name": name, "figures": figures} for _, name, _, figures in _group_rows(review)],
                   review["by_review_group"]["total"])
     figures_sheet(w.sheet("reports"), w.t("unit"), REPORT_FIGURES, review["by_unit"]["rows"], review["by_unit"]["total"])
     figures_sheet(w.sheet("domains"), w.t("domain"), DOMAIN_FIGURES, review["by_domain"]["rows"], review["by_domain"]["total"])

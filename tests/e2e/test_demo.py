@@ -96,6 +96,12 @@ def test_the_demo_prints_the_scorecard_writes_the_report_and_stops_everything(de
         path = demo_run.state / "reports" / f"bao-cao-ra-soat-{YEAR}.{suffix}"
         assert path.stat().st_size > 0 and str(path) in out
     assert "/v1/scorecards/tasks?year=2018" in out and "dondoc dev token --role leader" in out
+    # the token command it prints runs as printed, in a shell without the project's environment
+    command = next(line for line in out.splitlines() if "a token: " in line).split("a token: ")[1].split("   (")[0]
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    shell = {**{k: v for k, v in os.environ.items() if not k.startswith(("DONDOC_", "VIRTUAL_ENV"))}, "PATH": path}
+    token = subprocess.run(command, shell=True, env=shell, capture_output=True, text=True, timeout=120)
+    assert token.returncode == 0 and token.stdout.strip().count(".") == 2, (command, token.stderr)
     assert "kafka: stopped" in out
     _nothing_left(demo_run.state)
 
@@ -267,6 +273,8 @@ def test_the_2018_report_has_the_scenarios_counts(demo_run: DemoRun) -> None:
     assert review["as_of"] == "2019-01-01T00:00:00+07:00"
     for name in ("on_time_rate_of_due", "reports_generic", "carried_open", "documents"):
         assert review["definitions"][name]["vi"] and review["definitions"][name]["en"]
+    for words in ("definitions", "labels"):  # none of them is a bare key
+        assert [n for n, text in review[words].items() if n in (text["vi"], text["en"])] == []
     markdown = (demo_run.state / "reports" / f"bao-cao-ra-soat-{YEAR}.md").read_text(encoding="utf-8")
     assert "Tổ rà soát đã rà soát 39 văn bản: 1 kết luận, 9 thông báo kết luận (Kinh tế - xã hội)" in markdown
     assert "24:00 ngày 31/12/2018" in markdown

@@ -5,7 +5,7 @@ document (Markdown in Vietnamese and English, xlsx, JSON), counting nothing itse
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -95,7 +95,49 @@ def test_the_report_lays_out_the_figures_it_is_given(tmp_path: Path) -> None:
     assert book.sheetnames == ["Thông tin", "Văn bản", "Kết quả", "Báo cáo", "Lĩnh vực", "Trọng điểm",
                                "Tồn đọng", "Chuyển tiếp", "Đơn vị", "Định nghĩa"]
     assert book["Trọng điểm"]["C3"].value == "Thu hồi đất Khu kinh tế Đông Nam"
+    assert book["Trọng điểm"]["B3"].value == datetime(2018, 2, 1)  # a date cell, not text
+    assert book["Trọng điểm"]["F3"].number_format == "DD/MM/YYYY" and book["Trọng điểm"]["J3"].value is None
+    assert "24:00 ngày 31/12/2018" in book["Thông tin"]["A2"].value
     assert json.loads(written[2].read_text(encoding="utf-8"))["documents"]["total"] == 1
     english = review_report.markdown(review(), "en")
     assert "Figures as of 2019-01-01T00:00+07:00" in english and "label documents" in english
     assert "| label on_time_rate_of_due | 75.0% |" in english
+
+
+def test_every_figure_of_the_annual_review_has_its_own_definition_and_label() -> None:
+    """The report prints each figure with its name and definition; a figure the analytics
+    wording does not know would come out as its bare key."""
+    from dondoc_analytics.domain.wording import figure_definition, figure_label
+
+    names = {*review_report.RESULT_FIGURES, *review_report.UNIT_FIGURES, *review_report.REPORT_FIGURES,
+             *review_report.DOMAIN_FIGURES, *review_report.CARRY_FIGURES,
+             "documents", "reported_well", "reported_late_or_missing", "key_tasks"}
+    for name in sorted(names):
+        for vi, en in (figure_definition(name), figure_label(name)):
+            assert name not in (vi, en), name
+            assert vi != en, name
+
+
+def test_the_review_groups_come_in_the_source_texts_order_in_every_format(tmp_path: Path) -> None:
+    document = review()
+    groups = ["Mặt trận, đoàn thể", "Kinh tế - xã hội", "Xây dựng Đảng, hệ thống chính trị, nội chính"]
+    document["by_review_group"]["rows"] = [
+        {"key": name.lower(), "name": name, "restated": None, "figures": _figures(assigned=n)}
+        for n, name in enumerate(groups, start=1)]
+    written = review_report.write(document, tmp_path, ["md", "xlsx"])
+    text = written[0].read_text(encoding="utf-8")
+    expected = [groups[1], groups[2], groups[0]]
+    assert sorted(expected, key=text.index) == expected
+    sheet = load_workbook(written[1])["Kết quả"]
+    assert [sheet.cell(row=r, column=1).value for r in range(3, 6)] == expected
+    assert [sheet.cell(row=r, column=2).value for r in range(3, 6)] == [2, 3, 1]
+
+
+def test_the_commands_the_demo_prints_name_the_dondoc_that_runs(tmp_path: Path) -> None:
+    from dondoc.demo import runnable_command
+
+    script = tmp_path / ".venv" / "bin" / "dondoc"
+    assert runnable_command(script, tmp_path) == ".venv/bin/dondoc"  # after `make demo`
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    assert runnable_command(script, other) == str(script)

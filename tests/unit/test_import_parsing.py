@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -118,10 +120,69 @@ def test_each_error_is_located_by_sheet_row_and_column(tmp_path: Path, change: d
     assert len(parsed.tasks) == 1  # the bad row is not taken
 
 
+def _with_dimension(path: Path, dimension: str) -> Path:
+    """The workbook as some programs write it: every sheet claims the given dimension."""
+    out = path.with_name(f"dim-{path.name}")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data, found = re.subn(rb'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>'.encode(),
+                                      data)
+                assert found == 1
+            target.writestr(item, data)
+    return out
+
+
+def test_a_workbook_with_a_wrong_dimension_loses_no_row(tmp_path: Path) -> None:
+    """Some programs record a sheet's size as "A1": every row is read all the same, with the
+    row number the office sees (the header need not be on row 1)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Sổ theo dõi nhiệm vụ năm 2018"])
+    sheet.append([])
+    sheet.append(list(HEADERS[TASKS]))
+    for n in range(1, 6):
+        sheet.append(_task(**{"Nội dung nhiệm vụ": f"Nhiệm vụ {n}", "Đơn vị phối hợp": ""}))
+    sheet.append(_task(**{"Ngày ban hành": "31/02/2018", "Đơn vị phối hợp": ""}))
+    book.save(tmp_path / "so.xlsx")
+    path = _with_dimension(tmp_path / "so.xlsx", "A1")
+    directory = Directory()
+    directory.add("UBND", "UBND tỉnh")
+    tables, issues = read_files([path])
+    parsed = parse(tables, directory, issues)
+    assert len(parsed.tasks) == 5
+    assert [t.row for t in parsed.tasks] == [4, 5, 6, 7, 8]
+    assert [(i.row, i.column) for i in parsed.issues] == [(9, "D (Ngày ban hành)")]
+
+
+def test_cells_merged_down_over_a_documents_rows_hold_for_each_row(tmp_path: Path) -> None:
+    """Offices merge a document's number, date and summary over the rows of its items."""
+    path = _workbook(tmp_path / "gop.xlsx", [
+        _task(**{"Nội dung nhiệm vụ": "Thu hồi đất"}),
+        _task(number=None, issued=None, lead="TXQT", **{"Nội dung nhiệm vụ": "Bàn giao đất", "Trích yếu": None,
+                                                         "Cơ quan ban hành": None, "Đơn vị phối hợp": ""}),
+        _task(number="7-KL/TU", **{"Nội dung nhiệm vụ": "Khác", "Đơn vị phối hợp": ""}),
+    ])
+    book = load_workbook(path)
+    sheet = book["Nhiệm vụ"]
+    for column in "ACDE":
+        sheet.merge_cells(f"{column}2:{column}3")
+    sheet.merge_cells("F4:G4")  # merged across: the value stays in its own column
+    book.save(path)
+    parsed = parse(*read_files([path]))
+    assert parsed.issues == []
+    first, second, third = parsed.tasks
+    assert (second.number, second.issued_on, second.summary, second.issuing_body, second.lead_unit) == (
+        first.number, first.issued_on, first.summary, "BTV", "TXQT")
+    assert len(parsed.directives()) == 2
+    assert (third.domain, third.review_group) == ("Đất đai", None)
+
+
 def test_rows_of_one_document_must_agree(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "x.xlsx", [_task(), _task(**{"Trích yếu": "Một trích yếu khác"})])
     parsed = parse(*read_files([path]))
-    assert [(i.row, i.column) for i in parsed.issues] == [(3, "Trích yếu")]
+    assert [(i.row, i.column) for i in parsed.issues] == [(3, "E (Trích yếu)")]
 
 
 def test_unknown_table_and_unknown_file_type(tmp_path: Path) -> None:

@@ -456,7 +456,7 @@ def _check_directives_agree(parsed: Parsed) -> None:
                                       ("issued_on", "Ngày ban hành"), ("summary", "Trích yếu")):
                 if getattr(other, attribute) != getattr(first, attribute):
                     parsed.issues.append(Issue(
-                        other.source, other.row, column,
+                        other.source, other.row, other.columns.get(column, column),
                         f"khác với dòng {first.row} của cùng văn bản {number}",
                         f"differs from row {first.row} of the same document {number}"))
 

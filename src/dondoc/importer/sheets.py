@@ -87,12 +87,22 @@ def _recognise(header: list[Any]) -> tuple[str | None, dict[int, str]]:
     return None, {}
 
 
+#: how many filled rows above the header a sheet may have (a title, the office's name, a date)
+TITLE_ROWS = 10
+
+
 def _table(source: str, grid: list[list[Any]], issues: list[Issue]) -> Table | None:
-    """The first non-empty row is the header; what follows are data rows."""
-    header_index = next((i for i, row in enumerate(grid) if any(_filled(c) for c in row)), None)
-    if header_index is None:
+    """The header is the first row recognised as one, among the first filled rows (offices put a
+    title above it); what follows are data rows."""
+    filled = [i for i, row in enumerate(grid) if any(_filled(c) for c in row)]
+    if not filled:
         return None
-    kind, mapping = _recognise(grid[header_index])
+    kind, mapping, header_index = None, {}, filled[0]
+    for index in filled[:TITLE_ROWS + 1]:
+        kind, mapping = _recognise(grid[index])
+        if kind is not None:
+            header_index = index
+            break
     if kind is None:
         issues.append(Issue(source, header_index + 1, None,
                             "không nhận ra bảng: tiêu đề phải là của bảng Đơn vị, Nhiệm vụ hoặc Báo cáo "
@@ -135,7 +145,9 @@ def read_xlsx(path: Path, issues: list[Issue]) -> list[Table]:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        # not read-only: that reader trusts the sheet's recorded size, which some programs write
+        # wrong ("A1", rows past it dropped without a word), and it cannot see merged cells
+        workbook = load_workbook(path, data_only=True)
     except Exception as e:  # noqa: BLE001 - openpyxl raises many kinds for a damaged file
         issues.append(Issue(path.name, None, None, f"không đọc được tệp xlsx: {e}",
                             f"cannot read the xlsx file: {e}"))
@@ -144,6 +156,12 @@ def read_xlsx(path: Path, issues: list[Issue]) -> list[Table]:
     try:
         for sheet in workbook.worksheets:
             grid = [list(row) for row in sheet.iter_rows(values_only=True)]
+            for merged in sheet.merged_cells.ranges:
+                # a cell merged down over the rows of one document (its number, date, summary)
+                # holds the value for each of them; merged across, it stays in its first column
+                value = grid[merged.min_row - 1][merged.min_col - 1]
+                for row in grid[merged.min_row:merged.max_row]:
+                    row[merged.min_col - 1] = value
             table = _table(f"{path.name}:{sheet.title}", grid, issues)
             if table:
                 tables.append(table)

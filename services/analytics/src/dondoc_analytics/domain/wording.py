@@ -58,6 +58,9 @@ FIGURE_LABELS: dict[str, tuple[str, str]] = {
     "adjustment_requested": ("Đã đề nghị điều chỉnh", "Adjustment requested"),
     "deadline_adjusted": ("Đã được điều chỉnh thời hạn", "Deadline adjusted"),
     "never_adjusted": ("Chưa từng đề nghị, chưa điều chỉnh", "Never requested nor adjusted"),
+    "reported_well": ("Đơn vị báo cáo cụ thể, đúng hạn", "Units that reported specifically and on time"),
+    "reported_late_or_missing": ("Đơn vị báo cáo chậm hoặc chưa báo cáo", "Units late or missing"),
+    "key_tasks": ("Nhiệm vụ trọng điểm quá hạn, hoàn thành chậm", "Key tasks overdue or completed late"),
 }
 
 
@@ -91,6 +94,16 @@ FIGURE_DEFINITIONS: dict[str, tuple[str, str]] = {
                             "mẫu số bằng 0",
                             "completed_on_time ÷ (assigned + carried_over − withdrawn); empty when the "
                             "denominator is 0"),
+    "overdue_1_30": ("trong số nhiệm vụ chưa hoàn thành, quá hạn: quá hạn từ 1 đến 30 ngày (tính "
+                     "từ hạn có hiệu lực đến thời điểm tính)",
+                     "of the open overdue tasks: 1 to 30 days past the effective deadline at the "
+                     "as-of moment"),
+    "overdue_31_90": ("trong số nhiệm vụ chưa hoàn thành, quá hạn: quá hạn từ 31 đến 90 ngày",
+                      "of the open overdue tasks: 31 to 90 days past the effective deadline"),
+    "overdue_91_120": ("trong số nhiệm vụ chưa hoàn thành, quá hạn: quá hạn từ 91 đến 120 ngày",
+                       "of the open overdue tasks: 91 to 120 days past the effective deadline"),
+    "overdue_over_120": ("trong số nhiệm vụ chưa hoàn thành, quá hạn: quá hạn trên 120 ngày",
+                         "of the open overdue tasks: more than 120 days past the effective deadline"),
     "reports_due": ("báo cáo tự rà soát có hạn nộp trong năm", "self-review reports due in the year"),
     "reports_on_time": ("đã nộp đến thời điểm tính, ngày nộp lần đầu không sau hạn nộp",
                         "submitted by the as-of moment, first submission day not after the due day"),
