@@ -91,9 +91,14 @@ class Suite:
                                                           headers=headers)
             except httpx.TransportError as e:
                 if attempt == attempts:
+                    url = self.clients[service].base_url
                     raise ApiError(service, method, path, 0, "unreachable",
-                                   f"không kết nối được dịch vụ {service}: {e}",
-                                   f"cannot reach the {service} service: {e}") from e
+                                   f"không kết nối được dịch vụ {service} ({url}): {e}. Dịch vụ đã "
+                                   "chạy chưa? Khởi động: `make demo` hoặc `.venv/bin/dondoc dev up "
+                                   "kafka services`",
+                                   f"cannot reach the {service} service ({url}): {e}. Are the "
+                                   "services running? Start them with `make demo` or "
+                                   "`.venv/bin/dondoc dev up kafka services`") from e
             else:
                 again = response.status_code >= 500 or _in_progress(response)
                 if not again or attempt == attempts:
