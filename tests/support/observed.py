@@ -21,6 +21,7 @@ from dondoc_platform.calendar import local_day
 from dondoc_platform.clock import SystemClock
 from tests.support.services import UNITS, create_database, drop_database
 
+ROOT = Path(__file__).resolve().parents[2]
 #: The services these tests start (each brings its own /metrics).
 OBSERVED = ("directives", "tasks", "reports", "notifications", "analytics")
 #: The services whose logs the analytics service checkpoints and verifies.
@@ -263,4 +264,15 @@ def _disturb_tasks_input(suite: ObservedSuite) -> None:
     asyncio.run(disturb())
 
 
-__all__ = ["OBSERVED", "ObservedSuite", "feed_traffic", "observed_notice", "start_suite"]
+def documented_metrics() -> set[str]:
+    """The metric names of the table in docs/services/observability.md ("Metrics")."""
+    import re
+
+    text = (ROOT / "docs/services/observability.md").read_text(encoding="utf-8")
+    table = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    return {name for line in table.splitlines() if line.startswith("| `dondoc_")
+            for name in re.findall(r"`(dondoc_\w+)`", line.split(" | ")[0])}
+
+
+__all__ = ["OBSERVED", "ObservedSuite", "documented_metrics", "feed_traffic", "observed_notice",
+           "start_suite"]
