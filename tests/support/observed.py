@@ -111,8 +111,10 @@ class ObservedSuite:
             drop_database(admin_url, url)
 
 
-def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
-                topic_prefix: str) -> ObservedSuite:
+def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str, topic_prefix: str,
+                extra_env: dict[str, dict[str, str]] | None = None) -> ObservedSuite:
+    """The services on their own databases; `extra_env` (by service) replaces EXTRA_ENV."""
+    extra_env = EXTRA_ENV if extra_env is None else extra_env
     signer = DevSigner(home / "auth" / "jwks.json")
     signer.ensure_key()
     mailbox = Mailbox()
@@ -134,7 +136,7 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
                 "DONDOC_DATA_DIR": str(home / "data"),
                 "DONDOC_SMTP_HOST": "127.0.0.1",
                 "DONDOC_SMTP_PORT": str(mailbox.port),
-                **EXTRA_ENV.get(name, {}),
+                **extra_env.get(name, {}),
                 **(audit | {"DONDOC_AUDIT_SIGNING_KEY": _signing_key()} if name == "analytics"
                    else {}),
             })
@@ -264,6 +266,16 @@ def _disturb_tasks_input(suite: ObservedSuite) -> None:
     asyncio.run(disturb())
 
 
+def run_read_only(engine: Any, sql: str) -> tuple[list[str], list[Any]]:
+    """A dashboard's SQL as Grafana's role runs it: read only (pg_read_all_data)."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+        result = conn.execute(sa.text(sql.replace(":", r"\:")))
+        return list(result.keys()), result.all()
+
+
 def documented_metrics() -> set[str]:
     """The metric names of the table in docs/services/observability.md ("Metrics")."""
     import re
@@ -275,4 +287,4 @@ def documented_metrics() -> set[str]:
 
 
 __all__ = ["OBSERVED", "ObservedSuite", "documented_metrics", "feed_traffic", "observed_notice",
-           "start_suite"]
+           "run_read_only", "start_suite"]
