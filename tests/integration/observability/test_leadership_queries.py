@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dondoc.dashboards import all_panels, dashboards, render
-from dondoc.dashboards.queries import Query, panel_queries, substitute_sql, variable_queries
+from dondoc.dashboards import dashboards, render
+from dondoc.dashboards.queries import (
+    Query,
+    panel_queries,
+    shown_columns,
+    substitute_sql,
+    variable_queries,
+)
 from dondoc.dev.process import wait_until
-from tests.support.observed import ObservedSuite
+from tests.support.observed import ObservedSuite, run_read_only
 
 pytestmark = pytest.mark.integration
 
