@@ -21,6 +21,7 @@ from dondoc_platform.calendar import local_day
 from dondoc_platform.clock import SystemClock
 from tests.support.services import UNITS, create_database, drop_database
 
+ROOT = Path(__file__).resolve().parents[2]
 #: The services these tests start (each brings its own /metrics).
 OBSERVED = ("directives", "tasks", "reports", "notifications", "analytics")
 #: The services whose logs the analytics service checkpoints and verifies.
@@ -110,8 +111,10 @@ class ObservedSuite:
             drop_database(admin_url, url)
 
 
-def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
-                topic_prefix: str) -> ObservedSuite:
+def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str, topic_prefix: str,
+                extra_env: dict[str, dict[str, str]] | None = None) -> ObservedSuite:
+    """The services on their own databases; `extra_env` (by service) replaces EXTRA_ENV."""
+    extra_env = EXTRA_ENV if extra_env is None else extra_env
     signer = DevSigner(home / "auth" / "jwks.json")
     signer.ensure_key()
     mailbox = Mailbox()
@@ -133,7 +136,7 @@ def start_suite(home: Path, *, kafka_bootstrap: str, admin_url: str,
                 "DONDOC_DATA_DIR": str(home / "data"),
                 "DONDOC_SMTP_HOST": "127.0.0.1",
                 "DONDOC_SMTP_PORT": str(mailbox.port),
-                **EXTRA_ENV.get(name, {}),
+                **extra_env.get(name, {}),
                 **(audit | {"DONDOC_AUDIT_SIGNING_KEY": _signing_key()} if name == "analytics"
                    else {}),
             })
@@ -263,4 +266,25 @@ def _disturb_tasks_input(suite: ObservedSuite) -> None:
     asyncio.run(disturb())
 
 
-__all__ = ["OBSERVED", "ObservedSuite", "feed_traffic", "observed_notice", "start_suite"]
+def run_read_only(engine: Any, sql: str) -> tuple[list[str], list[Any]]:
+    """A dashboard's SQL as Grafana's role runs it: read only (pg_read_all_data)."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+        result = conn.execute(sa.text(sql.replace(":", r"\:")))
+        return list(result.keys()), result.all()
+
+
+def documented_metrics() -> set[str]:
+    """The metric names of the table in docs/services/observability.md ("Metrics")."""
+    import re
+
+    text = (ROOT / "docs/services/observability.md").read_text(encoding="utf-8")
+    table = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    return {name for line in table.splitlines() if line.startswith("| `dondoc_")
+            for name in re.findall(r"`(dondoc_\w+)`", line.split(" | ")[0])}
+
+
+__all__ = ["OBSERVED", "ObservedSuite", "documented_metrics", "feed_traffic", "observed_notice",
+           "run_read_only", "start_suite"]

@@ -70,3 +70,19 @@ def test_every_alert_is_in_the_runbook() -> None:
     section = text.split("## Alerts", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `(Dondoc\w+)`", section, flags=re.M))
     assert documented == {a for path in RULES for a in alerts(path)}
+
+
+def test_promtool_accepts_compose_s_prometheus_config(tmp_path: Path) -> None:
+    """The configuration docker compose mounts, with the rule files where compose mounts
+    them (here: the repository's), is one Prometheus starts with."""
+    config = yaml.safe_load((ROOT / "deploy/compose/prometheus.yml").read_text(encoding="utf-8"))
+    assert config["rule_files"] and all(p.startswith("/etc/prometheus/rules/")
+                                        for p in config["rule_files"])
+    config["rule_files"] = [str(ROOT / "deploy/prometheus/rules" / Path(p).name)
+                            for p in config["rule_files"]]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    checked = promtool("check", "config", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for rules in RULES:  # every rules file is loaded
+        assert f"{rules.name}" in checked.stdout + checked.stderr

@@ -42,6 +42,14 @@ def test_every_panel_uses_a_provisioned_data_source() -> None:
                 assert uids <= provided, (model["uid"], panel["title"], uids)
 
 
+def test_compose_provisions_the_dashboards_into_the_folder_push_writes_to() -> None:
+    from dondoc.grafana import FOLDER_TITLE, FOLDER_UID
+
+    (provider,) = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/dondoc.yml").read_text(encoding="utf-8"))["providers"]
+    assert (provider["folderUid"], provider["folder"]) == (FOLDER_UID, FOLDER_TITLE)
+
+
 def test_titles_are_vietnamese_and_descriptions_bilingual() -> None:
     for model in MODELS:
         assert model["title"].startswith("Đôn đốc — ")

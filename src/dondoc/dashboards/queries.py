@@ -40,6 +40,14 @@ def panel_queries(model: dict[str, Any]) -> list[Query]:
     return found
 
 
+def shown_columns(model: dict[str, Any], query: Query) -> set[str]:
+    """The fields the query's panel names in its overrides (headers, units, links, hidden
+    columns): the columns its SQL must return."""
+    panel = next(p for p in all_panels(model) if p.get("title") == query.panel)
+    return {o["matcher"]["options"] for o in panel.get("fieldConfig", {}).get("overrides", [])
+            if o["matcher"]["id"] == "byName"}
+
+
 def variables(model: dict[str, Any]) -> list[dict[str, Any]]:
     return list(model.get("templating", {}).get("list", []))
 

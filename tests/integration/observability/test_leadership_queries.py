@@ -12,10 +12,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dondoc.dashboards import all_panels, dashboards, render
-from dondoc.dashboards.queries import Query, panel_queries, substitute_sql, variable_queries
+from dondoc.dashboards import dashboards, render
+from dondoc.dashboards.queries import (
+    Query,
+    panel_queries,
+    shown_columns,
+    substitute_sql,
+    variable_queries,
+)
 from dondoc.dev.process import wait_until
-from tests.support.observed import ObservedSuite
+from tests.support.observed import ObservedSuite, run_read_only
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +30,8 @@ PANELS = [q for m in MODELS for q in panel_queries(m) if q.language == "sql"]
 VARIABLES = [q for m in MODELS for q in variable_queries(m) if q.language == "sql"]
 
 
-def _expected_columns(query: Query) -> set[str]:
-    """The fields the panel's overrides name (headers, units, links, hidden columns)."""
-    model = next(m for m in MODELS if m["uid"] == query.dashboard)
-    panel = next(p for p in all_panels(model) if p.get("title") == query.panel)
-    return {o["matcher"]["options"] for o in panel.get("fieldConfig", {}).get("overrides", [])
-            if o["matcher"]["id"] == "byName"}
+def _model(query: Query) -> dict[str, Any]:
+    return next(m for m in MODELS if m["uid"] == query.dashboard)
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +58,6 @@ def _values(engine: sa.Engine, observed: ObservedSuite, review_group: str) -> di
             "task": task}
 
 
-def _run(engine: sa.Engine, sql: str) -> tuple[list[str], list[Any]]:
-    with engine.connect() as conn:
-        # as Grafana's role: read only (pg_read_all_data), nothing written by a panel
-        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-        result = conn.execute(sa.text(sql.replace(":", r"\:")))
-        return list(result.keys()), result.all()
-
-
 @pytest.mark.parametrize("review_group", ["*", "Kinh tế - xã hội"])
 @pytest.mark.parametrize("query", PANELS, ids=str)
 def test_every_panel_query_returns_the_columns_its_panel_shows(
@@ -71,9 +65,9 @@ def test_every_panel_query_returns_the_columns_its_panel_shows(
     end = datetime.now(timezone.utc)
     sql = substitute_sql(query.text, _values(read_models, observed, review_group),
                          start=end - timedelta(days=365), end=end)
-    columns, rows = _run(read_models, sql)
+    columns, rows = run_read_only(read_models, sql)
     assert rows, f"{query} returned no row:\n{sql}"
-    assert _expected_columns(query) <= set(columns), (query, columns)
+    assert shown_columns(_model(query), query) <= set(columns), (query, columns)
 
 
 @pytest.mark.parametrize("query", VARIABLES, ids=str)
@@ -82,7 +76,7 @@ def test_every_variable_lists_values(read_models: sa.Engine, observed: ObservedS
     end = datetime.now(timezone.utc)
     sql = substitute_sql(query.text, _values(read_models, observed, "*"),
                          start=end - timedelta(days=365), end=end)
-    columns, rows = _run(read_models, sql)
+    columns, rows = run_read_only(read_models, sql)
     assert {"__value", "__text"} <= set(columns) and rows, (query, sql)
 
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.observed import AUDITED, OBSERVED, ObservedSuite
+from tests.support.observed import AUDITED, OBSERVED, ObservedSuite, documented_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -133,3 +133,11 @@ def test_analytics_reports_its_lag_checkpoints_and_verification(observed: Observ
              samples(text, "dondoc_audit_last_checkpoint_size_events")}
     assert all(size > 0 for size in sizes.values())
     assert {v for _, v in samples(text, "dondoc_audit_last_verify_problems")} == {0.0}
+
+
+def test_every_metric_a_service_exposes_is_documented(observed: ObservedSuite) -> None:
+    exposed = {line.split()[2] for service in OBSERVED
+               for line in observed.metrics(service).splitlines()
+               if line.startswith("# TYPE dondoc_")}
+    assert len(exposed) >= 30
+    assert exposed <= documented_metrics(), sorted(exposed - documented_metrics())
