@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dondoc.dev import Stack, StackConfig, StackError
-from dondoc.dev.stack import COMPONENTS
+from dondoc.dev.stack import COMPONENTS, INFRASTRUCTURE
 from dondoc_notifications.entrypoints.cli import app as notifications_cli
 
 app = typer.Typer(help="dondoc: theo dõi, đôn đốc thực hiện chỉ đạo / directive tracking",
@@ -53,7 +53,9 @@ def _fail(error: StackError) -> typer.Exit:
 
 ComponentsArg = Annotated[
     list[str] | None,
-    typer.Argument(help=f"Components ({', '.join(COMPONENTS)}); all when omitted."),
+    typer.Argument(help=f"Components ({', '.join(COMPONENTS)}). Omitted: `up` starts the "
+                        f"infrastructure ({', '.join(INFRASTRUCTURE)}), `down` and `status` "
+                        "cover all."),
 ]
 
 
