@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -24,20 +23,14 @@ import pytest
 
 from dondoc import scenario
 from dondoc.dev import Stack, StackConfig
-from dondoc.dev.process import free_port, port_is_free, processes_with
+from dondoc.dev.process import free_port, processes_with
 from dondoc_platform.calendar import WorkingCalendar
+from tests.support.suite import free_base_port
 
 pytestmark = pytest.mark.e2e
 
 YEAR = 2018
 END = date(YEAR + 1, 1, 1)  # the cut day of the end of 2018: facts dated before it count
-
-
-def _free_base_port() -> int:
-    while True:
-        base = random.randint(20_000, 60_000)
-        if all(port_is_free(base + i) for i in range(5)):
-            return base
 
 
 def _env(state: Path) -> dict[str, str]:
@@ -48,7 +41,7 @@ def _env(state: Path) -> dict[str, str]:
         DONDOC_KAFKA_CONTROLLER_PORT=str(free_port()),
         DONDOC_POSTGRES_PORT=str(free_port()),
         DONDOC_PROMETHEUS_PORT=str(free_port()),
-        DONDOC_SERVICES_BASE_PORT=str(_free_base_port()),
+        DONDOC_SERVICES_BASE_PORT=str(free_base_port(5)),
         PYTHONUNBUFFERED="1",
         COLUMNS="200",
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from dondoc.dev.process import port_is_free
+from dondoc.dev.process import ephemeral_ports_start, port_is_free
 from dondoc.dev.services import ServiceProcess, service_processes
 from dondoc.importer.client import Suite
 from dondoc_platform.auth import DevSigner
@@ -27,10 +27,14 @@ from dondoc_platform.auth import DevSigner
 NAMES = ["directives", "tasks", "reports"]
 
 
-def _free_base_port() -> int:
+def free_base_port(count: int = len(NAMES)) -> int:
+    """A base for `count` consecutive free ports below the kernel's ephemeral range: the tests
+    restart services on their port, and an outgoing connection could borrow an ephemeral one
+    while a service is down."""
+    top = max(20_000 + count, ephemeral_ports_start() - count)
     while True:
-        base = random.randint(20_000, 60_000)
-        if all(port_is_free(base + i) for i in range(len(NAMES))):
+        base = random.randint(20_000, top)
+        if all(port_is_free(base + i) for i in range(count)):
             return base
 
 
@@ -69,7 +73,7 @@ def running_suite(home: Path, kafka_bootstrap: str, *, hold_seconds: float = 600
     signer.ensure_key()
     prefix = f"t{uuid.uuid4().hex[:8]}."
     processes = service_processes(home, kafka_bootstrap=kafka_bootstrap, jwks_file=signer.jwks_file,
-                                  base_port=_free_base_port(), names=NAMES)
+                                  base_port=free_base_port(), names=NAMES)
     for process in processes:
         process.env.update({"DONDOC_TOPIC_PREFIX": prefix, "DONDOC_WATCHER_POLL_SECONDS": "0.5",
                             "DONDOC_HISTORY_HOLD_SECONDS": str(hold_seconds)})

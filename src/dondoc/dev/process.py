@@ -81,16 +81,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ephemeral_ports_start() -> int:
+    """The first port the kernel lends to outgoing connections (servers restarted on a port
+    below it never find it borrowed)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def server_port(low: int = 20_000) -> int:
     """A free port for a server that will be restarted on it: taken below the kernel's
     ephemeral range, so no outgoing connection borrows it while the server is down."""
     import random
 
-    try:
-        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        first = 32_768
-    candidates = list(range(low, max(low + 1, first)))
+    candidates = list(range(low, max(low + 1, ephemeral_ports_start())))
     random.shuffle(candidates)
     for port in candidates[:500]:
         if port_is_free(port) and not port_accepts(port):
