@@ -28,7 +28,7 @@ from dondoc_platform import metrics
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """A consumed, decoded event with where it came from."""
 
@@ -182,6 +182,26 @@ def _latest(coordinates: Iterable[tuple[str, int, int]]) -> Latest:
     return latest
 
 
+_UNIQUE_VIOLATION = "23505"
+
+
+class SeenBefore(Exception):
+    """A batch recorded as all new held an event recorded before: its transaction is void."""
+
+
+def _arrays(consumer: str, outcome: str, deliveries: Sequence[Delivery],
+            latest: Latest) -> dict[str, Any]:
+    return {
+        "consumer": consumer, "outcome": outcome,
+        "ids": [d.event_id for d in deliveries], "topics": [d.topic for d in deliveries],
+        "partitions": [d.partition for d in deliveries],
+        "offsets": [d.offset for d in deliveries],
+        "latest_topics": [t for t, _ in latest],
+        "latest_partitions": [p for _, p in latest],
+        "latest_offsets": list(latest.values()),
+    }
+
+
 class _InboxWrites:
     """The statements that record a batch in the inbox and move the consumer's positions.
 
@@ -205,20 +225,25 @@ class _InboxWrites:
         )
         if self.postgres:
             name = engine.dialect.identifier_preparer.format_table
-            self.inbox_arrays = sa.text(
-                f"WITH recorded AS (INSERT INTO {name(inbox)} "
+            insert_batch = (
+                f"INSERT INTO {name(inbox)} "
                 "(consumer, event_id, topic, partition, kafka_offset, outcome) "
                 "SELECT :consumer, e, t, p, o, :outcome FROM unnest(CAST(:ids AS text[]), "
                 "CAST(:topics AS text[]), CAST(:partitions AS integer[]), "
-                "CAST(:offsets AS bigint[])) AS batch(e, t, p, o) "
-                "ON CONFLICT DO NOTHING RETURNING event_id), "
-                f"moved AS (INSERT INTO {name(positions)} (consumer, topic, partition, kafka_offset) "
+                "CAST(:offsets AS bigint[])) AS batch(e, t, p, o)")
+            move_positions = (
+                f"INSERT INTO {name(positions)} (consumer, topic, partition, kafka_offset) "
                 "SELECT :consumer, t, p, o FROM unnest(CAST(:latest_topics AS text[]), "
                 "CAST(:latest_partitions AS integer[]), CAST(:latest_offsets AS bigint[])) "
                 "AS latest(t, p, o) ON CONFLICT (consumer, topic, partition) DO UPDATE "
                 f"SET kafka_offset = GREATEST({name(positions)}.kafka_offset, EXCLUDED.kafka_offset), "
-                "updated_at = now()) "
-                "SELECT event_id FROM recorded")
+                "updated_at = now()")
+            self.inbox_arrays = sa.text(
+                f"WITH recorded AS ({insert_batch} ON CONFLICT DO NOTHING RETURNING event_id), "
+                f"moved AS ({move_positions}) SELECT event_id FROM recorded")
+            # for a batch of events none of which was recorded before (a plain insert: no
+            # speculative insertion and no ids sent back); a unique violation if one was
+            self.inbox_all_new = sa.text(f"WITH recorded AS ({insert_batch}) {move_positions}")
 
     def record(self, conn: sa.Connection, consumer: str, deliveries: Sequence[Delivery],
                outcome: str) -> set[str]:
@@ -226,21 +251,26 @@ class _InboxWrites:
         returns the ids that are new."""
         latest = _latest((d.topic, d.partition, d.offset) for d in deliveries)
         if self.postgres:
-            return set(conn.execute(self.inbox_arrays, {
-                "consumer": consumer, "outcome": outcome,
-                "ids": [d.event_id for d in deliveries], "topics": [d.topic for d in deliveries],
-                "partitions": [d.partition for d in deliveries],
-                "offsets": [d.offset for d in deliveries],
-                "latest_topics": [t for t, _ in latest],
-                "latest_partitions": [p for _, p in latest],
-                "latest_offsets": list(latest.values()),
-            }).scalars())
+            return set(conn.execute(self.inbox_arrays,
+                                    _arrays(consumer, outcome, deliveries, latest)).scalars())
         rows = [{"consumer": consumer, "event_id": d.event_id, "topic": d.topic,
                  "partition": d.partition, "kafka_offset": d.offset, "outcome": outcome}
                 for d in deliveries]
         new_ids = set(conn.execute(self.inbox_rows, rows).scalars())
         self.move(conn, consumer, latest)
         return new_ids
+
+    def record_all_new(self, conn: sa.Connection, consumer: str, new: Sequence[Delivery],
+                       latest: Latest, outcome: str) -> None:
+        """On PostgreSQL: insert the inbox rows of `new` (distinct ids) and move the
+        positions to `latest`. If one of the ids was recorded before, raises `SeenBefore`
+        and the transaction must be rolled back."""
+        try:
+            conn.execute(self.inbox_all_new, _arrays(consumer, outcome, new, latest))
+        except sa.exc.IntegrityError as e:
+            if getattr(e.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+                raise SeenBefore() from e
+            raise
 
     def move(self, conn: sa.Connection, consumer: str, latest: Latest) -> None:
         if latest:
@@ -310,8 +340,11 @@ class SqlInbox:
 
     def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
         started = time.perf_counter()
-        with self.engine.begin() as conn:
-            fresh = self.record(conn, deliveries, outcome)
+        try:
+            fresh = self._transaction_all_new(deliveries, outcome)
+        except SeenBefore:  # a redelivery: again, skipping what was recorded before
+            with self.engine.begin() as conn:
+                fresh = self.record(conn, deliveries, outcome)
         skipped = len(deliveries) - len(fresh)
         metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
         if outcome == "applied":
@@ -320,6 +353,26 @@ class SqlInbox:
             metrics.INBOX_SKIPPED.labels(self.consumer).inc(skipped)
         if fresh:
             _observe_lag(self.consumer, fresh[-1])
+
+    def _transaction_all_new(self, deliveries: Sequence[Delivery], outcome: str) -> list[Delivery]:
+        """The usual case, an event consumed for the first time, at the cost of a plain
+        insert into the inbox (on PostgreSQL; elsewhere `record`). The unique key of the
+        inbox still decides: if one event of the batch was recorded before, the insert
+        fails, the transaction is rolled back before any effect commits, and `SeenBefore`
+        says so."""
+        if not self._writes.postgres:
+            with self.engine.begin() as conn:
+                return self.record(conn, deliveries, outcome)
+        first: dict[str, Delivery] = {}
+        for d in deliveries:  # an event twice in one batch: recorded and applied once
+            first.setdefault(d.event_id, d)
+        fresh = list(first.values())
+        latest = _latest((d.topic, d.partition, d.offset) for d in deliveries)
+        with self.engine.begin() as conn:
+            self._writes.record_all_new(conn, self.consumer, fresh, latest, outcome)
+            if outcome == "applied":
+                self.apply(conn, fresh)
+        return fresh
 
     def record(self, conn: sa.Connection, deliveries: Sequence[Delivery],
                outcome: str = "applied") -> list[Delivery]:
@@ -447,12 +500,20 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
 
     async def parse(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
         batch = records if isinstance(records, tuple) else (records,)
+        # FastStream's batch parser decodes every header of every record into a dict that
+        # nothing here reads (the inbox decodes the records itself): let it parse the first
+        # record only (the message's own headers), then hand it the whole batch
+        first = batch[:1]
         try:
-            return await original(batch)
+            message = await original(first)
         except (UnicodeDecodeError, AttributeError):
-            # FastStream decodes every header as UTF-8: one binary or empty header from a
-            # foreign producer would fail the whole batch again and again
-            return await original(tuple(sanitize(r) for r in batch))
+            # FastStream decodes headers as UTF-8: a binary or empty header from a foreign
+            # producer would fail the batch again and again
+            message = await original(tuple(sanitize(r) for r in first))
+        message.raw_message = batch
+        message.body = [r.value or b"" for r in batch]
+        message.message_id = f"{batch[0].offset}-{batch[-1].offset}-{batch[0].timestamp}"
+        return message
 
     async def raw(message: Any) -> Any:
         return message.raw_message
