@@ -149,7 +149,7 @@ def serve(
     import importlib
 
     from dondoc_platform.logs import configure_logging
-    from dondoc_platform.runtime import serve as run
+    from dondoc_platform.runtime import freeze_startup_heap, serve as run
 
     if service not in SERVICE_NAMES:
         errors.print(f"[red]unknown service {service}[/]; choose among {', '.join(SERVICE_NAMES)}")
@@ -160,7 +160,9 @@ def serve(
     module = importlib.import_module(f"dondoc_{service}.bootstrap")
     settings = module.Settings()
     configure_logging(settings.log_level, settings.log_json, service)
-    asyncio.run(run(module.bootstrap(settings), role))
+    service_parts = module.bootstrap(settings)
+    freeze_startup_heap()
+    asyncio.run(run(service_parts, role))
 
 
 @dev.command("token")
