@@ -72,11 +72,14 @@ def inbox_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.
     engine.dispose()
 
 
-def carrying(offset: int, position: int) -> FakeRecord:
+def carrying(offset: int, position: int, ce_id: str | None = None) -> FakeRecord:
     """The record at `offset` carrying the event at `position` of the producer's log (a
-    relay that republished puts an event at a second offset)."""
+    relay that republished puts an event at a second offset), or a foreign producer's
+    event with the id `ce_id`."""
     event = TaskProgressRecorded.example()
     key, value, headers = encode(event, envelope_for(event, position=position))
+    if ce_id is not None:
+        headers = [(k, ce_id.encode() if k == "ce_id" else v) for k, v in headers]
     return FakeRecord("dondoc.tasks.v1", 0, offset, key, value, headers)
 
 
@@ -107,7 +110,15 @@ async def test_each_event_is_applied_once_however_batches_repeat_it(inbox_engine
     assert applied == [0, 1, 4, 6] and _skipped("once") - before == 3
     await inbox.handle([carrying(1, 2)])  # an old batch delivered again changes nothing
     assert applied == [0, 1, 4, 6] and _skipped("once") - before == 4
+    # ids are any non-empty text: commas, quotes, braces, even the joined columns' separator
+    odd = ['c,d', '"e"', "{j}", "a\x1fb"]
+    await inbox.handle([carrying(7 + n, 100 + n, ce_id=i) for n, i in enumerate(odd[:3])])
+    await inbox.handle([carrying(10, 103, ce_id=odd[3])])
+    await inbox.handle([carrying(11, 104, ce_id="a\x1fb"), carrying(12, 105, ce_id="h,i")])
+    assert applied == [0, 1, 4, 6, 7, 8, 9, 10, 12] and _skipped("once") - before == 5
     with inbox_engine.connect() as conn:
         assert conn.execute(sa.select(inbox_table.c.kafka_offset).order_by(
-            inbox_table.c.kafka_offset)).scalars().all() == [0, 1, 4, 6]
-        assert conn.execute(sa.select(positions.c.kafka_offset)).scalar() == 6
+            inbox_table.c.kafka_offset)).scalars().all() == [0, 1, 4, 6, 7, 8, 9, 10, 12]
+        assert set(conn.execute(sa.select(inbox_table.c.event_id).where(
+            inbox_table.c.kafka_offset >= 7)).scalars()) == {*odd, "h,i"}
+        assert conn.execute(sa.select(positions.c.kafka_offset)).scalar() == 12
