@@ -149,7 +149,7 @@ def serve(
     import importlib
 
     from dondoc_platform.logs import configure_logging
-    from dondoc_platform.runtime import freeze_startup_heap, serve as run
+    from dondoc_platform.runtime import serve as run, tune_garbage_collector
 
     if service not in SERVICE_NAMES:
         errors.print(f"[red]unknown service {service}[/]; choose among {', '.join(SERVICE_NAMES)}")
@@ -161,7 +161,7 @@ def serve(
     settings = module.Settings()
     configure_logging(settings.log_level, settings.log_json, service)
     service_parts = module.bootstrap(settings)
-    freeze_startup_heap()
+    tune_garbage_collector()
     asyncio.run(run(service_parts, role))
 
 
