@@ -198,8 +198,10 @@ def decode(
         raise ValidationFailed(f"{model.event_type}: {where}: {first['msg']} "
                                f"({e.error_count()} error(s))") from e
     sequence = h.get("ce_sequence")
+    subject = h.get("ce_subject")
     envelope = Envelope(
-        id=h["ce_id"], type=ce_type, source=h["ce_source"], subject=h.get("ce_subject", event.subject),
+        id=h["ce_id"], type=ce_type, source=h["ce_source"],
+        subject=event.subject if subject is None else subject,
         time=event.occurred_at, sequence=int(sequence) if sequence and sequence.isdigit() else None,
         correlation_id=h.get("ce_correlationid"), causation_id=h.get("ce_causationid"),
         audit_hash=h.get("ce_audithash"), data_version=model.version,
