@@ -29,6 +29,7 @@ from dondoc_analytics.projections.rows import (
     direct_rows,
     event_row,
 )
+from dondoc_analytics.projections import setbased
 from dondoc_analytics.projections.schema import ProjectionTables
 
 CHUNK = 500
@@ -166,18 +167,10 @@ class Projector:
             for partition in result.mappings().partitions():
                 yield from partition
 
-        task_rows: list[Row] = []
-        period_rows: list[Row] = []
-        facts = stream(sa.select(*fact_columns(e)).where(e.c.fact_kind.is_not(None))
-                       .order_by(e.c.task_id))
-        for task_id, rows in groupby(facts, key=lambda r: r["task_id"]):
-            task, periods = derive_task(task_id, list(rows))
-            if task is not None:
-                task_rows.append(task)
-                period_rows.extend(periods)
-            if len(period_rows) >= batch:
-                self._flush(conn, task_rows, period_rows)
-        self._flush(conn, task_rows, period_rows)
+        if conn.dialect.name == "postgresql":
+            setbased.derive_tasks(conn, self.t)
+        else:
+            self._derive_tasks(conn, stream, batch)
         for key, types, table, derive in (
             (e.c.subject, REPORT_ROW_TYPES, self.t.reports, derive_report),
             (e.c.directive_id, DIRECTIVE_TYPES, self.t.directives, derive_directive),
@@ -191,6 +184,22 @@ class Projector:
                 direct.setdefault(name, []).extend(items)
         for name, items in direct.items():
             copy_rows(conn, getattr(self.t, name), _unique(items, getattr(self.t, name)))
+
+    def _derive_tasks(self, conn: sa.Connection, stream, batch: int) -> None:
+        """Tasks and periods folded in Python, task by task (SQLite)."""
+        e = self.t.events
+        task_rows: list[Row] = []
+        period_rows: list[Row] = []
+        facts = stream(sa.select(*fact_columns(e)).where(e.c.fact_kind.is_not(None))
+                       .order_by(e.c.task_id))
+        for task_id, rows in groupby(facts, key=lambda r: r["task_id"]):
+            task, periods = derive_task(task_id, list(rows))
+            if task is not None:
+                task_rows.append(task)
+                period_rows.extend(periods)
+            if len(period_rows) >= batch:
+                self._flush(conn, task_rows, period_rows)
+        self._flush(conn, task_rows, period_rows)
 
     def _flush(self, conn: sa.Connection, task_rows: list[Row], period_rows: list[Row]) -> None:
         copy_rows(conn, self.t.tasks, task_rows)
