@@ -22,18 +22,28 @@ import sqlalchemy as sa
 from aiokafka import TopicPartition
 from sqlalchemy.dialects import sqlite
 
-from dondoc_contracts import UndecodableEvent, decode
+from dondoc_contracts import UndecodableEvent, decode, decode_mapped
 from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 
 from dondoc_analytics.adapters import kafka
 from dondoc_analytics.projections import generations as gens
-from dondoc_analytics.projections.projector import Projector, copy_rows
-from dondoc_analytics.projections.rows import event_row
+from dondoc_analytics.projections.projector import Projector, copy_tuples
+from dondoc_analytics.projections.rows import EVENT_COLUMNS, event_values
 from dondoc_analytics.projections.schema import POSITIONS, fixed
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]
+
+
+def _headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The header map `decode` makes of a `sanitize`d record, in one pass: an empty value
+    stays (as ""), bytes that are not UTF-8 are replaced."""
+    try:
+        return {key: value.decode() if value is not None else "" for key, value in headers}
+    except UnicodeDecodeError:
+        return {key: value.decode("utf-8", "replace") if value is not None else ""
+                for key, value in headers}
 
 
 async def _discard(*_: Any) -> None:
@@ -171,26 +181,35 @@ class Projection:
         consumer = kafka.reader(self.bootstrap)
         await consumer.start()
         last: dict[TopicPartition, int] = {}
-        rows: list[dict] = []
+        rows: list[tuple] = []
+        copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
         try:
             async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
                 for record in records:
                     last[TopicPartition(record.topic, record.partition)] = record.offset
                     try:
-                        envelope, event = decode(sanitize(record).headers, record.value)
+                        envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
                     except UndecodableEvent:
                         report.undecodable += 1
                         continue
-                    rows.append(event_row(Delivery(envelope, event, record.topic,
-                                                   record.partition, record.offset)))
+                    rows.append(event_values(envelope.id, envelope.sequence, envelope.audit_hash,
+                                             event, record.topic, record.partition, record.offset))
                 if len(rows) >= chunk:
-                    await asyncio.to_thread(self._copy_events, tables, rows)
+                    if copying is not None:
+                        await copying
+                    copying = asyncio.ensure_future(
+                        asyncio.to_thread(self._copy_events, tables, rows))
                     report.events += len(rows)
                     rows = []
+            if copying is not None:
+                await copying
+                copying = None
             if rows:
                 await asyncio.to_thread(self._copy_events, tables, rows)
                 report.events += len(rows)
         finally:
+            if copying is not None:
+                await asyncio.gather(copying, return_exceptions=True)
             await kafka.close(consumer)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -200,12 +219,13 @@ class Projection:
         report.seconds["derive"] = time.perf_counter() - started
         return report
 
-    def _copy_events(self, tables, rows: list[dict]) -> None:
+    def _copy_events(self, tables, rows: list[tuple]) -> None:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                copy_rows(conn, tables.events, rows)
+                copy_tuples(conn, tables.events, EVENT_COLUMNS, rows)
             else:
-                conn.execute(sqlite.insert(tables.events).on_conflict_do_nothing(), rows)
+                conn.execute(sqlite.insert(tables.events).on_conflict_do_nothing(),
+                             [dict(zip(EVENT_COLUMNS, row)) for row in rows])
 
     def _derive(self, generation: int, tables, last: dict[TopicPartition, int]) -> int:
         with self.engine.begin() as conn:

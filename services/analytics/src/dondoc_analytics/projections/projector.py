@@ -61,6 +61,16 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, 
             copy.write_row(tuple(row.get(c) for c in columns))
 
 
+def copy_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str],
+                rows: Sequence[tuple]) -> None:
+    """COPY rows given as tuples in `columns` order (PostgreSQL)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def fact_columns(events: sa.Table) -> list[sa.ColumnElement]:
     c = events.c
     return [c.task_id, c.fact_kind, c.business_day, c.topic, c.partition, c.kafka_offset,
