@@ -65,17 +65,48 @@ def history(seed: int, tasks: int = 150, reports: int = 30) -> list[ev.ContractE
         if rng.random() < 0.2 and facts:  # a second fact on the same day as another
             facts.append(s.completed(task, lead, facts[-1].occurred_at.date()))
         out += facts
+    task_ids = [f"s{seed}-t{t}" for t in range(tasks)]
     for r in range(reports):
         report, unit = f"s{seed}-r{r}", rng.choice(units)
         due = day(100, 900)
-        out.append(s.requested(report, unit, due, on=due - timedelta(days=rng.randint(-60, 40))))
+        mentioned = rng.sample(task_ids, rng.randint(0, 3))
+        requested = s.requested(report, unit, due, on=due - timedelta(days=rng.randint(-60, 40)),
+                                task_ids=mentioned)
+        if rng.random() < 0.1:  # a submission that came before its request
+            out.append(s.submitted(report, unit, due, 1, year=due.year, task_ids=mentioned))
+        if rng.random() > 0.1:  # now and then a request that never came
+            out.append(requested)
+        if rng.random() < 0.1:  # and one entered twice
+            out.append(requested.model_copy(update={"due_on": due + timedelta(days=3)}))
         submitted = due + timedelta(days=rng.randint(-15, 30))
         for revision in range(1, rng.randint(0, 3) + 1):
-            out.append(s.submitted(report, unit, submitted, revision, year=due.year))
+            out.append(s.submitted(report, unit, submitted, revision, year=due.year,
+                                   task_ids=rng.sample(task_ids, rng.randint(0, 2))))
             out.append(s.reviewed(report, unit, submitted + timedelta(days=5),
                                   rng.choice([Verdict.RETURNED, Verdict.ACCEPTED]), revision,
                                   year=due.year, qualities=rng.choices(["specific", "generic"], k=2)))
             submitted += timedelta(days=rng.randint(1, 20))
+    for n in range(12):
+        directive = f"s{seed}-d{n}"
+        issued = ev.DirectiveIssued.example().model_copy(update={
+            "directive_id": directive, "number": f"{n}-TB/TU", "issued_on": day(0, 700)})
+        later = [ev.DirectiveAmended.example().model_copy(update={
+            "directive_id": directive, "number": f"{n}a-TB/TU",
+            "summary": rng.choice([None, f"Sửa đổi {n}"])}) for _ in range(rng.randint(0, 2))]
+        if rng.random() < 0.3:
+            later.append(ev.DirectiveRevoked.example().model_copy(update={"directive_id": directive}))
+        if rng.random() < 0.15:  # the issue imported after its amendments
+            out += later + [issued]
+        else:
+            out += [issued] + later
+    for n in range(10):
+        about = rng.choice([None, rng.choice(task_ids)])
+        kind = rng.choice([ev.NotificationSent, ev.NotificationFailed])
+        example = kind.example()
+        out.append(example.model_copy(update={
+            "notification_id": f"s{seed}-n{n}",
+            "about": example.about.model_copy(update={"task_id": about})}))
+    out.append(s.renamed(units[0], "Đơn vị đổi tên", f"Đơn vị {units[0]}", date(2017, 3, 1)))
     return out
 
 
@@ -101,6 +132,7 @@ async def test_a_rebuild_equals_the_live_read_models_row_for_row(parts, kafka_bo
             assert _compare(a.name, left, a, right, b) == []
         counts = {t.name: left.execute(sa.select(sa.func.count()).select_from(t)).scalar()
                   for t in (left_tables.tasks, left_tables.task_periods, left_tables.reports,
-                            left_tables.report_reviews)}
+                            left_tables.report_reviews, left_tables.directives,
+                            left_tables.event_tasks, left_tables.unit_versions)}
     assert built.events == len(events)
     assert all(n > 0 for n in counts.values()), counts

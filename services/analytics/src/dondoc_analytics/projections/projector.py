@@ -179,8 +179,9 @@ class Projector:
 
         if conn.dialect.name == "postgresql":
             setbased.derive_tasks(conn, self.t)
-        else:
-            self._derive_tasks(conn, stream, batch)
+            setbased.derive_the_rest(conn, self.t)
+            return
+        self._derive_tasks(conn, stream, batch)
         for key, types, table, derive in (
             (e.c.subject, REPORT_ROW_TYPES, self.t.reports, derive_report),
             (e.c.directive_id, DIRECTIVE_TYPES, self.t.directives, derive_directive),
