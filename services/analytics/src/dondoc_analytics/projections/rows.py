@@ -66,14 +66,15 @@ def event_values(event_id: str, position: int | None, audit_hash: str | None,
     names = _FIELDS.get(type(e))
     if names is None:
         names = _FIELDS[type(e)] = _fields(type(e))
-    fact = task_fact(e, (topic, partition, offset))
+    day = business_day(e)
+    fact = task_fact(e, (topic, partition, offset), day)
     what_vi, what_en = describe(e)
     actor = e.actor
     if fact is None:
         return (event_id, e.service, position, topic, partition, offset, e.event_type,
                 e.subject, e.task_id if "task_id" in names else None,
                 e.directive_id if "directive_id" in names else None, _unit_of(e, names),
-                business_day(e), e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
+                day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
                 actor.id, actor.name, actor.role.value, actor.unit_id, what_vi, what_en,
                 None, None, None, None, audit_hash, e.model_dump_json())
     return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
