@@ -314,6 +314,8 @@ class Projection:
                 vacuum = conn.dialect.name == "postgresql" and table in (tables.task_periods,
                                                                          tables.reports)
                 conn.exec_driver_sql(f'{"VACUUM ANALYZE" if vacuum else "ANALYZE"} "{table.name}"')
+                if conn.dialect.name == "postgresql":  # off while it was bulk-loaded
+                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" RESET (autovacuum_enabled)')
 
     async def rebuild(self, *, max_rounds: int = 50, switch: bool = True,
                       drop_old: bool = True) -> RebuildReport:

@@ -71,6 +71,8 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
             for table in tables.all():
                 if table is not tables.events:
                     table.create(conn)
+            for table in tables.all():  # the rebuild vacuums and analyses them once, loaded
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" SET (autovacuum_enabled = false)')
         else:
             tables.create(conn)
     return generation, tables_of(generation)
