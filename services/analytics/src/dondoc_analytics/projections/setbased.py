@@ -41,9 +41,17 @@ SELECT task_id, p->>'directive_id', p->>'directive_number', p->>'directive_kind'
     p->>'domain', p->>'review_group', coalesce((p->>'key_task')::boolean, false),
     coalesce(nullif(p->>'secrecy', ''), 'thuong'), p->'deadline_rule'->>'kind',
     p->>'report_frequency', p->>'product', (p->>'assigned_on')::date
-FROM (SELECT DISTINCT ON (task_id) task_id, payload::jsonb AS p FROM "{events}"
-      WHERE fact_kind = 'assigned' AND task_id IS NOT NULL
-      ORDER BY task_id, {order}) AS first_assignment
+FROM (SELECT DISTINCT ON (task_id) task_id, payload::jsonb AS p FROM pg_temp.analytics_facts
+      WHERE fact_kind = 'assigned' ORDER BY task_id, {order}) AS first_assignment
+"""
+
+# the facts of every task, read once from the (wide) events table
+_FACTS = """
+CREATE TEMPORARY TABLE analytics_facts ON COMMIT DROP AS
+SELECT task_id, fact_kind, business_day, topic, partition, kafka_offset, fact_lead_unit_id,
+       fact_due_on, fact_original_due_on,
+       CASE WHEN fact_kind = 'assigned' THEN payload END AS payload
+FROM "{events}" WHERE fact_kind IS NOT NULL AND task_id IS NOT NULL
 """
 
 _PERIODS = """
@@ -54,7 +62,7 @@ WITH facts AS (
     SELECT task_id, fact_kind AS k, business_day AS d, fact_lead_unit_id AS lu,
            fact_due_on AS due, coalesce(fact_original_due_on, fact_due_on) AS orig,
            row_number() OVER (PARTITION BY task_id ORDER BY {order}) AS n
-    FROM "{events}" WHERE fact_kind IS NOT NULL AND task_id IS NOT NULL
+    FROM pg_temp.analytics_facts
 ), marked AS (
     SELECT facts.*,
            min(n) FILTER (WHERE k = 'assigned') OVER whole AS an,
@@ -108,6 +116,8 @@ def derive_tasks(conn: sa.Connection, tables: ProjectionTables) -> None:
     """Fill `tasks` and `task_periods` of a generation from its `events` (PostgreSQL)."""
     names = {"events": tables.events.name, "tasks": tables.tasks.name,
              "periods": tables.task_periods.name, "order": _BUSINESS_ORDER}
+    conn.exec_driver_sql(_FACTS.format(**names))
+    conn.exec_driver_sql("ANALYZE pg_temp.analytics_facts")
     conn.exec_driver_sql(_TASKS.format(**names))
     groups = [g for (g,) in conn.exec_driver_sql(
         f'SELECT DISTINCT review_group FROM "{tables.tasks.name}" WHERE review_group IS NOT NULL')]
@@ -118,6 +128,7 @@ def derive_tasks(conn: sa.Connection, tables: ProjectionTables) -> None:
         conn.execute(sa.text("INSERT INTO pg_temp.analytics_review_keys VALUES (:g, :k)"),
                      [{"g": g, "k": match_key(g)} for g in groups])
     conn.exec_driver_sql(_PERIODS.format(**names))
+    conn.exec_driver_sql("DROP TABLE pg_temp.analytics_facts")
 
 
 _LOG_ORDER = 'topic COLLATE "C", partition, kafka_offset'
@@ -130,8 +141,8 @@ INSERT INTO "{reports}" (report_id, cycle_id, unit_id, period_kind, period_label
     period_starts_on, period_ends_on, data_cutoff_on, due_on, requested_on, first_submitted_on,
     last_revision)
 WITH r AS (
-    SELECT subject, event_type, business_day, payload::jsonb AS p, topic, partition, kafka_offset
-    FROM "{events}" WHERE event_type IN ('ReportRequested', 'ReportSubmitted')
+    SELECT subject, event_type, business_day, p, topic, partition, kafka_offset
+    FROM pg_temp.analytics_keyed WHERE event_type IN ('ReportRequested', 'ReportSubmitted')
 ), requested AS (
     SELECT DISTINCT ON (subject) subject, p, business_day FROM r
     WHERE event_type = 'ReportRequested' ORDER BY subject, {desc}
@@ -161,9 +172,8 @@ _DIRECTIVES = """
 INSERT INTO "{directives}" (directive_id, number, kind, issuing_body, issued_on, summary,
     secrecy, review_group, revoked_on)
 WITH d AS (
-    SELECT directive_id, event_type, business_day, payload::jsonb AS p, topic, partition,
-           kafka_offset
-    FROM "{events}"
+    SELECT directive_id, event_type, business_day, p, topic, partition, kafka_offset
+    FROM pg_temp.analytics_keyed
     WHERE event_type IN ('DirectiveIssued', 'DirectiveAmended', 'DirectiveRevoked')
       AND directive_id IS NOT NULL
 ), first AS (
@@ -196,17 +206,27 @@ LEFT JOIN revoked AS v ON v.directive_id = f.directive_id
 # `rows.direct_rows`: the tasks a report or notification mentions (besides the event's own)
 _EVENT_TASKS = """
 INSERT INTO "{event_tasks}" (task_id, event_id)
-SELECT DISTINCT mentioned, event_id FROM (
-    SELECT event_id, task_id, jsonb_array_elements_text(payload::jsonb->'task_ids') AS mentioned
-    FROM "{events}" WHERE event_type = 'ReportRequested'
+SELECT DISTINCT m.mentioned, e.event_id
+FROM pg_temp.analytics_keyed AS e CROSS JOIN LATERAL (
+    SELECT jsonb_array_elements_text(e.p->'task_ids') WHERE e.event_type = 'ReportRequested'
     UNION ALL
-    SELECT event_id, task_id, jsonb_array_elements(payload::jsonb->'lines')->>'task_id'
-    FROM "{events}" WHERE event_type IN ('ReportSubmitted', 'ReportReviewed')
+    SELECT jsonb_array_elements(e.p->'lines')->>'task_id'
+    WHERE e.event_type IN ('ReportSubmitted', 'ReportReviewed')
     UNION ALL
-    SELECT event_id, task_id, payload::jsonb->'about'->>'task_id'
-    FROM "{events}" WHERE event_type IN ('NotificationSent', 'NotificationFailed')
-) AS m
-WHERE coalesce(mentioned, '') <> '' AND mentioned IS DISTINCT FROM task_id
+    SELECT e.p->'about'->>'task_id' WHERE e.event_type IN ('NotificationSent', 'NotificationFailed')
+) AS m (mentioned)
+WHERE coalesce(m.mentioned, '') <> '' AND m.mentioned IS DISTINCT FROM e.task_id
+"""
+
+# the events the tables below are made of, read once from the (wide) events table
+_KEYED = """
+CREATE TEMPORARY TABLE analytics_keyed ON COMMIT DROP AS
+SELECT event_id, event_type, subject, task_id, directive_id, business_day, topic, partition,
+       kafka_offset, payload::jsonb AS p
+FROM "{events}"
+WHERE event_type IN ('ReportRequested', 'ReportSubmitted', 'ReportReviewed', 'DirectiveIssued',
+                     'DirectiveAmended', 'DirectiveRevoked', 'UnitRegistered', 'UnitChanged',
+                     'NotificationSent', 'NotificationFailed')
 """
 
 _REPORT_REVIEWS = """
@@ -216,7 +236,7 @@ SELECT event_id, p->>'report_id', (p->>'revision')::int, p->>'outcome', business
        (SELECT count(*) FROM jsonb_array_elements(p->'lines') AS l WHERE l->>'quality' = 'specific'),
        (SELECT count(*) FROM jsonb_array_elements(p->'lines') AS l WHERE l->>'quality' = 'generic'),
        topic, partition, kafka_offset
-FROM (SELECT *, payload::jsonb AS p FROM "{events}" WHERE event_type = 'ReportReviewed') AS e
+FROM pg_temp.analytics_keyed WHERE event_type = 'ReportReviewed'
 """
 
 _UNIT_VERSIONS = """
@@ -224,8 +244,7 @@ INSERT INTO "{unit_versions}" (event_id, unit_id, day, topic, partition, kafka_o
     name, review_group, parent_unit_id, active)
 SELECT event_id, p->>'unit_id', business_day, topic, partition, kafka_offset, p->>'code',
        p->>'name', p->>'review_group', p->>'parent_unit_id', coalesce((p->>'active')::boolean, true)
-FROM (SELECT *, payload::jsonb AS p FROM "{events}"
-      WHERE event_type IN ('UnitRegistered', 'UnitChanged')) AS e
+FROM pg_temp.analytics_keyed WHERE event_type IN ('UnitRegistered', 'UnitChanged')
 """
 
 
@@ -236,5 +255,9 @@ def derive_the_rest(conn: sa.Connection, tables: ProjectionTables) -> None:
     names = {"events": tables.events.name, "asc": _LOG_ORDER, "desc": _LOG_ORDER_DESC,
              **{name: getattr(tables, name).name for name in (
                  "reports", "directives", "event_tasks", "report_reviews", "unit_versions")}}
-    for statement in (_REPORTS, _DIRECTIVES, _EVENT_TASKS, _REPORT_REVIEWS, _UNIT_VERSIONS):
+    conn.exec_driver_sql(_KEYED.format(**names))
+    conn.exec_driver_sql("ANALYZE pg_temp.analytics_keyed")
+    for statement in (_REPORTS, _DIRECTIVES, _EVENT_TASKS, _REPORT_REVIEWS,
+                      _UNIT_VERSIONS):
         conn.exec_driver_sql(statement.format(**names))
+    conn.exec_driver_sql("DROP TABLE pg_temp.analytics_keyed")
