@@ -169,7 +169,12 @@ def decode(
     headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | str], value: bytes | None
 ) -> tuple[Envelope, ContractEvent]:
     """Parse a Kafka record into its envelope and contract event, or say why not."""
-    h = header_map(headers)
+    return decode_mapped(header_map(headers), value)
+
+
+def decode_mapped(h: Mapping[str, str], value: bytes | None) -> tuple[Envelope, ContractEvent]:
+    """`decode` of a record whose headers are already a `header_map` (a bulk reader makes
+    the map in its own loop)."""
     for required in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
         if not h.get(required):
             raise MissingHeader(f"header {required} is missing")
