@@ -50,6 +50,7 @@ from dondoc.dev import Stack
 from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import ensure_topics, event_topic, make_broker, send_batched
 from dondoc_platform.outbox import OutboxRelay
+from dondoc_platform.runtime import tune_garbage_collector
 from dondoc_platform.settings import KafkaSettings
 from dondoc_platform.stores import StoreURL
 from tests.backbone import sample_service as svc
@@ -331,6 +332,11 @@ async def measure(args: argparse.Namespace, bootstrap: str, server_url: str) -> 
     source = await fresh_topic(bootstrap, "source")
     await relay_run(store_url, bootstrap, source, args.events)
     records = await read_back(bootstrap, source, args.events)
+    # as `dondoc serve` does once a service is built: the measured code and the baselines
+    # all run in this process with its collector set up so (the start-up heap, and the
+    # records kept for the raw producer, frozen)
+    if not args.default_gc:
+        tune_garbage_collector()
 
     relay, produce, batched, inbox, consume = (Figure(n, []) for n in (
         "relay", "raw produce", "raw produce, send_batch", "SqlInbox", "raw consume"))
@@ -349,6 +355,7 @@ async def measure(args: argparse.Namespace, bootstrap: str, server_url: str) -> 
         await profile(args.profile, store_url, effects_url, bootstrap, source, args.events)
     return {
         "events": args.events, "repeat": args.repeat, "machine": machine(server_url),
+        "garbage collector": "interpreter defaults" if args.default_gc else "as dondoc serve sets it",
         "figures": [asdict(f) | {"median": f.median, "cpu_us": f.cpu_us}
                     for f in (relay, produce, batched, inbox, consume)],
         "ratios": {"relay / raw produce": paired_ratio(relay, produce),
@@ -399,7 +406,8 @@ def machine(server_url: str) -> dict[str, str]:
 
 def render(result: dict) -> str:
     lines = [f"events per run: {result['events']}, runs: {result['repeat']}",
-             "machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
+             "machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()),
+             f"garbage collector: {result['garbage collector']}", "",
              "| figure | median events/s | CPU µs/event (median) | runs (events/s) |",
              "|---|---:|---:|---|"]
     for f in result["figures"]:
@@ -423,6 +431,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", choices=["relay", "consumer"],
                         help="also run one cProfile'd pass and print the top functions")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep the interpreter's garbage collector settings instead of "
+                             "those `dondoc serve` sets (tune_garbage_collector), to compare")
     return parser.parse_args(argv)
 
 

@@ -151,7 +151,7 @@ def serve(
     import importlib
 
     from dondoc_platform.logs import configure_logging
-    from dondoc_platform.runtime import serve as run
+    from dondoc_platform.runtime import serve as run, tune_garbage_collector
 
     if service not in SERVICE_NAMES:
         errors.print(f"[red]unknown service {service}[/]; choose among {', '.join(SERVICE_NAMES)}")
@@ -162,7 +162,9 @@ def serve(
     module = importlib.import_module(f"dondoc_{service}.bootstrap")
     settings = module.Settings()
     configure_logging(settings.log_level, settings.log_json, service)
-    asyncio.run(run(module.bootstrap(settings), role))
+    service_parts = module.bootstrap(settings)
+    tune_garbage_collector()
+    asyncio.run(run(service_parts, role))
 
 
 @dev.command("token")

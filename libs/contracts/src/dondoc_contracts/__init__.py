@@ -14,6 +14,7 @@ from dondoc_contracts.envelope import (
     UnsupportedVersion,
     ValidationFailed,
     decode,
+    decode_mapped,
     dlq_topic,
     encode,
     envelope_for,
@@ -27,6 +28,6 @@ from dondoc_contracts.events import CATALOGUE, ICT
 __all__ = [
     "AUDIT_CHECKPOINT_TOPIC", "Actor", "BY_CE_TYPE", "BY_KEY", "CATALOGUE", "ContractEvent",
     "Envelope", "ICT", "InvalidJson", "MissingHeader", "Role", "SERVICES", "SYSTEM_ACTOR",
-    "UndecodableEvent", "UnknownType", "UnsupportedVersion", "ValidationFailed", "decode",
+    "UndecodableEvent", "UnknownType", "UnsupportedVersion", "ValidationFailed", "decode", "decode_mapped",
     "dlq_topic", "encode", "envelope_for", "event_id", "event_topic", "nfc", "topic_for",
 ]

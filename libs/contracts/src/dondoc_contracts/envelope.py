@@ -169,7 +169,12 @@ def decode(
     headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | str], value: bytes | None
 ) -> tuple[Envelope, ContractEvent]:
     """Parse a Kafka record into its envelope and contract event, or say why not."""
-    h = header_map(headers)
+    return decode_mapped(header_map(headers), value)
+
+
+def decode_mapped(h: Mapping[str, str], value: bytes | None) -> tuple[Envelope, ContractEvent]:
+    """`decode` of a record whose headers are already a `header_map` (a bulk reader makes
+    the map in its own loop)."""
     for required in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
         if not h.get(required):
             raise MissingHeader(f"header {required} is missing")
@@ -198,8 +203,10 @@ def decode(
         raise ValidationFailed(f"{model.event_type}: {where}: {first['msg']} "
                                f"({e.error_count()} error(s))") from e
     sequence = h.get("ce_sequence")
+    subject = h.get("ce_subject")
     envelope = Envelope(
-        id=h["ce_id"], type=ce_type, source=h["ce_source"], subject=h.get("ce_subject", event.subject),
+        id=h["ce_id"], type=ce_type, source=h["ce_source"],
+        subject=event.subject if subject is None else subject,
         time=event.occurred_at, sequence=int(sequence) if sequence and sequence.isdigit() else None,
         correlation_id=h.get("ce_correlationid"), causation_id=h.get("ce_causationid"),
         audit_hash=h.get("ce_audithash"), data_version=model.version,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,18 +24,106 @@ import sqlalchemy as sa
 from aiokafka import TopicPartition
 from sqlalchemy.dialects import sqlite
 
-from dondoc_contracts import UndecodableEvent, decode
+from dondoc_contracts import UndecodableEvent, decode, decode_mapped
 from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 
 from dondoc_analytics.adapters import kafka
 from dondoc_analytics.projections import generations as gens
-from dondoc_analytics.projections.projector import Projector, copy_rows
-from dondoc_analytics.projections.rows import event_row
+from dondoc_analytics.projections.projector import Projector, copy_tuples
+from dondoc_analytics.projections.rows import EVENT_COLUMNS, event_values
 from dondoc_analytics.projections.schema import POSITIONS, fixed
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]
+
+
+Loaded = tuple[int, int, dict[TopicPartition, int]]
+
+
+async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.Offsets,
+               chunk: int) -> Loaded:
+    """Bulk-load the events of these partitions, from offset 0 to `ends`, into the keyless
+    events table `table`: decoded and validated by the contract as the live consumer does
+    (an undecodable record is counted and left out, as its dead letter was sent already),
+    copied in chunks while the next chunk is decoded. Returns (events, undecodable, the
+    last offset read in each partition)."""
+    last: dict[TopicPartition, int] = {}
+    events = undecodable = 0
+    rows: list[tuple] = []
+    copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
+    consumer = kafka.reader(bootstrap)
+    await consumer.start()
+    try:
+        async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
+            for record in records:
+                last[TopicPartition(record.topic, record.partition)] = record.offset
+                try:
+                    envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
+                except UndecodableEvent:
+                    undecodable += 1
+                    continue
+                rows.append(event_values(envelope.id, envelope.sequence, envelope.audit_hash,
+                                         event, record.topic, record.partition, record.offset))
+            if len(rows) >= chunk:
+                if copying is not None:
+                    await copying
+                copying = asyncio.ensure_future(asyncio.to_thread(_copy_events, engine, table, rows))
+                events += len(rows)
+                rows = []
+        if copying is not None:
+            await copying
+            copying = None
+        if rows:
+            await asyncio.to_thread(_copy_events, engine, table, rows)
+            events += len(rows)
+    finally:
+        if copying is not None:
+            await asyncio.gather(copying, return_exceptions=True)
+        await kafka.close(consumer)
+    return events, undecodable, last
+
+
+def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            copy_tuples(conn, table, EVENT_COLUMNS, rows)
+        else:
+            conn.execute(sqlite.insert(table).on_conflict_do_nothing(),
+                         [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+
+
+def _load_elsewhere(bootstrap: str, url: str, generation: int, ends: kafka.Offsets,
+                    chunk: int) -> Loaded:
+    """`load` in a process of its own (the rebuild's other loaders); `url` is the SQLAlchemy
+    URL of the read models' engine."""
+    engine = sa.create_engine(url)
+    try:
+        return asyncio.run(load(bootstrap, engine, gens.tables_of(generation).events, ends, chunk))
+    finally:
+        engine.dispose()
+
+
+def _shares(ends: kafka.Offsets, n: int) -> list[kafka.Offsets]:
+    """The partitions split in `n` shares of about as many records (a partition stays whole,
+    so each task's events stay in one loader's order)."""
+    shares: list[dict[TopicPartition, int]] = [{} for _ in range(n)]
+    sizes = [0] * n
+    for tp, end in sorted(ends.items(), key=lambda item: -item[1]):
+        smallest = sizes.index(min(sizes))
+        shares[smallest][tp] = end
+        sizes[smallest] += end
+    return [share for share in shares if share] or [{}]
+
+
+def _headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The header map `decode` makes of a `sanitize`d record, in one pass: an empty value
+    stays (as ""), bytes that are not UTF-8 are replaced."""
+    try:
+        return {key: value.decode() if value is not None else "" for key, value in headers}
+    except UnicodeDecodeError:
+        return {key: value.decode("utf-8", "replace") if value is not None else ""
+                for key, value in headers}
 
 
 async def _discard(*_: Any) -> None:
@@ -61,13 +151,15 @@ class Projection:
 
     def __init__(self, engine: sa.Engine, bootstrap: str, topics: Sequence[str], *,
                  publish: Publish | None = None, max_records: int = 500,
-                 switch_check_seconds: float = 0.5) -> None:
+                 switch_check_seconds: float = 0.5, load_processes: int = 2) -> None:
         self.engine = engine
         self.bootstrap = bootstrap
         self.topics = list(topics)
         self.publish = publish or _discard
         self.max_records = max_records
         self.switch_check_seconds = switch_check_seconds
+        #: processes loading the partitions in a rebuild (PostgreSQL; SQLite loads in one)
+        self.load_processes = load_processes
 
     # -- generations ----------------------------------------------------------------------
 
@@ -168,51 +260,43 @@ class Projection:
         generation, tables = gens.create_generation(self.engine, purpose, bulk=True)
         report = RebuildReport(generation)
         ends = until if until is not None else await kafka.end_offsets(self.bootstrap, self.topics)
-        consumer = kafka.reader(self.bootstrap)
-        await consumer.start()
         last: dict[TopicPartition, int] = {}
-        rows: list[dict] = []
-        try:
-            async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
-                for record in records:
-                    last[TopicPartition(record.topic, record.partition)] = record.offset
-                    try:
-                        envelope, event = decode(sanitize(record).headers, record.value)
-                    except UndecodableEvent:
-                        report.undecodable += 1
-                        continue
-                    rows.append(event_row(Delivery(envelope, event, record.topic,
-                                                   record.partition, record.offset)))
-                if len(rows) >= chunk:
-                    await asyncio.to_thread(self._copy_events, tables, rows)
-                    report.events += len(rows)
-                    rows = []
-            if rows:
-                await asyncio.to_thread(self._copy_events, tables, rows)
-                report.events += len(rows)
-        finally:
-            await kafka.close(consumer)
+        if self.engine.dialect.name == "postgresql" and self.load_processes > 1:
+            shares = _shares(ends, self.load_processes)
+            url = self.engine.url.render_as_string(hide_password=False)
+            loop = asyncio.get_running_loop()
+            with ProcessPoolExecutor(len(shares) - 1, mp_context=get_context("spawn")) as pool:
+                others = [loop.run_in_executor(pool, _load_elsewhere, self.bootstrap, url,
+                                               generation, share, chunk)
+                          for share in shares[1:]]
+                loaded = [await self._load(tables, shares[0], chunk), *await asyncio.gather(*others)]
+        else:
+            loaded = [await self._load(tables, ends, chunk)]
+        for events, undecodable, positions in loaded:
+            report.events += events
+            report.undecodable += undecodable
+            last.update(positions)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        report.repeated = await asyncio.to_thread(self._derive, generation, tables, last)
+        report.repeated = await asyncio.to_thread(self._derive, generation, tables, last,
+                                                  report.events)
         report.events -= report.repeated
         await asyncio.to_thread(self._tidy, tables)
         report.seconds["derive"] = time.perf_counter() - started
         return report
 
-    def _copy_events(self, tables, rows: list[dict]) -> None:
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                copy_rows(conn, tables.events, rows)
-            else:
-                conn.execute(sqlite.insert(tables.events).on_conflict_do_nothing(), rows)
+    async def _load(self, tables, ends: kafka.Offsets, chunk: int) -> Loaded:
+        return await load(self.bootstrap, self.engine, tables.events, ends, chunk)
 
-    def _derive(self, generation: int, tables, last: dict[TopicPartition, int]) -> int:
+    def _derive(self, generation: int, tables, last: dict[TopicPartition, int], loaded: int) -> int:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # sorts and index builds of a whole log
                 conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
                 conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
             repeated = gens.finish_bulk_load(conn, tables)
+            if conn.dialect.name != "postgresql":  # its load skipped them as they came
+                repeated = loaded - conn.execute(
+                    sa.select(sa.func.count()).select_from(tables.events)).scalar()
             Projector(tables).derive_all(conn)
             name = gens.consumer_name(generation)
             rows = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
@@ -230,6 +314,8 @@ class Projection:
                 vacuum = conn.dialect.name == "postgresql" and table in (tables.task_periods,
                                                                          tables.reports)
                 conn.exec_driver_sql(f'{"VACUUM ANALYZE" if vacuum else "ANALYZE"} "{table.name}"')
+                if conn.dialect.name == "postgresql":  # off while it was bulk-loaded
+                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" RESET (autovacuum_enabled)')
 
     async def rebuild(self, *, max_rounds: int = 50, switch: bool = True,
                       drop_old: bool = True) -> RebuildReport:

@@ -85,10 +85,13 @@ def assigned_deadline(event: ev.TaskAssigned) -> date | None:
     return None
 
 
-def task_fact(event: ContractEvent, order: tuple[str, int, int]) -> TaskFact | None:
+def task_fact(event: ContractEvent, order: tuple[str, int, int],
+              day: date | None = None) -> TaskFact | None:
     """The timeliness fact of a task event, or None for events that do not move figures
-    (progress claims, overdue notices: overdue is derived from the deadline itself)."""
-    day = business_day(event)
+    (progress claims, overdue notices: overdue is derived from the deadline itself).
+    `day`: the event's business day, if the caller has it already."""
+    if day is None:
+        day = business_day(event)
     match event:
         case ev.TaskAssigned():
             due = assigned_deadline(event)

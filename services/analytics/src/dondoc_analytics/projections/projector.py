@@ -29,6 +29,7 @@ from dondoc_analytics.projections.rows import (
     direct_rows,
     event_row,
 )
+from dondoc_analytics.projections import setbased
 from dondoc_analytics.projections.schema import ProjectionTables
 
 CHUNK = 500
@@ -58,6 +59,16 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, 
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row(tuple(row.get(c) for c in columns))
+
+
+def copy_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str],
+                rows: Sequence[tuple]) -> None:
+    """COPY rows given as tuples in `columns` order (PostgreSQL)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def fact_columns(events: sa.Table) -> list[sa.ColumnElement]:
@@ -166,18 +177,11 @@ class Projector:
             for partition in result.mappings().partitions():
                 yield from partition
 
-        task_rows: list[Row] = []
-        period_rows: list[Row] = []
-        facts = stream(sa.select(*fact_columns(e)).where(e.c.fact_kind.is_not(None))
-                       .order_by(e.c.task_id))
-        for task_id, rows in groupby(facts, key=lambda r: r["task_id"]):
-            task, periods = derive_task(task_id, list(rows))
-            if task is not None:
-                task_rows.append(task)
-                period_rows.extend(periods)
-            if len(period_rows) >= batch:
-                self._flush(conn, task_rows, period_rows)
-        self._flush(conn, task_rows, period_rows)
+        if conn.dialect.name == "postgresql":
+            setbased.derive_tasks(conn, self.t)
+            setbased.derive_the_rest(conn, self.t)
+            return
+        self._derive_tasks(conn, stream, batch)
         for key, types, table, derive in (
             (e.c.subject, REPORT_ROW_TYPES, self.t.reports, derive_report),
             (e.c.directive_id, DIRECTIVE_TYPES, self.t.directives, derive_directive),
@@ -191,6 +195,22 @@ class Projector:
                 direct.setdefault(name, []).extend(items)
         for name, items in direct.items():
             copy_rows(conn, getattr(self.t, name), _unique(items, getattr(self.t, name)))
+
+    def _derive_tasks(self, conn: sa.Connection, stream, batch: int) -> None:
+        """Tasks and periods folded in Python, task by task (SQLite)."""
+        e = self.t.events
+        task_rows: list[Row] = []
+        period_rows: list[Row] = []
+        facts = stream(sa.select(*fact_columns(e)).where(e.c.fact_kind.is_not(None))
+                       .order_by(e.c.task_id))
+        for task_id, rows in groupby(facts, key=lambda r: r["task_id"]):
+            task, periods = derive_task(task_id, list(rows))
+            if task is not None:
+                task_rows.append(task)
+                period_rows.extend(periods)
+            if len(period_rows) >= batch:
+                self._flush(conn, task_rows, period_rows)
+        self._flush(conn, task_rows, period_rows)
 
     def _flush(self, conn: sa.Connection, task_rows: list[Row], period_rows: list[Row]) -> None:
         copy_rows(conn, self.t.tasks, task_rows)

@@ -44,42 +44,45 @@ def _fields(event_class: type) -> frozenset[str]:
 _FIELDS: dict[type, frozenset[str]] = {}
 
 
+#: The columns of the `events` table, in its order: `event_values` gives them as a tuple.
+EVENT_COLUMNS = ("event_id", "service", "position", "topic", "partition", "kafka_offset",
+                 "event_type", "subject", "task_id", "directive_id", "unit_id", "business_day",
+                 "occurred_at", "actor_id", "actor_name", "actor_role", "actor_unit_id",
+                 "what_vi", "what_en", "fact_kind", "fact_lead_unit_id", "fact_due_on",
+                 "fact_original_due_on", "audit_hash", "payload")
+
+
 def event_row(delivery: Delivery) -> Row:
-    e = delivery.event
+    envelope = delivery.envelope
+    return dict(zip(EVENT_COLUMNS, event_values(
+        envelope.id, envelope.sequence, envelope.audit_hash, delivery.event, delivery.topic,
+        delivery.partition, delivery.offset)))
+
+
+def event_values(event_id: str, position: int | None, audit_hash: str | None,
+                 e: ev.ContractEvent, topic: str, partition: int, offset: int) -> tuple:
+    """The `events` row of one consumed event, in `EVENT_COLUMNS` order (a bulk load copies
+    these tuples as they are)."""
     names = _FIELDS.get(type(e))
     if names is None:
         names = _FIELDS[type(e)] = _fields(type(e))
-    order = (delivery.topic, delivery.partition, delivery.offset)
-    fact = task_fact(e, order)
+    day = business_day(e)
+    fact = task_fact(e, (topic, partition, offset), day)
     what_vi, what_en = describe(e)
     actor = e.actor
-    return {
-        "event_id": delivery.event_id,
-        "service": e.service,
-        "position": delivery.envelope.sequence,
-        "topic": delivery.topic,
-        "partition": delivery.partition,
-        "kafka_offset": delivery.offset,
-        "event_type": e.event_type,
-        "subject": e.subject,
-        "task_id": e.task_id if "task_id" in names else None,
-        "directive_id": e.directive_id if "directive_id" in names else None,
-        "unit_id": _unit_of(e, names),
-        "business_day": fact.day if fact else business_day(e),
-        "occurred_at": e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
-        "actor_id": actor.id,
-        "actor_name": actor.name,
-        "actor_role": actor.role.value,
-        "actor_unit_id": actor.unit_id,
-        "what_vi": what_vi,
-        "what_en": what_en,
-        "fact_kind": fact.kind.value if fact else None,
-        "fact_lead_unit_id": fact.lead_unit_id if fact else None,
-        "fact_due_on": fact.due_on if fact else None,
-        "fact_original_due_on": fact.original_due_on if fact else None,
-        "audit_hash": delivery.envelope.audit_hash,
-        "payload": e.model_dump_json(),
-    }
+    if fact is None:
+        return (event_id, e.service, position, topic, partition, offset, e.event_type,
+                e.subject, e.task_id if "task_id" in names else None,
+                e.directive_id if "directive_id" in names else None, _unit_of(e, names),
+                day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
+                actor.id, actor.name, actor.role.value, actor.unit_id, what_vi, what_en,
+                None, None, None, None, audit_hash, e.model_dump_json())
+    return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
+            e.task_id if "task_id" in names else None,
+            e.directive_id if "directive_id" in names else None, _unit_of(e, names), fact.day,
+            e.occurred_at.astimezone(timezone.utc), actor.id, actor.name, actor.role.value,
+            actor.unit_id, what_vi, what_en, fact.kind.value, fact.lead_unit_id, fact.due_on,
+            fact.original_due_on, audit_hash, e.model_dump_json())
 
 
 def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
