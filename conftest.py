@@ -97,6 +97,14 @@ def postgres_database(new_postgres_database: Callable[[], str]) -> str:
     return new_postgres_database()
 
 
+@pytest.fixture(params=["postgres", "sqlite"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty event store, once on PostgreSQL (a fresh database) and once on SQLite (a file)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    return request.getfixturevalue("postgres_database")
+
+
 @pytest.fixture
 def topic_name() -> str:
     return f"test.{uuid.uuid4().hex[:10]}"

@@ -33,13 +33,6 @@ async def _until(condition, timeout: float = 60.0, what: str = "condition") -> N
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tracker.sqlite'}"
-    return request.getfixturevalue("postgres_database")
-
-
 @pytest.fixture
 async def topics(kafka_bootstrap: str) -> str:
     """A private pair of topics (events + DLQ) named like the real ones."""

@@ -25,13 +25,6 @@ from services.tasks.tests.support import by_date, issued, item
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tasks.sqlite'}"
-    return request.getfixturevalue("postgres_database")
-
-
 def overdue_count(reader: TopicReader) -> Counter:
     return Counter((e.task_id, e.due_on) for e in reader.events if isinstance(e, TaskOverdue))
 

@@ -21,13 +21,6 @@ from tests.integration.test_backbone_flow import _end_offsets
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'tracker.sqlite'}"
-    return request.getfixturevalue("postgres_database")
-
-
 @pytest.fixture
 async def topic(kafka_bootstrap: str) -> str:
     name = f"t{uuid.uuid4().hex[:8]}.{topic_for('tasks')}"

@@ -14,13 +14,6 @@ from services.reports.tests.harness import XD, Harness, at, task_assigned, unit_
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'reports.sqlite'}"
-    return request.getfixturevalue("postgres_database")
-
-
 async def _open_cycle(h: Harness, due_on: str) -> None:
     await h.produce(unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
                     unit_registered("BDV", "Ban Dân vận Tỉnh ủy", XD),
