@@ -182,6 +182,7 @@ class Load:
         self.accepted: list[dict[str, Any]] = []
         self.refused: list[str] = []
         self.effects: list[dict[str, Any]] = []
+        self.poll_errors = 0  # polls of the query APIs that got no answer (overload)
         self.pollers: set[asyncio.Task[None]] = set()
         self.rng = random.Random(11)
         # Commands and polls wait here, not in httpx's pool (which rescans its queue for each
@@ -232,9 +233,15 @@ class Load:
 
     async def until(self, client: Any, check: Any, since: float, what: str) -> None:
         deadline = since + 120
+        import httpx
+
         while time.perf_counter() < deadline:
             async with self.polling:
-                seen = await check()
+                try:
+                    seen = await check()
+                except httpx.TransportError:  # a dropped poll under overload: poll again
+                    self.poll_errors += 1
+                    seen = False
             if seen:
                 self.effects.append({"what": what, "seconds": time.perf_counter() - since})
                 return
@@ -324,7 +331,7 @@ def run_load(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps({
         "mode": args.mode, "wall": load.wall, "started": load.started, "sent": load.sent,
         "accepted": load.accepted,
-        "refused": load.refused, "effects": load.effects,
+        "refused": load.refused, "effects": load.effects, "poll_errors": load.poll_errors,
         "used_reports": len(plan["submissions"]) - len(load.submissions)}))
 
 
