@@ -479,58 +479,65 @@ def main(args: argparse.Namespace) -> None:
         print(f"[bench] {line}", file=sys.stderr, flush=True)
 
     stack = Stack(StackConfig.from_env())
+    # the local stack's own parts (a running demo's Kafka is reused); what this run starts, it stops
+    left_running = [n for n in ("kafka", "postgres") if stack.components[n].running_pid() is not None]
     stack.up(["kafka", "postgres"], report=say)
-    postgres, kafka = stack.postgres.url, stack.kafka.address()
-    results: dict[str, Any] = {"machine_before": machine(), "settings": vars(args)}
-    say(f"raw baseline: eventsourcing saving one aggregate per transaction ({args.raw_seconds} s)")
-    results["raw_before"] = raw_rate(postgres, args.raw_seconds)
-    say(f"  {results['raw_before']['per_second']}/s")
-    with tempfile.TemporaryDirectory(prefix="bench-commands-") as scratch, ProcessSuite(
-            Path(scratch) / "suite", kafka_bootstrap=kafka, postgres_url=postgres,
-            env={"DONDOC_LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}) as suite:
-        say(f"services up: {', '.join(f'{n} {suite.url(n)}' for n in suite.names)}")
-        from dondoc_platform.calendar import local_day
-        from dondoc_platform.clock import SystemClock
+    try:
+        postgres, kafka = stack.postgres.url, stack.kafka.address()
+        results: dict[str, Any] = {"machine_before": machine(), "settings": vars(args)}
+        say(f"raw baseline: eventsourcing saving one aggregate per transaction ({args.raw_seconds} s)")
+        results["raw_before"] = raw_rate(postgres, args.raw_seconds)
+        say(f"  {results['raw_before']['per_second']}/s")
+        with tempfile.TemporaryDirectory(prefix="bench-commands-") as scratch, ProcessSuite(
+                Path(scratch) / "suite", kafka_bootstrap=kafka, postgres_url=postgres,
+                env={"DONDOC_LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}) as suite:
+            say(f"services up: {', '.join(f'{n} {suite.url(n)}' for n in suite.names)}")
+            from dondoc_platform.calendar import local_day
+            from dondoc_platform.clock import SystemClock
 
-        plan = asyncio.run(prepare(suite, local_day(SystemClock().now())))
-        plan_file = Path(scratch) / "plan.json"
-        plan_file.write_text(json.dumps(plan))
-        say(f"prepared {len(plan['units'])} units, {len(plan['submissions'])} reports to submit")
-        say(f"waiting for the set-up to settle ({caught_up(suite):.1f} s)")
+            plan = asyncio.run(prepare(suite, local_day(SystemClock().now())))
+            plan_file = Path(scratch) / "plan.json"
+            plan_file.write_text(json.dumps(plan))
+            say(f"prepared {len(plan['units'])} units, {len(plan['submissions'])} reports to submit")
+            say(f"waiting for the set-up to settle ({caught_up(suite):.1f} s)")
 
-        say(f"saturation: {args.concurrency} clients for {args.seconds} s")
-        saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
-        results["saturation"] = summarise(saturation)
-        results["saturation"]["catch_up_seconds"] = round(caught_up(suite), 1)
-        results["saturation"]["memory"] = memory
-        used = saturation["used_reports"]
-        plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
-        plan_file.write_text(json.dumps(plan))
-        say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
-            f"{results['saturation']['catch_up_seconds']} s after")
-
-        results["steady"] = {}
-        for rate in args.rate:
-            say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
-            steady, memory = drive(plan_file, "steady", args, suite,
-                                   Path(scratch) / f"steady-{rate}.json", rate=rate)
-            figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
-            figures["catch_up_seconds"] = round(caught_up(suite), 1)
-            figures["memory"] = memory
-            used = steady["used_reports"]
+            say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+            saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
+            results["saturation"] = summarise(saturation)
+            results["saturation"]["catch_up_seconds"] = round(caught_up(suite), 1)
+            results["saturation"]["memory"] = memory
+            used = saturation["used_reports"]
             plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
             plan_file.write_text(json.dumps(plan))
-            say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
-                f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
-    say(f"raw baseline again ({args.raw_seconds} s)")
-    results["raw_after"] = raw_rate(postgres, args.raw_seconds)
-    results["machine_after"] = machine()
-    raw = statistics.mean([results["raw_before"]["per_second"], results["raw_after"]["per_second"]])
-    results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
-    text = json.dumps(results, indent=2, ensure_ascii=False)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+            say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
+                f"{results['saturation']['catch_up_seconds']} s after")
+
+            results["steady"] = {}
+            for rate in args.rate:
+                say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
+                steady, memory = drive(plan_file, "steady", args, suite,
+                                       Path(scratch) / f"steady-{rate}.json", rate=rate)
+                figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
+                figures["catch_up_seconds"] = round(caught_up(suite), 1)
+                figures["memory"] = memory
+                used = steady["used_reports"]
+                plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
+                plan_file.write_text(json.dumps(plan))
+                say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
+                    f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
+        say(f"raw baseline again ({args.raw_seconds} s)")
+        results["raw_after"] = raw_rate(postgres, args.raw_seconds)
+        results["machine_after"] = machine()
+        raw = statistics.mean([results["raw_before"]["per_second"], results["raw_after"]["per_second"]])
+        results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
+        text = json.dumps(results, indent=2, ensure_ascii=False)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(text + "\n")
+    finally:
+        started = [n for n in ("kafka", "postgres") if n not in left_running]
+        if started:
+            stack.down(started, report=say)
 
 
 def arguments() -> argparse.Namespace:
