@@ -110,7 +110,8 @@ async def test_the_api_process_serves_an_empty_database(postgres_database: str, 
                         if (await client.get("/healthz")).status_code == 200:
                             break
                     except httpx.TransportError:
-                        await asyncio.sleep(0.2)
+                        pass  # not listening yet
+                    await asyncio.sleep(0.2)
             response = await client.get("/v1/scorecards/tasks", params={"year": 2018},
                                         headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
