@@ -33,9 +33,12 @@ async def _published(bootstrap: str, topic: str) -> int:
 
 
 async def _until(condition, what: str, timeout: float = 60.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.05)
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout:g} s: {what}") from None
 
 
 def _relay(app, bootstrap: str, topic: str) -> OutboxRelay:
