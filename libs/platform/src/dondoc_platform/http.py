@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -259,6 +260,9 @@ class IdempotencyMiddleware:
         self.app = app
         self.engine = engine
         IDEMPOTENCY.metadata.create_all(engine)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert_new = dialect.insert(IDEMPOTENCY).on_conflict_do_nothing().returning(
+            IDEMPOTENCY.c.key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _MUTATING:
@@ -308,23 +312,19 @@ class IdempotencyMiddleware:
 
     def _claim(self, key: str, subject: str, digest: str) -> tuple[int, bytes, str] | DomainError | None:
         with self.engine.begin() as conn:
+            # the usual case, a new key, in one statement; the row is read only for a repeat
+            claimed = conn.execute(self._insert_new, {
+                "key": key, "subject": subject, "request_hash": digest}).first()
+            if claimed is not None:
+                return None
             row = conn.execute(sa.select(IDEMPOTENCY).where(
                 IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.subject == subject)).first()
-            if row is None:
-                try:
-                    conn.execute(IDEMPOTENCY.insert().values(key=key, subject=subject,
-                                                             request_hash=digest))
-                except sa.exc.IntegrityError:
-                    return DomainError("idempotency_in_progress",
-                                       "Yêu cầu với khóa này đang được xử lý",
-                                       "A request with this key is being processed", status=409)
-                return None
-        if row.request_hash != digest:
+        if row is not None and row.request_hash != digest:
             return DomainError("idempotency_key_reused",
                                "Khóa Idempotency-Key đã dùng cho một yêu cầu khác",
                                "This Idempotency-Key was used for a different request",
                                field="Idempotency-Key", status=422)
-        if row.status is None:
+        if row is None or row.status is None:  # running now (or failed and just released)
             return DomainError("idempotency_in_progress", "Yêu cầu với khóa này đang được xử lý",
                                "A request with this key is being processed", status=409)
         return (row.status, row.body or b"", row.content_type or "application/json")

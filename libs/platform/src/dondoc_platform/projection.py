@@ -85,7 +85,40 @@ def sql_engine(url: str) -> sa.Engine:
             dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return postgres_engine(url, pool_size=5, max_overflow=10)
+
+
+#: a pooled connection idle longer than this is pinged before it is handed out again
+IDLE_BEFORE_PING = 1.0
+
+
+def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
+                    **options: Any) -> sa.Engine:
+    """A PostgreSQL engine whose pool pings a connection only after it has sat idle.
+
+    SQLAlchemy's `pool_pre_ping` costs a round trip at every checkout, several per command;
+    a connection used a moment ago is as good as one just pinged. One that sat in the pool
+    longer than `idle_before_ping` seconds (a restarted database, a dropped connection) is
+    pinged first and replaced if dead, as with `pool_pre_ping`. A connection that breaks
+    while in use fails that statement either way (and SQLAlchemy then empties the pool)."""
+    engine = sa.create_engine(url, **options)
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= idle_before_ping:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as e:
+            # the pool discards this connection and checks out (or opens) another
+            raise sa.exc.DisconnectionError(f"pooled connection is dead: {e}") from e
+
+    return engine
 
 
 class StoreProjection:

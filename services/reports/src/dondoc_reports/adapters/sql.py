@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dondoc_platform.projection import postgres_engine
 from dondoc_platform.stores import StoreURL
 
 
@@ -35,7 +36,7 @@ def make_engine(store_url: str) -> sa.Engine:
     at its start (BEGIN IMMEDIATE), so two writers queue instead of failing half-way."""
     url = StoreURL.parse(store_url).sqlalchemy_url()
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return postgres_engine(url, pool_size=5, max_overflow=10)
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
