@@ -8,7 +8,8 @@ Configure an application with `store_env(url)`; pass `inbox=InboxEntry(...)` to
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -87,6 +88,8 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
                                  "kafka_offset) VALUES (%s, %s, %s, %s, %s)").format(schema, inbox_t)
         self._seen_inbox = SQL("SELECT 1 FROM {0}.{1} WHERE consumer = %s AND event_id = %s"
                                ).format(schema, inbox_t)
+        self._seen_inbox_any = SQL("SELECT event_id FROM {0}.{1} WHERE consumer = %s "
+                                   "AND event_id = ANY(%s)").format(schema, inbox_t)
         self._select_links = SQL("SELECT position, previous_position, hash FROM {0}.{1} "
                                  "WHERE position > %s ORDER BY position LIMIT %s").format(schema, chain_t)
         self._get_outbox = SQL("SELECT position FROM {0}.{1} WHERE name = %s").format(schema, outbox_t)
@@ -103,10 +106,9 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        inbox: InboxEntry | None = kwargs.get("inbox")
-        if inbox is not None:
-            curs.execute(self._insert_inbox, (inbox.consumer, inbox.event_id, inbox.topic,
-                                              inbox.partition, inbox.offset))
+        entries = _entries(kwargs.get("inbox"))
+        if entries:
+            curs.executemany(self._insert_inbox, [_inbox_row(e) for e in entries])
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
@@ -126,18 +128,24 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     # -- queries used by the relay and by audits ------------------------------------------
 
-    def record_inbox_only(self, entry: InboxEntry) -> None:
+    def record_inbox_only(self, entry: InboxEntry | Sequence[InboxEntry]) -> None:
+        entries = _entries(entry)
         try:
             with self.datastore.transaction(commit=True) as curs:
-                curs.execute(self._insert_inbox, (entry.consumer, entry.event_id, entry.topic,
-                                                  entry.partition, entry.offset))
+                curs.executemany(self._insert_inbox, [_inbox_row(e) for e in entries])
         except IntegrityError as e:
-            raise AlreadyApplied(entry.event_id) from e
+            raise AlreadyApplied(", ".join(x.event_id for x in entries)) from e
 
     def inbox_has(self, consumer: str, event_id: str) -> bool:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._seen_inbox, (consumer, event_id))
             return curs.fetchone() is not None
+
+    def inbox_seen(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the consumer has recorded (one query)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._seen_inbox_any, (consumer, list(event_ids)))
+            return {r["event_id"] for r in curs.fetchall()}
 
     def select_links(self, after: int, limit: int) -> list[ChainLink]:
         with self.datastore.transaction(commit=False) as curs:
@@ -172,6 +180,21 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             curs.execute(self._set_outbox, (name, position))
 
 
+_SQLITE_INSERT_INBOX = (f"INSERT INTO {INBOX_TABLE} (consumer, event_id, topic, partition, "
+                        "kafka_offset) VALUES (?, ?, ?, ?, ?)")
+
+
+def _entries(inbox: InboxEntry | Sequence[InboxEntry] | None) -> Sequence[InboxEntry]:
+    """The `inbox=` argument of a save: one consumed event, or several (a batch's)."""
+    if inbox is None:
+        return ()
+    return (inbox,) if isinstance(inbox, InboxEntry) else inbox
+
+
+def _inbox_row(entry: InboxEntry) -> tuple[str, str, str, int, int]:
+    return (entry.consumer, entry.event_id, entry.topic, entry.partition, entry.offset)
+
+
 # --------------------------------------------------------------------------- SQLite
 
 
@@ -195,11 +218,9 @@ class ChainedSQLiteRecorder(SQLiteProcessRecorder):
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        inbox: InboxEntry | None = kwargs.get("inbox")
-        if inbox is not None:
-            c.execute(f"INSERT INTO {INBOX_TABLE} (consumer, event_id, topic, partition, kafka_offset) "
-                      "VALUES (?, ?, ?, ?, ?)",
-                      (inbox.consumer, inbox.event_id, inbox.topic, inbox.partition, inbox.offset))
+        entries = _entries(kwargs.get("inbox"))
+        if entries:
+            c.executemany(_SQLITE_INSERT_INBOX, [_inbox_row(e) for e in entries])
         if ids:
             # The first INSERT took SQLite's write lock: no other writer until we commit.
             c.execute(f"SELECT position, hash FROM {self.chain_table} ORDER BY position DESC LIMIT 1")
@@ -212,20 +233,27 @@ class ChainedSQLiteRecorder(SQLiteProcessRecorder):
                           [(x.position, x.previous_position, x.hash) for x in chain(before, previous, new)])
         return ids
 
-    def record_inbox_only(self, entry: InboxEntry) -> None:
+    def record_inbox_only(self, entry: InboxEntry | Sequence[InboxEntry]) -> None:
+        entries = _entries(entry)
         try:
             with self.datastore.transaction(commit=True) as c:
-                c.execute(f"INSERT INTO {INBOX_TABLE} (consumer, event_id, topic, partition, "
-                          "kafka_offset) VALUES (?, ?, ?, ?, ?)",
-                          (entry.consumer, entry.event_id, entry.topic, entry.partition, entry.offset))
+                c.executemany(_SQLITE_INSERT_INBOX, [_inbox_row(e) for e in entries])
         except IntegrityError as e:
-            raise AlreadyApplied(entry.event_id) from e
+            raise AlreadyApplied(", ".join(x.event_id for x in entries)) from e
 
     def inbox_has(self, consumer: str, event_id: str) -> bool:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT 1 FROM {INBOX_TABLE} WHERE consumer = ? AND event_id = ?",
                       (consumer, event_id))
             return c.fetchone() is not None
+
+    def inbox_seen(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the consumer has recorded (one query)."""
+        ids = list(event_ids)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT event_id FROM {INBOX_TABLE} WHERE consumer = ? AND event_id IN "
+                      f"({', '.join('?' for _ in ids)})", (consumer, *ids))
+            return {r["event_id"] for r in c.fetchall()}
 
     def select_links(self, after: int, limit: int) -> list[ChainLink]:
         with self.datastore.transaction(commit=False) as c:
@@ -329,8 +357,12 @@ def verify_store(app: Application) -> list:
 def save_with_inbox(app: Application, entry: InboxEntry, *objs: Any) -> bool:
     """Record `objs`' new events and the consumed event in one transaction.
 
-    Returns False (changing nothing) if the event was consumed before.
+    Returns False (changing nothing) if the event was consumed before. Inside
+    `reactions_in_one_transaction` the objects and the entry join the batch's transaction.
     """
+    unit = _current_unit(app)
+    if unit is not None:
+        return unit.join(entry, objs)
     recorder = recorder_of(app)
     if recorder.inbox_has(entry.consumer, entry.event_id):
         return False
@@ -349,3 +381,98 @@ def save_with_inbox(app: Application, entry: InboxEntry, *objs: Any) -> bool:
 
 def originator_uuid(value: str | UUID) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
+
+
+# --------------------------------------------------------------------------- a batch of reactions
+
+
+class UnsavedChange(Exception):
+    """A reaction changed an aggregate without saving it: the batch is written one by one."""
+
+
+class UnitOfWork:
+    """The reactions to a batch of consumed events, written in one transaction: the
+    aggregates they load or create (a later reaction of the batch sees an earlier one's
+    changes) and the inbox entries of the events they applied."""
+
+    def __init__(self, app: Application, seen: set[str]) -> None:
+        self.app = app
+        self.seen = seen  # event ids recorded before, or earlier in this batch
+        self.loaded: dict[UUID, Any] = {}
+        self.saved: dict[UUID, Any] = {}
+        self.entries: list[InboxEntry] = []
+
+    def get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id in self.loaded:
+            return self.loaded[aggregate_id]
+        aggregate = self.app.repository.get(aggregate_id)
+        self.loaded[aggregate_id] = aggregate
+        return aggregate
+
+    def join(self, entry: InboxEntry, objs: Sequence[Any]) -> bool:
+        if entry.event_id in self.seen:
+            return False
+        self.seen.add(entry.event_id)
+        self.entries.append(entry)
+        for obj in objs:
+            if obj is not None:
+                self.loaded[obj.id] = self.saved[obj.id] = obj
+        return True
+
+    def commit(self) -> None:
+        unsaved = [a for key, a in self.loaded.items()
+                   if key not in self.saved and getattr(a, "pending_events", None)]
+        if unsaved:
+            raise UnsavedChange(", ".join(str(a.id) for a in unsaved))
+        if not self.entries:
+            return
+        changed = [a for a in self.saved.values() if getattr(a, "pending_events", None)]
+        if changed:
+            self.app.save(*changed, inbox=self.entries)
+        else:
+            recorder_of(self.app).record_inbox_only(self.entries)
+
+
+_units = threading.local()
+
+
+def _current_unit(app: Application) -> UnitOfWork | None:
+    unit = getattr(_units, "current", None)
+    return unit if unit is not None and unit.app is app else None
+
+
+def load(app: Application, aggregate_id: UUID) -> Any:
+    """`app.repository.get`, but inside a batch of reactions the batch's own copy (with the
+    changes of the batch's earlier reactions)."""
+    unit = _current_unit(app)
+    return app.repository.get(aggregate_id) if unit is None else unit.get(aggregate_id)
+
+
+TItem = TypeVar("TItem")
+
+
+def reactions_in_one_transaction(app: Application, consumer: str,
+                                 items: Sequence[tuple[TItem, InboxEntry]],
+                                 react: Callable[[TItem], bool]) -> list[bool]:
+    """Apply `react` to each consumed event in order and record all their effects with all
+    their inbox entries in one transaction; returns what each reaction returned (False for an
+    event recorded before, which is not reacted to). The reactions must load aggregates with
+    `load` and save them with `save_with_inbox`.
+
+    All or nothing: if a reaction or the save fails, nothing of the batch is recorded and the
+    error is raised (the caller applies the events one by one: the inbox skips what is
+    recorded). A concurrent change of one of the aggregates is an IntegrityError."""
+    recorder = recorder_of(app)
+    unit = UnitOfWork(app, recorder.inbox_seen(consumer, [e.event_id for _, e in items]))
+    outcomes: list[bool] = []
+    _units.current = unit
+    try:
+        for item, entry in items:
+            if entry.event_id in unit.seen:
+                outcomes.append(False)  # consumed before (or twice in this batch)
+                continue
+            outcomes.append(react(item))
+    finally:
+        _units.current = None
+    unit.commit()
+    return outcomes

@@ -76,7 +76,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
 
     inbox = EventSourcedInbox(
         consumer=CONSUMER, react=lambda delivery: app.react(delivery, inbox.entry_for(delivery)),
-        dead_letters=DeadLetters(publish_dead_letter, CONSUMER))
+        dead_letters=DeadLetters(publish_dead_letter, CONSUMER), app=app)
     broker = make_broker(kafka, service="tasks")
     group = f"{settings.topic_prefix}{CONSUMER}"
     subscribe(broker, consumed, group_id=group, inbox=inbox,

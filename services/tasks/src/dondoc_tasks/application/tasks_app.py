@@ -36,7 +36,7 @@ from dondoc_contracts.values import (
 from dondoc_platform.calendar import DayCorrection, DayKind, WorkingCalendar, local_day, overdue_moment
 from dondoc_platform.application import ServiceApplication
 from dondoc_platform.errors import DomainError, conflict, forbidden, not_found
-from dondoc_platform.eventstore import InboxEntry, save_with_inbox
+from dondoc_platform.eventstore import InboxEntry, load, save_with_inbox
 from dondoc_platform.http import check_version
 from dondoc_platform.inbox import Delivery
 from dondoc_tasks.application.commands import (
@@ -70,7 +70,7 @@ class TasksApp(ServiceApplication):
 
     def holiday_calendar(self) -> HolidayCalendar | None:
         try:
-            return self.repository.get(CALENDAR_ID)
+            return load(self, CALENDAR_ID)
         except AggregateNotFoundError:
             return None
 
@@ -102,13 +102,13 @@ class TasksApp(ServiceApplication):
 
     def task(self, task_id: str | UUID) -> Task:
         try:
-            return self.repository.get(UUID(str(task_id)))
+            return load(self, UUID(str(task_id)))
         except (AggregateNotFoundError, ValueError):
             raise not_found("nhiệm vụ", "task", str(task_id), field="task_id") from None
 
     def known_unit(self, unit_id: str) -> KnownUnit | None:
         try:
-            return self.repository.get(KnownUnit.create_id(unit_id))
+            return load(self, KnownUnit.create_id(unit_id))
         except AggregateNotFoundError:
             return None
 
@@ -207,7 +207,7 @@ class TasksApp(ServiceApplication):
     def mark_overdue(self, task_id: str, due_on: date) -> bool:
         """The deadline watcher's command: TaskOverdue once per (task, effective deadline)."""
         try:
-            task: Task = self.repository.get(UUID(task_id))
+            task: Task = load(self, UUID(task_id))
         except AggregateNotFoundError:
             return False
         moment = overdue_moment(due_on)
@@ -268,7 +268,7 @@ class TasksApp(ServiceApplication):
 
     def when_directive_issued_assign_tasks(self, event: DirectiveIssued, entry: InboxEntry) -> bool:
         try:
-            self.repository.get(DirectiveLedger.create_id(event.directive_id))
+            load(self, DirectiveLedger.create_id(event.directive_id))
             return save_with_inbox(self, entry)  # known already (a replay): nothing new
         except AggregateNotFoundError:
             pass
@@ -287,7 +287,7 @@ class TasksApp(ServiceApplication):
                 item: DirectiveItem, assigned_on: date, calendar: WorkingCalendar, actor: Actor,
                 at: datetime) -> Task | None:
         try:
-            self.repository.get(task_id_for(directive_id, item.item_id))
+            load(self, task_id_for(directive_id, item.item_id))
             return None
         except AggregateNotFoundError:
             pass
@@ -306,7 +306,7 @@ class TasksApp(ServiceApplication):
     def when_directive_amended_follow_its_items(self, event: DirectiveAmended,
                                                 entry: InboxEntry) -> bool:
         try:
-            ledger: DirectiveLedger = self.repository.get(DirectiveLedger.create_id(event.directive_id))
+            ledger: DirectiveLedger = load(self, DirectiveLedger.create_id(event.directive_id))
         except AggregateNotFoundError:
             log.warning("amendment of unknown directive %s ignored", event.directive_id)
             return save_with_inbox(self, entry)
@@ -377,14 +377,14 @@ class TasksApp(ServiceApplication):
 
     def _existing(self, directive_id: str, item_id: str) -> Task | None:
         try:
-            return self.repository.get(task_id_for(directive_id, item_id))
+            return load(self, task_id_for(directive_id, item_id))
         except AggregateNotFoundError:
             return None
 
     def when_directive_revoked_withdraw_open_tasks(self, event: DirectiveRevoked,
                                                    entry: InboxEntry) -> bool:
         try:
-            ledger: DirectiveLedger = self.repository.get(DirectiveLedger.create_id(event.directive_id))
+            ledger: DirectiveLedger = load(self, DirectiveLedger.create_id(event.directive_id))
         except AggregateNotFoundError:
             return save_with_inbox(self, entry)
         if ledger.revoked:
@@ -469,7 +469,7 @@ class TasksApp(ServiceApplication):
 
     def _task_of(self, task_id: str) -> Task | None:
         try:
-            return self.repository.get(UUID(task_id))
+            return load(self, UUID(task_id))
         except (AggregateNotFoundError, ValueError):
             return None
 
