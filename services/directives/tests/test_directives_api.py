@@ -213,3 +213,29 @@ def test_idempotency_key_registers_once(client, office, with_units, service) -> 
     assert again.status_code == 201 and again.json() == first.json()
     assert again.headers["idempotent-replay"] == "true"
     assert _log_size(service) == before
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_an_issued_directive_is_answered_as_the_register_then_shows_it(
+        backend: str, tokens: Tokens, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The answer to an issue comes from the directive just saved, before the register has
+    caught up: it is the register's row to the byte, on either store."""
+    store = (request.getfixturevalue("postgres_database") if backend == "postgres"
+             else f"sqlite:///{tmp_path / 'directives.sqlite'}")
+    clock = ManualClock(datetime(2018, 3, 10, 9, tzinfo=VN_TZ))
+    service = bootstrap(Settings(store_url=store), clock=clock, auth=tokens.auth())
+    try:
+        client, office = TestClient(service.api), tokens.headers("office")
+        for unit in UNITS:
+            assert client.post("/units", json=unit, headers=office).status_code == 201
+        issued = client.post("/directives", json=notice(), headers=office)
+        assert issued.status_code == 201, issued.text
+        directive_id = issued.json()["directive_id"]
+        shown = client.get(f"/directives/{directive_id}", headers=office)
+        assert shown.status_code == 200
+        assert issued.json() == shown.json()
+        assert issued.headers["ETag"] == shown.headers["ETag"] == '"1"'
+        listed = client.get("/directives", headers=office).json()["items"]
+        assert [d["directive_id"] for d in listed] == [directive_id]
+    finally:
+        service.parts["app"].close()

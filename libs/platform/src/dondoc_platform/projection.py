@@ -174,6 +174,13 @@ class StoreProjection:
                 listener()
         return applied
 
+    def recorded(self) -> None:
+        """Events were saved and the caller answers without the read model: tell the
+        listeners (the outbox relay) at once; the read model follows (`follow`, or the next
+        query's `catch_up`)."""
+        for listener in self.listeners:
+            listener()
+
     def _apply_page(self) -> int:
         where = self.positions.c.name == self.name
         with self.engine.begin() as conn:

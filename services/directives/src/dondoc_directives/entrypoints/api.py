@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -94,7 +94,7 @@ def _unit_view(row: Any) -> UnitView:
 
 
 def _directive_view(row: Any) -> DirectiveView:
-    data = dict(row._mapping)
+    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
     data["kind_label"] = KIND_LABELS.get(DirectiveKind(data["kind"]), data["kind"])
     return DirectiveView.model_validate(data)
 
@@ -264,8 +264,12 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
                             "You are not cleared for this secrecy level")
         with command(SERVICE, "issue_directive"):
             directive = app.issue_directive(body, principal.actor())
-        fresh()
-        view = _directive_view(directive_row(str(directive.id), principal))
+        projection.recorded()
+        # answered from the directive just saved, as the register will show it (in UTC, as
+        # the register keeps moments): the register follows without holding up the caller
+        view = _directive_view(views.issued_row(
+            str(directive.id), directive, directive.items.values(), directive.version,
+            directive.registered_at.astimezone(timezone.utc)))
         _etag(response, view.version)
         response.headers["Location"] = f"/directives/{directive.id}"
         return view

@@ -6,7 +6,8 @@ transaction); the HTTP queries read these tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,6 +91,19 @@ def _party_rows(directive_id: str, items: Sequence[dict[str, Any]]) -> list[dict
     return [{"directive_id": directive_id, "kind": k, "value": v} for k, v in sorted(found)]
 
 
+def issued_row(directive_id: str, issued: Any, items: Iterable[dict[str, Any]], version: int,
+               at: datetime) -> dict[str, Any]:
+    """The register's row of a directive just issued, from its Issued event or from the
+    aggregate itself (a command answers with it before the read model has caught up)."""
+    return {"directive_id": directive_id, "number": issued.number, "kind": issued.kind,
+            "issuing_body": issued.issuing_body, "issued_on": issued.issued_on,
+            "year": issued.issued_on.year, "summary": issued.summary, "signer": issued.signer,
+            "secrecy": issued.secrecy, "urgency": issued.urgency,
+            "review_group": issued.review_group, "items": list(items), "status": "issued",
+            "amendments": 0, "revocation": None, "version": version, "registered_at": at,
+            "changed_at": at}
+
+
 def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
     for event in events:
         if isinstance(event, Unit.Registered):
@@ -106,13 +120,8 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
                 previous_names=previous, active=event.active, **_unit_row(event)))
         elif isinstance(event, Directive.Issued):
             directive_id = str(event.originator_id)
-            conn.execute(directives.insert().values(
-                directive_id=directive_id, number=event.number, kind=event.kind,
-                issuing_body=event.issuing_body, issued_on=event.issued_on,
-                year=event.issued_on.year, summary=event.summary, signer=event.signer,
-                secrecy=event.secrecy, urgency=event.urgency, review_group=event.review_group,
-                items=list(event.items), status="issued", amendments=0, revocation=None,
-                version=event.originator_version, registered_at=event.at, changed_at=event.at))
+            conn.execute(directives.insert().values(**issued_row(
+                directive_id, event, event.items, event.originator_version, event.at)))
             _replace_parties(conn, directive_id, event.items)
         elif isinstance(event, Directive.Amended):
             directive_id = str(event.originator_id)
