@@ -95,11 +95,15 @@ def _decision(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return dict(value) if value else None
 
 
-def _replace_parties(conn: sa.Connection, task_id: str, lead: str, cooperating: Sequence[str]) -> None:
-    conn.execute(parties.delete().where(parties.c.task_id == task_id))
+def _party_rows(task_id: str, lead: str, cooperating: Sequence[str]) -> list[dict[str, Any]]:
     rows = [{"task_id": task_id, "unit_id": lead, "role": "lead"}]
     rows += [{"task_id": task_id, "unit_id": u, "role": "cooperating"} for u in cooperating if u != lead]
-    conn.execute(parties.insert(), rows)
+    return rows
+
+
+def _replace_parties(conn: sa.Connection, task_id: str, lead: str, cooperating: Sequence[str]) -> None:
+    conn.execute(parties.delete().where(parties.c.task_id == task_id))
+    conn.execute(parties.insert(), _party_rows(task_id, lead, cooperating))
 
 
 def applier(hold_seconds: float = HISTORY_HOLD_SECONDS) -> Callable[[sa.Connection, Sequence[Any]], None]:
@@ -108,12 +112,24 @@ def applier(hold_seconds: float = HISTORY_HOLD_SECONDS) -> Callable[[sa.Connecti
 
 
 def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HISTORY_HOLD_SECONDS) -> None:
+    # New tasks are inserted together (a notice assigns several at once): their rows wait
+    # here until an event that reads a task row, or the end of the page.
+    assigned: list[dict[str, Any]] = []
+    assigned_parties: list[dict[str, Any]] = []
+
+    def insert_assigned() -> None:
+        if assigned:
+            conn.execute(tasks.insert(), assigned)
+            conn.execute(parties.insert(), assigned_parties)
+            assigned.clear()
+            assigned_parties.clear()
+
     for event in events:
         if not isinstance(event, Task.Event):
             continue
         task_id = str(event.originator_id)
         if isinstance(event, Task.Assigned):
-            conn.execute(tasks.insert().values(
+            assigned.append(dict(
                 task_id=task_id, directive_id=event.directive_id,
                 directive_number=event.directive_number, directive_kind=event.directive_kind,
                 issuing_body=event.issuing_body, item_id=event.item_id, paragraph=event.paragraph,
@@ -127,8 +143,10 @@ def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HIST
                 adjustments=[], overdue_for=[],
                 watch_at=watch_moment("open", event.due_on, [], event.at, hold_seconds),
                 version=event.originator_version, changed_at=event.at))
-            _replace_parties(conn, task_id, event.lead_unit_id, event.cooperating_unit_ids)
+            assigned_parties.extend(_party_rows(task_id, event.lead_unit_id,
+                                                event.cooperating_unit_ids))
             continue
+        insert_assigned()
         row = conn.execute(sa.select(tasks).where(tasks.c.task_id == task_id)).one()
         values: dict[str, Any] = {"version": event.originator_version, "changed_at": event.at}
         state, due_on, overdue_for = row.state, row.due_on, list(row.overdue_for)
@@ -170,6 +188,7 @@ def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HIST
         values.update(state=state, watch_at=watch_moment(state, due_on, overdue_for, event.at,
                                                          hold_seconds))
         conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
+    insert_assigned()
 
 
 def _iso(day: date | None) -> str | None:
