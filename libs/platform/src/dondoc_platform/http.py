@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dondoc_contracts import Role
 from dondoc_platform.auth import AuthError, Principal, TokenVerifier
 from dondoc_platform.errors import DomainError, forbidden, validation_error
+from dondoc_platform.projection import relaxed_commit
 
 HTTP_REQUESTS = Counter("dondoc_http_requests_total", "HTTP requests served",
                         ["service", "method", "route", "status"])
@@ -312,6 +313,10 @@ class IdempotencyMiddleware:
 
     def _claim(self, key: str, subject: str, digest: str) -> tuple[int, bytes, str] | DomainError | None:
         with self.engine.begin() as conn:
+            # The claim need not wait for its WAL flush: the command's own events commit
+            # after it and their flush takes the claim's record with it (the log is written
+            # in order); a claim lost with a database crash had nothing recorded under it.
+            relaxed_commit(conn)
             # the usual case, a new key, in one statement; the row is read only for a repeat
             claimed = conn.execute(self._insert_new, {
                 "key": key, "subject": subject, "request_hash": digest}).first()
