@@ -273,9 +273,12 @@ class TasksApp(ServiceApplication):
         except AggregateNotFoundError:
             pass
         calendar = self.working_calendar()
+        # No ledger, no task of it yet: tasks are saved with their directive's ledger (here
+        # and on an amendment, which needs the ledger), so none is looked up one by one (a
+        # task there all the same would refuse the save rather than be assigned twice).
         tasks = [self._assign(event.directive_id, event.number, event.kind.value,
                               event.issuing_body, event.secrecy.value, item, event.issued_on,
-                              calendar, event.actor, event.occurred_at)
+                              calendar, event.actor, event.occurred_at, known_new=True)
                  for item in event.items if item.lead_unit_id]
         ledger = DirectiveLedger(directive_id=event.directive_id, number=event.number,
                                  kind=event.kind.value, issuing_body=event.issuing_body,
@@ -285,12 +288,13 @@ class TasksApp(ServiceApplication):
 
     def _assign(self, directive_id: str, number: str, kind: str, issuing_body: str, secrecy: str,
                 item: DirectiveItem, assigned_on: date, calendar: WorkingCalendar, actor: Actor,
-                at: datetime) -> Task | None:
-        try:
-            load(self, task_id_for(directive_id, item.item_id))
-            return None
-        except AggregateNotFoundError:
-            pass
+                at: datetime, known_new: bool = False) -> Task | None:
+        if not known_new:
+            try:
+                load(self, task_id_for(directive_id, item.item_id))
+                return None
+            except AggregateNotFoundError:
+                pass
         rule: DeadlineRule = item.deadline
         due_on = calendar.due_date(rule, assigned_on)
         return Task(directive_id=directive_id, item_id=item.item_id, directive_number=number,
