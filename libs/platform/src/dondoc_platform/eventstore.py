@@ -88,6 +88,10 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
                                  "kafka_offset) VALUES (%s, %s, %s, %s, %s)").format(schema, inbox_t)
         self._seen_inbox = SQL("SELECT 1 FROM {0}.{1} WHERE consumer = %s AND event_id = %s"
                                ).format(schema, inbox_t)
+        self._events_of_many = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema, Identifier(events_table_name))
         self._seen_inbox_any = SQL("SELECT event_id FROM {0}.{1} WHERE consumer = %s "
                                    "AND event_id = ANY(%s)").format(schema, inbox_t)
         self._select_links = SQL("SELECT position, previous_position, hash FROM {0}.{1} "
@@ -140,6 +144,14 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._seen_inbox, (consumer, event_id))
             return curs.fetchone() is not None
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The stored events of several aggregates (one query), each aggregate's in order."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._events_of_many, (list(originator_ids),), prepare=True)
+            return [StoredEvent(originator_id=r["originator_id"],
+                                originator_version=r["originator_version"], topic=r["topic"],
+                                state=bytes(r["state"])) for r in curs.fetchall()]
 
     def inbox_seen(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` the consumer has recorded (one query)."""
@@ -246,6 +258,18 @@ class ChainedSQLiteRecorder(SQLiteProcessRecorder):
             c.execute(f"SELECT 1 FROM {INBOX_TABLE} WHERE consumer = ? AND event_id = ?",
                       (consumer, event_id))
             return c.fetchone() is not None
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """The stored events of several aggregates (one query), each aggregate's in order."""
+        ids = [i.hex if isinstance(i, UUID) else str(i) for i in originator_ids]  # as stored
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_id, originator_version, topic, state FROM "
+                      f"{self.events_table_name} WHERE originator_id IN "
+                      f"({', '.join('?' for _ in ids)}) ORDER BY originator_id, originator_version",
+                      ids)
+            return [StoredEvent(originator_id=self.convert_originator_id(r["originator_id"]),
+                                originator_version=r["originator_version"], topic=r["topic"],
+                                state=r["state"]) for r in c.fetchall()]
 
     def inbox_seen(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` the consumer has recorded (one query)."""
@@ -446,6 +470,20 @@ def load(app: Application, aggregate_id: UUID) -> Any:
     changes of the batch's earlier reactions)."""
     unit = _current_unit(app)
     return app.repository.get(aggregate_id) if unit is None else unit.get(aggregate_id)
+
+
+def load_many(app: Application, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+    """The aggregates of `aggregate_ids` that exist, read in one query (not one each).
+    Only for an application without snapshots or cache (as the services run)."""
+    from eventsourcing.application import project_aggregate
+
+    if app.snapshots is not None or app.repository.cache:
+        raise TypeError("load_many reads events only: no snapshots or cache")
+    events: dict[UUID, list[Any]] = {}
+    for stored in recorder_of(app).select_events_of(list(dict.fromkeys(aggregate_ids))):
+        event = app.mapper.to_domain_event(stored)
+        events.setdefault(event.originator_id, []).append(event)
+    return {key: project_aggregate(None, found) for key, found in events.items()}
 
 
 TItem = TypeVar("TItem")

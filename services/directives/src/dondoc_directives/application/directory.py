@@ -31,6 +31,7 @@ from dondoc_directives.domain.units import Unit, unit_aggregate_id
 from dondoc_platform.application import ServiceApplication
 from dondoc_platform.calendar import local_day
 from dondoc_platform.errors import DomainError, conflict, not_found
+from dondoc_platform.eventstore import load_many
 from dondoc_platform.http import check_version
 from dondoc_platform.names import canonical_review_group, clean, name_key
 
@@ -276,6 +277,9 @@ class DirectivesApp(ServiceApplication):
         out: list[dict[str, Any]] = []
         seen = set(existing)
         next_id = start
+        # every unit the items name, read at once (a notice names several)
+        named = [u for item in items for u in (item.lead_unit_id, *item.cooperating_unit_ids) if u]
+        units = load_many(self, [unit_aggregate_id(u) for u in named])
         for i, item in enumerate(items):
             where = f"{field}[{i}]"
             item_id = item.item_id
@@ -287,10 +291,10 @@ class DirectivesApp(ServiceApplication):
                 raise DomainError("duplicate_item", f"Mã mục {item_id} bị trùng",
                                   f"Item id {item_id} is used twice", field=f"{where}.item_id")
             seen.add(item_id)
-            lead = self._active_unit(item.lead_unit_id, f"{where}.lead_unit_id")
+            lead = self._active_unit(item.lead_unit_id, f"{where}.lead_unit_id", units)
             cooperating: list[str] = []
             for j, unit_id in enumerate(item.cooperating_unit_ids):
-                self._active_unit(unit_id, f"{where}.cooperating_unit_ids[{j}]")
+                self._active_unit(unit_id, f"{where}.cooperating_unit_ids[{j}]", units)
                 if unit_id != item.lead_unit_id and unit_id not in cooperating:
                     cooperating.append(unit_id)
             rule = item.deadline
@@ -310,10 +314,11 @@ class DirectivesApp(ServiceApplication):
             out.append(contract.model_dump(mode="json"))
         return out
 
-    def _active_unit(self, unit_id: str | None, field: str) -> Unit | None:
+    def _active_unit(self, unit_id: str | None, field: str,
+                     units: dict[UUID, Unit]) -> Unit | None:
         if unit_id is None:
             return None
-        unit = self.unit(unit_id)
+        unit = units.get(unit_aggregate_id(unit_id))
         if unit is None:
             raise _unknown_unit(unit_id, field)
         if not unit.active:
