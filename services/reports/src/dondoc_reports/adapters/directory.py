@@ -22,6 +22,7 @@ from dondoc_contracts import (
 )
 from dondoc_platform.inbox import Delivery
 from dondoc_platform.names import match_key
+from dondoc_platform.projection import reading
 from dondoc_reports.domain.obligations import TaskFacts
 
 metadata = sa.MetaData()
@@ -140,21 +141,22 @@ class Directory:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.reader = reading(engine)
 
     def unit(self, unit_id: str) -> Any | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(units).where(units.c.unit_id == unit_id)).first()
 
     def units(self, unit_ids: Iterable[str]) -> dict[str, Any]:
         wanted = list(set(unit_ids))
         if not wanted:
             return {}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(units).where(units.c.unit_id.in_(wanted))).all()
         return {r.unit_id: r for r in rows}
 
     def units_in_group(self, review_group: str) -> set[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return set(conn.scalars(sa.select(units.c.unit_id).where(
                 units.c.review_group_key == match_key(review_group))))
 
@@ -169,14 +171,14 @@ class Directory:
             t.assigned_on <= day,
             sa.or_(t.completed_on.is_(None), t.completed_on > day),
             sa.or_(t.withdrawn_on.is_(None), t.withdrawn_on > day))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [facts(r) for r in conn.execute(query)]
 
     def task_rows(self, task_ids: Iterable[str]) -> dict[str, Any]:
         wanted = list(set(task_ids))
         if not wanted:
             return {}
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(tasks).where(tasks.c.task_id.in_(wanted))).all()
         return {r.task_id: r for r in rows}
 
@@ -188,5 +190,5 @@ class Directory:
         if not include_closed:
             query = query.where(tasks.c.completed_on.is_(None), tasks.c.withdrawn_on.is_(None))
         query = query.order_by(tasks.c.assigned_on, tasks.c.task_id).offset(offset).limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.execute(query))

@@ -14,7 +14,7 @@ from eventsourcing.domain import DomainEvent
 
 from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.names import match_key
-from dondoc_platform.projection import relaxed_commit
+from dondoc_platform.projection import reading, relaxed_commit
 from dondoc_reports.adapters.sql import UtcDateTime, jsonable
 from dondoc_reports.adapters.store import ReportsLog
 from dondoc_reports.domain.adjustment import AdjustmentRequest
@@ -226,6 +226,7 @@ class ReportsView:
 
     def __init__(self, engine: sa.Engine, log: ReportsLog, *, batch_size: int = 500) -> None:
         self.engine = engine
+        self.reader = reading(engine)
         self.log = log
         self.batch_size = batch_size
         self._lock = threading.Lock()
@@ -237,7 +238,7 @@ class ReportsView:
                 conn.execute(positions.insert().values(name=VIEW, position=0))
 
     def position(self) -> int:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(positions.c.position).where(positions.c.name == VIEW)).scalar_one()
 
     def catch_up(self) -> int:
@@ -280,19 +281,19 @@ class ReportsView:
 
     def overdue_due(self, now: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
         s = overdue_schedule.c
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(sa.select(s.report_id, s.overdue_at).where(s.overdue_at <= now)
                                 .order_by(s.overdue_at, s.report_id).limit(limit)).all()
         return [(r.report_id, r.overdue_at) for r in rows]
 
     def next_overdue_moment(self) -> datetime | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(sa.func.min(overdue_schedule.c.overdue_at))).scalar()
 
     # -- queries --------------------------------------------------------------------------
 
     def cycle(self, cycle_id: str) -> Any | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(cycles).where(cycles.c.cycle_id == cycle_id)).first()
 
     def cycles(self, *, status: str | None, year: int | None, unit_id: str | None,
@@ -310,7 +311,7 @@ class ReportsView:
         return self._page(query, [cycles.c.opened_at.desc(), cycles.c.cycle_id], offset, limit)
 
     def report(self, report_id: str) -> Any | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(reports).where(reports.c.report_id == report_id)).first()
 
     def reports(self, *, cycle_id: str | None = None, unit_id: str | None = None,
@@ -327,22 +328,22 @@ class ReportsView:
         return self._page(query, [r.due_on, r.unit_id, r.report_id], offset, limit)
 
     def submissions(self, report_id: str) -> list[Any]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.execute(sa.select(submissions).where(submissions.c.report_id == report_id)
                                      .order_by(submissions.c.revision)))
 
     def reviews(self, report_id: str) -> list[Any]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return list(conn.execute(sa.select(reviews).where(reviews.c.report_id == report_id)
                                      .order_by(reviews.c.revision)))
 
     def adjustment(self, request_id: str) -> Any | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(adjustments).where(adjustments.c.request_id == request_id)).first()
 
     def pending_adjustment(self, task_id: str) -> str | None:
         a = adjustments.c
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(sa.select(a.request_id).where(a.task_id == task_id, a.status == "pending")
                                 ).scalar()
 
@@ -357,7 +358,7 @@ class ReportsView:
         return self._page(query, [a.requested_at.desc(), a.request_id], offset, limit)
 
     def _page(self, query: sa.Select, order: list[Any], offset: int, limit: int) -> tuple[list[Any], int]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
             rows = list(conn.execute(query.order_by(*order).offset(offset).limit(limit + 1)))
         return rows, total
