@@ -32,7 +32,7 @@ from dondoc_platform.http import (
     require_roles,
 )
 from dondoc_platform.names import canonical_review_group, clean, name_key
-from dondoc_platform.projection import StoreProjection
+from dondoc_platform.projection import StoreProjection, reading
 
 SERVICE = "directives"
 
@@ -113,6 +113,7 @@ CONFLICT = {409: {"model": ErrorBody, "description": "duplicate or changed meanw
 def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
             authenticated: Any) -> list[APIRouter]:
     units_router = APIRouter(prefix="/units", tags=["units"])
+    reader = reading(engine)  # the queries below only read
     directives_router = APIRouter(prefix="/directives", tags=["directives"])
     anyone = require_roles(authenticated, *[r for r in Role if r is not Role.SYSTEM])
     directory_keepers = require_roles(authenticated, Role.OFFICE, Role.ADMIN)
@@ -124,7 +125,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         projection.catch_up()
 
     def unit_row(unit_id: str) -> Any:
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             row = conn.execute(sa.select(views.units).where(views.units.c.unit_id == unit_id)).first()
         if row is None:
             raise not_found("đơn vị", "unit", unit_id, field="unit_id")
@@ -149,7 +150,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         if active is not None:
             query = query.where(views.units.c.active == active)
         offset = int(decode_cursor(cursor) or 0) if cursor else 0
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             rows = conn.execute(query.order_by(views.units.c.unit_id).offset(offset)
                                 .limit(limit + 1)).all()
         return page_of([_unit_view(r) for r in rows], offset, limit)
@@ -207,7 +208,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         return sa.and_(condition, views.directives.c.directive_id.in_(concerned))
 
     def directive_row(directive_id: str, principal: Principal) -> Any:
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             row = conn.execute(sa.select(views.directives).where(
                 views.directives.c.directive_id == directive_id, visible(principal))).first()
         if row is None:
@@ -241,7 +242,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
             query = query.where(table.c.directive_id.in_(sa.select(views.parties.c.directive_id).where(
                 views.parties.c.kind == "unit", views.parties.c.value == unit_id)))
         offset = int(decode_cursor(cursor) or 0) if cursor else 0
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             rows = conn.execute(query.order_by(table.c.issued_on.desc(), table.c.directive_id)
                                 .offset(offset).limit(limit + 1)).all()
         return page_of([_directive_view(r) for r in rows], offset, limit)

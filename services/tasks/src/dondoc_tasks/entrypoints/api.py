@@ -24,7 +24,7 @@ from dondoc_platform.http import (
     require_roles,
 )
 from dondoc_platform.names import canonical_review_group, clean
-from dondoc_platform.projection import StoreProjection
+from dondoc_platform.projection import StoreProjection, reading
 from dondoc_tasks.adapters.translate import translate
 from dondoc_tasks.application.commands import (
     AdjustDeadline,
@@ -164,6 +164,7 @@ COMMAND_ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}}
 def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
             authenticated: Any) -> list[APIRouter]:
     tasks_router = APIRouter(prefix="/tasks", tags=["tasks"])
+    reader = reading(engine)  # the queries below only read
     calendar_router = APIRouter(prefix="/calendar", tags=["calendar"])
     task_readers = require_roles(authenticated, Role.OFFICE, Role.LEADER, Role.AUDITOR,
                                  Role.REVIEWER, Role.UNIT)
@@ -190,7 +191,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
 
     def task_row(task_id: str, principal: Principal) -> Any:
         projection.catch_up()
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             row = conn.execute(sa.select(board.tasks).where(
                 board.tasks.c.task_id == task_id, visible(principal))).first()
         if row is None:
@@ -242,7 +243,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
             query = query.where(t.key_task == key_task)
         offset = int(decode_cursor(cursor) or 0) if cursor else 0
         order = (t.due_on.is_(None), t.due_on, t.directive_number, t.paragraph, t.task_id)
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             rows = conn.execute(query.order_by(*order).offset(offset).limit(limit + 1)).all()
         return page_of([task_view(r, now, year) for r in rows], offset, limit)
 
