@@ -3,6 +3,8 @@ a dead one replaced after it sat idle (a restarted database, a dropped connectio
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import psycopg
 import pytest
 
@@ -38,5 +40,22 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(postgres_database: str) ->
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("SELECT 1").scalar() == 1
         assert pings == []
+    finally:
+        engine.dispose()
+
+
+def test_sessions_read_timestamps_in_utc_whatever_the_server_default(postgres_database: str) -> None:
+    name = postgres_database.rpartition("/")[2]
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET timezone TO \'Asia/Ho_Chi_Minh\'')
+        with psycopg.connect(postgres_database) as plain:  # a session left to the default
+            assert plain.execute("SHOW timezone").fetchone()[0] == "Asia/Ho_Chi_Minh"
+    engine = postgres_engine(StoreURL.parse(postgres_database).sqlalchemy_url())
+    try:
+        with engine.connect() as conn:
+            moment = conn.exec_driver_sql(
+                "SELECT timestamptz '2018-12-31 23:30:00+07'").scalar()
+        assert moment.utcoffset() == timedelta(0)
+        assert moment == datetime(2018, 12, 31, 16, 30, tzinfo=timezone.utc)
     finally:
         engine.dispose()

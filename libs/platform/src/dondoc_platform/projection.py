@@ -111,8 +111,12 @@ def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
     a connection used a moment ago is as good as one just pinged. One that sat in the pool
     longer than `idle_before_ping` seconds (a restarted database, a dropped connection) is
     pinged first and replaced if dead, as with `pool_pre_ping`. A connection that breaks
-    while in use fails that statement either way (and SQLAlchemy then empties the pool)."""
-    engine = sa.create_engine(url, **options)
+    while in use fails that statement either way (and SQLAlchemy then empties the pool).
+
+    Sessions run in UTC whatever the server's default time zone: timestamps read back then
+    come in the same offset as the answers built from a just-saved aggregate."""
+    connect_args = {"options": "-c TimeZone=UTC", **options.pop("connect_args", {})}
+    engine = sa.create_engine(url, connect_args=connect_args, **options)
 
     @sa.event.listens_for(engine, "checkin")
     def _idle_from(dbapi_connection: Any, record: Any) -> None:
