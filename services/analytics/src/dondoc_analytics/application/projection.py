@@ -48,7 +48,7 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
     (an undecodable record is counted and left out, as its dead letter was sent already),
     copied in chunks while the next chunk is decoded. Returns (events, undecodable, the
     last offset read in each partition)."""
-    last: dict[TopicPartition, int] = {}
+    last: dict[tuple[str, int], int] = {}
     events = undecodable = 0
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
@@ -57,7 +57,7 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
     try:
         async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
             for record in records:
-                last[TopicPartition(record.topic, record.partition)] = record.offset
+                last[record.topic, record.partition] = record.offset
                 try:
                     envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
                 except UndecodableEvent:
@@ -81,7 +81,7 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
         if copying is not None:
             await asyncio.gather(copying, return_exceptions=True)
         await kafka.close(consumer)
-    return events, undecodable, last
+    return events, undecodable, {TopicPartition(*tp): offset for tp, offset in last.items()}
 
 
 def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:
