@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from dondoc_contracts import UndecodableEvent, decode, decode_mapped
 from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 
 from dondoc_analytics.adapters import kafka
-from dondoc_analytics.projections import generations as gens
+from dondoc_analytics.projections import generations as gens, setbased
 from dondoc_analytics.projections.projector import Projector, copy_tuples
 from dondoc_analytics.projections.rows import EVENT_COLUMNS, event_values
 from dondoc_analytics.projections.schema import POSITIONS, fixed
@@ -48,7 +48,7 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
     (an undecodable record is counted and left out, as its dead letter was sent already),
     copied in chunks while the next chunk is decoded. Returns (events, undecodable, the
     last offset read in each partition)."""
-    last: dict[TopicPartition, int] = {}
+    last: dict[tuple[str, int], int] = {}
     events = undecodable = 0
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
@@ -57,7 +57,7 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
     try:
         async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
             for record in records:
-                last[TopicPartition(record.topic, record.partition)] = record.offset
+                last[record.topic, record.partition] = record.offset
                 try:
                     envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
                 except UndecodableEvent:
@@ -81,7 +81,7 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
         if copying is not None:
             await asyncio.gather(copying, return_exceptions=True)
         await kafka.close(consumer)
-    return events, undecodable, last
+    return events, undecodable, {TopicPartition(*tp): offset for tp, offset in last.items()}
 
 
 def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:
@@ -289,21 +289,55 @@ class Projection:
         return await load(self.bootstrap, self.engine, tables.events, ends, chunk)
 
     def _derive(self, generation: int, tables, last: dict[TopicPartition, int], loaded: int) -> int:
+        name = gens.consumer_name(generation)
+        positions = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
+                      "kafka_offset": offset} for tp, offset in last.items()]
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                _sort_memory(conn)
+                repeated = gens.restore_events_key(conn, tables)
+            self._derive_side_by_side(tables)
+            with self.engine.begin() as conn:  # only once every derived table is complete
+                if positions:
+                    conn.execute(POSITIONS.insert(), positions)
+            return repeated
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # sorts and index builds of a whole log
-                conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-                conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-            repeated = gens.finish_bulk_load(conn, tables)
-            if conn.dialect.name != "postgresql":  # its load skipped them as they came
-                repeated = loaded - conn.execute(
-                    sa.select(sa.func.count()).select_from(tables.events)).scalar()
+            gens.finish_bulk_load(conn, tables)
+            repeated = loaded - conn.execute(  # its load skipped them as they came
+                sa.select(sa.func.count()).select_from(tables.events)).scalar()
             Projector(tables).derive_all(conn)
-            name = gens.consumer_name(generation)
-            rows = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
-                     "kafka_offset": offset} for tp, offset in last.items()]
-            if rows:
-                conn.execute(POSITIONS.insert(), rows)
+            if positions:
+                conn.execute(POSITIONS.insert(), positions)
         return repeated
+
+    def _derive_side_by_side(self, tables) -> None:
+        """PostgreSQL: the derived tables in two transactions at once, each on a connection
+        of its own: tasks and their periods (the longest), and beside them the other derived
+        tables then the events table's secondary indexes (the derive reads the events table
+        while those are built: the reads and the index builds do not lock each other out).
+        Each derived table's indexes are built once it is filled, in one sort. Nothing reads
+        the generation before its positions are recorded, after both."""
+        def tasks(conn: sa.Connection) -> None:
+            setbased.derive_tasks(conn, tables)
+            for table in (tables.tasks, tables.task_periods):
+                tables.create_indexes(conn, table)
+
+        def the_rest(conn: sa.Connection) -> None:
+            setbased.derive_the_rest(conn, tables)
+            for table in (tables.reports, tables.directives, tables.event_tasks,
+                          tables.report_reviews, tables.unit_versions, tables.events):
+                tables.create_indexes(conn, table)
+
+        def run(job: Callable[[sa.Connection], None]) -> None:
+            started = time.perf_counter()
+            with self.engine.begin() as conn:
+                _sort_memory(conn)
+                job(conn)
+            log.info("analytics rebuild: %s in %.1f s", job.__name__, time.perf_counter() - started)
+
+        with ThreadPoolExecutor(2, thread_name_prefix="derive") as pool:
+            for done in [pool.submit(run, job) for job in (tasks, the_rest)]:
+                done.result()
 
     def _tidy(self, tables) -> None:
         """Statistics for the planner and, on PostgreSQL, the visibility map that lets the
@@ -385,6 +419,12 @@ class Projection:
                 await kafka.close(consumer)
 
         return collect()
+
+
+def _sort_memory(conn: sa.Connection) -> None:
+    """Memory for the sorts and index builds of a whole log (PostgreSQL, this transaction)."""
+    conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
 
 
 def _run(coroutine) -> list:

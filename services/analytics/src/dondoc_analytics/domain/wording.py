@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from functools import lru_cache
 
 from dondoc_contracts import events as ev
 from dondoc_contracts.base import ContractEvent
@@ -193,10 +194,13 @@ _VERDICTS = {Verdict.ACCEPTED: ("chấp nhận", "accepted"),
              Verdict.RETURNED: ("trả lại để hoàn thiện", "returned for revision")}
 
 
+# a history names the same few thousand days again and again: each is written once
+@lru_cache(maxsize=8192)
 def vi_day(day: date | None) -> str:
     return day.strftime("%d/%m/%Y") if day else "không có"
 
 
+@lru_cache(maxsize=8192)
 def en_day(day: date | None) -> str:
     return day.isoformat() if day else "none"
 

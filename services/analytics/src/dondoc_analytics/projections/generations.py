@@ -87,6 +87,15 @@ def finish_bulk_load(conn: sa.Connection, tables: ProjectionTables) -> int:
     """After a bulk load: drop repeated deliveries of an event (keeping the first in its
     partition, as the live inbox does), restore the key and the indexes. Returns how many
     repeats were dropped."""
+    dropped = restore_events_key(conn, tables)
+    tables.create_indexes(conn)
+    return dropped
+
+
+def restore_events_key(conn: sa.Connection, tables: ProjectionTables) -> int:
+    """After a bulk load on PostgreSQL: drop repeated deliveries of an event (keeping the
+    first in its partition, as the live inbox does) and add the events key. Returns how many
+    repeats were dropped (0 elsewhere: SQLite's load skips them as they come)."""
     dropped = 0
     if conn.dialect.name == "postgresql":
         name = tables.events.name
@@ -99,7 +108,6 @@ def finish_bulk_load(conn: sa.Connection, tables: ProjectionTables) -> int:
                 f'OVER (PARTITION BY event_id ORDER BY topic, partition, kafka_offset) AS n '
                 f'FROM "{name}") AS d WHERE n > 1)').rowcount
             conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD PRIMARY KEY (event_id)')
-    tables.create_indexes(conn)
     return dropped
 
 

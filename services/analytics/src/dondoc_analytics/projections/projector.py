@@ -63,10 +63,15 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, 
 
 def copy_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str],
                 rows: Sequence[tuple]) -> None:
-    """COPY rows given as tuples in `columns` order (PostgreSQL)."""
+    """COPY rows given as tuples in `columns` order (PostgreSQL), in COPY's binary format:
+    numbers, days and moments go as they are instead of being written as text and parsed
+    back (a third of the client's cost per row, and less work for the server); each value
+    still goes through its column's type (lengths, NOT NULL)."""
     cursor = conn.connection.dbapi_connection.cursor()
     names = ", ".join(f'"{c}"' for c in columns)
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types([table.c[c].type.compile(dialect=conn.dialect).partition("(")[0].lower()
+                        for c in columns])
         for row in rows:
             copy.write_row(row)
 
