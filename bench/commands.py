@@ -144,6 +144,8 @@ async def prepare(suite: Any, today: date) -> dict[str, Any]:
     random.Random(7).shuffle(submissions)
     return {
         "urls": {name: suite.url(name) for name in suite.names},
+        # the commands go round the processes that serve each API (`--api-processes`)
+        "command_urls": {name: suite.api_urls(name) for name in suite.names},
         "office": suite.token("office", ttl_seconds=24 * 3600),
         "unit_tokens": {u: suite.token("unit", unit_id=u, ttl_seconds=24 * 3600) for u in units},
         "units": units, "today": str(today), "submissions": submissions,
@@ -171,6 +173,7 @@ class Load:
     def __init__(self, plan: dict[str, Any], *, sample: int, poll_ms: float) -> None:
         self.plan = plan
         self.urls = plan["urls"]
+        self.command_urls = plan["command_urls"]
         self.office = {"Authorization": f"Bearer {plan['office']}"}
         self.units = plan["units"]
         self.today = date.fromisoformat(plan["today"])
@@ -205,7 +208,7 @@ class Load:
         if kind == "directive":
             leads = self.rng.sample(self.units, ITEMS)
             body = notice(f"{n}-TB/{self.run}", self.today, leads, self.today + timedelta(days=90))
-            response = await client.post(f"{self.urls['directives']}/directives", json=body,
+            response = await client.post(f"{self.command_url('directives', n)}/directives", json=body,
                                          headers={**self.office, "Idempotency-Key": uuid.uuid4().hex})
         else:
             report = self.submissions.pop()
@@ -214,7 +217,7 @@ class Load:
                                "evidence": "Kế hoạch số 12-KH"} for t in report["task_ids"]]}
             token = self.plan["unit_tokens"][report["unit_id"]]
             response = await client.post(
-                f"{self.urls['reports']}/reports/{report['report_id']}/submissions", json=body,
+                f"{self.command_url('reports', n)}/reports/{report['report_id']}/submissions", json=body,
                 headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
         accepted = time.perf_counter()
         if response.status_code != 201:
@@ -230,6 +233,10 @@ class Load:
             task = asyncio.create_task(target)
             self.pollers.add(task)
             task.add_done_callback(self.pollers.discard)
+
+    def command_url(self, service: str, n: int) -> str:
+        urls = self.command_urls[service]
+        return urls[(n // 2) % len(urls)]  # `n` alternates the two kinds of command
 
     async def until(self, client: Any, check: Any, since: float, what: str) -> None:
         deadline = since + 120
@@ -369,6 +376,8 @@ def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any, out:
             "--concurrency", str(args.concurrency), "--sample", str(args.sample),
             "--poll-ms", str(args.poll_ms), "--out", str(out)]
     pids = {name: suite[name].pidfile.read() for name in suite.names}
+    pids.update({f"{name}-{p.instance}": p.pidfile.read()
+                 for name, more in suite.api_processes.items() for p in more})
     samples: dict[str, list[float]] = {name: [] for name in pids}
     process = subprocess.Popen(argv)
     while process.poll() is None:
@@ -491,7 +500,10 @@ def main(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-commands-") as scratch, ProcessSuite(
                 Path(scratch) / "suite", kafka_bootstrap=kafka, postgres_url=postgres,
                 env={"DONDOC_LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}) as suite:
-            say(f"services up: {', '.join(f'{n} {suite.url(n)}' for n in suite.names)}")
+            for name in ("directives", "reports"):  # the two APIs the commands go to
+                for _ in range(args.api_processes - 1):
+                    suite.add_api_process(name)
+            say(f"services up: {', '.join(f'{n} {suite.api_urls(n)}' for n in suite.names)}")
             from dondoc_platform.calendar import local_day
             from dondoc_platform.clock import SystemClock
 
@@ -551,6 +563,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
     parser.add_argument("--poll-ms", type=float, default=20)
     parser.add_argument("--raw-seconds", type=float, default=15)
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="processes serving the directives and the reports APIs each: the "
+                             "first runs the service's workers too, the others `--role api`")
     parser.add_argument("--env", action="append", default=[],
                         help="NAME=value for every service process (repeatable)")
     parser.add_argument("--json", help="also write the results here")

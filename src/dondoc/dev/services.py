@@ -41,11 +41,13 @@ class ServiceProcess:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 90.0
+    role: str = "all"  # `dondoc serve --role`: api, worker or all
+    instance: str = ""  # tells apart several processes of one service (their log and pid file)
 
     def __post_init__(self) -> None:
-        self.log = self.home / "logs" / f"{self.name}.log"
-        self.pidfile = PidFile(self.home / "pids" / f"{self.name}.pid",
-                               marker=f"serve {self.name}")
+        stem = f"{self.name}-{self.instance}" if self.instance else self.name
+        self.log = self.home / "logs" / f"{stem}.log"
+        self.pidfile = PidFile(self.home / "pids" / f"{stem}.pid", marker=f"serve {self.name}")
 
     @property
     def url(self) -> str:
@@ -65,9 +67,9 @@ class ServiceProcess:
         if (pid := self.running_pid()) is not None:
             return f"already running (pid {pid}) on {self.url}"
         require_free_port(self.port, self.name, "DONDOC_<SERVICE>_PORT")
-        env = {**os.environ, **self.env, "DONDOC_HTTP_PORT": str(self.port), "DONDOC_ROLE": "all",
-               "PYTHONUNBUFFERED": "1"}
-        process = spawn([sys.executable, "-m", "dondoc.cli", "serve", self.name, "--role", "all"],
+        env = {**os.environ, **self.env, "DONDOC_HTTP_PORT": str(self.port),
+               "DONDOC_ROLE": self.role, "PYTHONUNBUFFERED": "1"}
+        process = spawn([sys.executable, "-m", "dondoc.cli", "serve", self.name, "--role", self.role],
                         log=self.log, env=env)
         self.pidfile.write(process.pid)
 

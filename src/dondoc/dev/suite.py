@@ -8,6 +8,7 @@ with a throw-away development key: what the process-kill tests and the benchmark
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ class ProcessSuite:
     topic_prefix: str = field(default_factory=lambda: f"s{uuid.uuid4().hex[:8]}.")
     databases: dict[str, str] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    api_processes: dict[str, list[ServiceProcess]] = field(default_factory=dict)  # more, API only
 
     def __enter__(self) -> ProcessSuite:
         try:
@@ -75,7 +77,25 @@ class ProcessSuite:
         process.env.update(env)
         return process.start()
 
+    def add_api_process(self, name: str) -> ServiceProcess:
+        """Start one more process of `name` that serves only its HTTP API (`--role api`), on
+        the same database and topics, as a deployment scales its API out: its URL is
+        `suite.api_urls(name)[-1]`."""
+        more = self.api_processes.setdefault(name, [])
+        process = dataclasses.replace(self.processes[name], port=server_port(), role="api",
+                                      instance=f"api{len(more) + 2}",
+                                      env=dict(self.processes[name].env))
+        more.append(process)
+        process.start()
+        return process
+
+    def api_urls(self, name: str) -> list[str]:
+        """Every process that answers `name`'s API: the first one, then those added."""
+        return [self.url(name), *(p.url for p in self.api_processes.get(name, []))]
+
     def close(self) -> None:
+        for process in [p for more in self.api_processes.values() for p in more]:
+            process.stop()
         for process in self.processes.values():
             process.stop()
         for url in self.databases.values():
