@@ -58,7 +58,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
         _announce(infrastructure)
         yield infrastructure
     finally:
-        stack.down(report=lambda line: print(f"[stack] {line}"))
+        stack.discard(report=lambda line: print(f"[stack] {line}"))
 
 
 @pytest.fixture(scope="session")

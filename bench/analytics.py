@@ -364,7 +364,7 @@ def main() -> None:
         results = asyncio.run(run(args, say))
     finally:
         if stack is not None:
-            stack.down(report=say)
+            stack.discard(report=say)
     print(json.dumps(results, indent=2, default=str))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")

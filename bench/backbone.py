@@ -116,7 +116,7 @@ def infrastructure(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
             stack.up(["kafka", "postgres"], report=report)
             yield args.kafka or stack.kafka.address(), stack.postgres.url
         finally:
-            stack.down(report=report)
+            stack.discard(report=report)
 
 
 def fresh_database(server_url: str, name: str) -> str:

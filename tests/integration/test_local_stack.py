@@ -50,6 +50,24 @@ def test_whole_stack_comes_up_reports_status_and_goes_down_leaving_nothing(tmp_p
         assert port_is_free(port)
 
 
+def test_a_discarded_stack_leaves_no_files_behind(tmp_path: Path) -> None:
+    """Tests and benchmarks throw their stacks away: the PostgreSQL cluster too, even where
+    it lives outside the state directory (as root, under /var/tmp)."""
+    state = tmp_path / "throwaway"
+    stack = Stack(_config(state))
+    lines: list[str] = []
+    try:
+        stack.up(["postgres"], report=lines.append)
+        data = stack.postgres.data_dir
+        assert (data / "PG_VERSION").exists()
+    finally:
+        stack.discard(report=lines.append)
+    assert not state.exists(), lines
+    assert not data.exists() and not data.parent.exists(), lines
+    assert any(f"removed {data.parent}" in line or f"removed {state}" in line for line in lines)
+    assert stack.running() == []
+
+
 def test_a_taken_port_is_named_with_the_variable_that_moves_it(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
