@@ -42,7 +42,7 @@ def test_whole_stack_comes_up_reports_status_and_goes_down_leaving_nothing(tmp_p
         stack.up(report=again.append)
         assert sum("already running" in line for line in again) == 3
     finally:
-        stack.down(report=lines.append)
+        stack.discard(report=lines.append)  # down, then its files
     assert stack.running() == []
     for marker in stack.markers():
         assert processes_with(marker) == []
