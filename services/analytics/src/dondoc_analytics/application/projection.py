@@ -30,7 +30,7 @@ from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 from dondoc_analytics.adapters import kafka
 from dondoc_analytics.projections import generations as gens, setbased
 from dondoc_analytics.projections.projector import Projector, copy_tuples
-from dondoc_analytics.projections.rows import EVENT_COLUMNS, event_values
+from dondoc_analytics.projections.rows import EVENT_COLUMNS, TASK_COLUMNS, event_values, task_values
 from dondoc_analytics.projections.schema import POSITIONS, fixed
 
 log = logging.getLogger(__name__)
@@ -41,16 +41,23 @@ Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], A
 Loaded = tuple[int, int, dict[TopicPartition, int]]
 
 
+_TASK_ID, _DAY, _FACT_KIND, _PAYLOAD = (EVENT_COLUMNS.index(c) for c in (
+    "task_id", "business_day", "fact_kind", "payload"))
+
+
 async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.Offsets,
-               chunk: int) -> Loaded:
+               chunk: int, assignments: sa.Table | None = None) -> Loaded:
     """Bulk-load the events of these partitions, from offset 0 to `ends`, into the keyless
     events table `table`: decoded and validated by the contract as the live consumer does
     (an undecodable record is counted and left out, as its dead letter was sent already),
-    copied in chunks while the next chunk is decoded. Returns (events, undecodable, the
-    last offset read in each partition)."""
+    copied in chunks while the next chunk is decoded. With `assignments` (PostgreSQL's
+    scratch table), each assignment's task attributes go there too, read from its stored
+    payload as the live consumer reads them, so the derive does not parse the payloads
+    again. Returns (events, undecodable, the last offset read in each partition)."""
     last: dict[tuple[str, int], int] = {}
     events = undecodable = 0
     rows: list[tuple] = []
+    assigned: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
     consumer = kafka.reader(bootstrap)
     await consumer.start()
@@ -63,19 +70,25 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
                 except UndecodableEvent:
                     undecodable += 1
                     continue
-                rows.append(event_values(envelope.id, envelope.sequence, envelope.audit_hash,
-                                         event, record.topic, record.partition, record.offset))
+                row = event_values(envelope.id, envelope.sequence, envelope.audit_hash, event,
+                                   record.topic, record.partition, record.offset)
+                rows.append(row)
+                if (assignments is not None and row[_FACT_KIND] == "assigned"
+                        and row[_TASK_ID] is not None):
+                    assigned.append((*task_values(row[_TASK_ID], row[_PAYLOAD]), row[_DAY],
+                                     record.topic, record.partition, record.offset))
             if len(rows) >= chunk:
                 if copying is not None:
                     await copying
-                copying = asyncio.ensure_future(asyncio.to_thread(_copy_events, engine, table, rows))
+                copying = asyncio.ensure_future(asyncio.to_thread(
+                    _copy_events, engine, table, rows, assignments, assigned))
                 events += len(rows)
-                rows = []
+                rows, assigned = [], []
         if copying is not None:
             await copying
             copying = None
         if rows:
-            await asyncio.to_thread(_copy_events, engine, table, rows)
+            await asyncio.to_thread(_copy_events, engine, table, rows, assignments, assigned)
             events += len(rows)
     finally:
         if copying is not None:
@@ -84,13 +97,19 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
     return events, undecodable, {TopicPartition(*tp): offset for tp, offset in last.items()}
 
 
-def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:
+def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple],
+                 assignments: sa.Table | None = None, assigned: list[tuple] = ()) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             copy_tuples(conn, table, EVENT_COLUMNS, rows)
+            if assignments is not None and assigned:
+                copy_tuples(conn, assignments, _ASSIGNMENT_COLUMNS, assigned)
         else:
             conn.execute(sqlite.insert(table).on_conflict_do_nothing(),
                          [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+
+
+_ASSIGNMENT_COLUMNS = (*TASK_COLUMNS, "business_day", "topic", "partition", "kafka_offset")
 
 
 def _load_elsewhere(bootstrap: str, url: str, generation: int, ends: kafka.Offsets,
@@ -99,7 +118,8 @@ def _load_elsewhere(bootstrap: str, url: str, generation: int, ends: kafka.Offse
     URL of the read models' engine."""
     engine = sa.create_engine(url)
     try:
-        return asyncio.run(load(bootstrap, engine, gens.tables_of(generation).events, ends, chunk))
+        return asyncio.run(load(bootstrap, engine, gens.tables_of(generation).events, ends, chunk,
+                                gens.assignments_of(generation)))
     finally:
         engine.dispose()
 
@@ -269,9 +289,10 @@ class Projection:
                 others = [loop.run_in_executor(pool, _load_elsewhere, self.bootstrap, url,
                                                generation, share, chunk)
                           for share in shares[1:]]
-                loaded = [await self._load(tables, shares[0], chunk), *await asyncio.gather(*others)]
+                loaded = [await self._load(generation, tables, shares[0], chunk),
+                          *await asyncio.gather(*others)]
         else:
-            loaded = [await self._load(tables, ends, chunk)]
+            loaded = [await self._load(generation, tables, ends, chunk)]
         for events, undecodable, positions in loaded:
             report.events += events
             report.undecodable += undecodable
@@ -285,8 +306,9 @@ class Projection:
         report.seconds["derive"] = time.perf_counter() - started
         return report
 
-    async def _load(self, tables, ends: kafka.Offsets, chunk: int) -> Loaded:
-        return await load(self.bootstrap, self.engine, tables.events, ends, chunk)
+    async def _load(self, generation: int, tables, ends: kafka.Offsets, chunk: int) -> Loaded:
+        scratch = gens.assignments_of(generation) if self.engine.dialect.name == "postgresql" else None
+        return await load(self.bootstrap, self.engine, tables.events, ends, chunk, scratch)
 
     def _derive(self, generation: int, tables, last: dict[TopicPartition, int], loaded: int) -> int:
         name = gens.consumer_name(generation)
@@ -296,7 +318,7 @@ class Projection:
             with self.engine.begin() as conn:
                 _sort_memory(conn)
                 repeated = gens.restore_events_key(conn, tables)
-            self._derive_side_by_side(tables)
+            self._derive_side_by_side(tables, gens.assignments_of(generation), repeated)
             with self.engine.begin() as conn:  # only once every derived table is complete
                 if positions:
                     conn.execute(POSITIONS.insert(), positions)
@@ -310,7 +332,7 @@ class Projection:
                 conn.execute(POSITIONS.insert(), positions)
         return repeated
 
-    def _derive_side_by_side(self, tables) -> None:
+    def _derive_side_by_side(self, tables, assignments: sa.Table, repeated: int) -> None:
         """PostgreSQL: the derived tables in two transactions at once, each on a connection
         of its own: tasks and their periods (the longest), and beside them the other derived
         tables then the events table's secondary indexes (the derive reads the events table
@@ -318,7 +340,7 @@ class Projection:
         Each derived table's indexes are built once it is filled, in one sort. Nothing reads
         the generation before its positions are recorded, after both."""
         def tasks(conn: sa.Connection) -> None:
-            setbased.derive_tasks(conn, tables)
+            setbased.derive_tasks(conn, tables, assignments, repeated=repeated > 0)
             for table in (tables.tasks, tables.task_periods):
                 tables.create_indexes(conn, table)
 

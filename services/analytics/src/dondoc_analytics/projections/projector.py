@@ -29,7 +29,6 @@ from dondoc_analytics.projections.rows import (
     direct_rows,
     event_row,
 )
-from dondoc_analytics.projections import setbased
 from dondoc_analytics.projections.schema import ProjectionTables
 
 CHUNK = 500
@@ -173,7 +172,8 @@ class Projector:
     # -- after a bulk load --------------------------------------------------------------
 
     def derive_all(self, conn: sa.Connection, *, batch: int = 20_000) -> None:
-        """Fill every derived table from the `events` table (empty derived tables)."""
+        """Fill every derived table from the `events` table (empty derived tables), in
+        Python (SQLite; a PostgreSQL rebuild derives them in SQL, `setbased`)."""
         e = self.t.events
         options = {"stream_results": True, "yield_per": batch}
 
@@ -182,10 +182,6 @@ class Projector:
             for partition in result.mappings().partitions():
                 yield from partition
 
-        if conn.dialect.name == "postgresql":
-            setbased.derive_tasks(conn, self.t)
-            setbased.derive_the_rest(conn, self.t)
-            return
         self._derive_tasks(conn, stream, batch)
         for key, types, table, derive in (
             (e.c.subject, REPORT_ROW_TYPES, self.t.reports, derive_report),

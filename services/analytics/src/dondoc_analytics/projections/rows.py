@@ -154,6 +154,24 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
+#: The columns of the `tasks` table, in its order: `task_values` gives them as a tuple.
+TASK_COLUMNS = ("task_id", "directive_id", "directive_number", "directive_kind", "issuing_body",
+                "item_id", "paragraph", "content", "cooperating_unit_ids", "domain",
+                "review_group", "key_task", "secrecy", "deadline_kind", "report_frequency",
+                "product", "assigned_on")
+
+
+def task_values(task_id: str, payload: str) -> tuple:
+    """A task's attributes from the stored payload of its first assignment, in
+    `TASK_COLUMNS` order (the live consumer and the rebuild's loaders both call this)."""
+    p = json.loads(payload)
+    return (task_id, p["directive_id"], p["directive_number"], p["directive_kind"],
+            p["issuing_body"], p["item_id"], p["paragraph"], p["content"],
+            ",".join(p.get("cooperating_unit_ids") or ()), p.get("domain"), p.get("review_group"),
+            bool(p.get("key_task")), p.get("secrecy") or "thuong", p["deadline_rule"]["kind"],
+            p.get("report_frequency"), p.get("product"), date.fromisoformat(p["assigned_on"]))
+
+
 def derive_task(task_id: str, fact_rows: Sequence[Mapping[str, Any]]) -> tuple[Row | None, list[Row]]:
     """The task's attribute row and its periods, from all its fact events.
 
@@ -165,17 +183,7 @@ def derive_task(task_id: str, fact_rows: Sequence[Mapping[str, Any]]) -> tuple[R
                          key=lambda r: (_as_date(r["business_day"]), _order(r)))
     if not assignments:
         return None, []
-    p = json.loads(assignments[0]["payload"])
-    task = {
-        "task_id": task_id, "directive_id": p["directive_id"],
-        "directive_number": p["directive_number"], "directive_kind": p["directive_kind"],
-        "issuing_body": p["issuing_body"], "item_id": p["item_id"], "paragraph": p["paragraph"],
-        "content": p["content"], "cooperating_unit_ids": ",".join(p.get("cooperating_unit_ids") or ()),
-        "domain": p.get("domain"), "review_group": p.get("review_group"),
-        "key_task": bool(p.get("key_task")), "secrecy": p.get("secrecy") or "thuong",
-        "deadline_kind": p["deadline_rule"]["kind"], "report_frequency": p.get("report_frequency"),
-        "product": p.get("product"), "assigned_on": date.fromisoformat(p["assigned_on"]),
-    }
+    task = dict(zip(TASK_COLUMNS, task_values(task_id, assignments[0]["payload"])))
     review_key = match_key(task["review_group"]) if task["review_group"] else None
     periods = [{
         "task_id": task_id, "valid_from": period.valid_from, "valid_until": period.valid_until,

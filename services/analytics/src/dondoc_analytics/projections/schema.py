@@ -215,6 +215,18 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
                             report_reviews, unit_versions, directives)
 
 
+def assignments_scratch(tables: ProjectionTables) -> sa.Table:
+    """A bulk load's scratch table (PostgreSQL, unlogged): the task attributes of every
+    assignment, as the loaders read them (`rows.task_values`), with the assignment's business
+    order; the derive takes each task's first into `tasks` and drops it. It is not one of
+    the generation's tables: nothing reads it but the derive."""
+    return sa.Table(
+        f"{tables.prefix}assignments", sa.MetaData(),
+        *[sa.Column(c.name, c.type, nullable=True) for c in tables.tasks.columns],
+        sa.Column("business_day", sa.Date, nullable=False), *_order_columns(),
+        prefixes=["UNLOGGED"])
+
+
 def generation_prefix(generation: int) -> str:
     return f"an{generation}_"
 

@@ -4,7 +4,8 @@ statements (window functions) instead of folding every task in Python.
 They compute exactly what `rows.derive_task` and `timeliness.fold` compute, task by task:
 
 - a task's attributes come from its first assignment in business order (day, then log
-  order);
+  order), read from its payload by the loaders with `rows.task_values` (as the live
+  consumer reads them);
 - its periods: facts in business order; before the first assignment there is no state
   (only a completion or withdrawal counts, as the terminal); from it on, the lead unit is
   the one the latest of {the first assignment, later reassignments} names, the deadline the
@@ -23,34 +24,33 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from dondoc_analytics.domain.names import match_key
+from dondoc_analytics.projections.rows import TASK_COLUMNS
 from dondoc_analytics.projections.schema import ProjectionTables
 
 #: business order of an event: its day, then its place in the log (code-point order of the
 #: topic, as Python compares it)
 _BUSINESS_ORDER = 'business_day, topic COLLATE "C", partition, kafka_offset'
 
+# the attributes of each task's first assignment: the loaders read every assignment's
+# (`rows.task_values`, as the live consumer does) into the scratch table
 _TASKS = """
-INSERT INTO "{tasks}" (task_id, directive_id, directive_number, directive_kind, issuing_body,
-    item_id, paragraph, content, cooperating_unit_ids, domain, review_group, key_task, secrecy,
-    deadline_kind, report_frequency, product, assigned_on)
-SELECT task_id, p->>'directive_id', p->>'directive_number', p->>'directive_kind',
-    p->>'issuing_body', p->>'item_id', p->>'paragraph', p->>'content',
-    CASE WHEN jsonb_typeof(p->'cooperating_unit_ids') = 'array'
-         THEN array_to_string(ARRAY(SELECT jsonb_array_elements_text(p->'cooperating_unit_ids')), ',')
-         ELSE '' END,
-    p->>'domain', p->>'review_group', coalesce((p->>'key_task')::boolean, false),
-    coalesce(nullif(p->>'secrecy', ''), 'thuong'), p->'deadline_rule'->>'kind',
-    p->>'report_frequency', p->>'product', (p->>'assigned_on')::date
-FROM (SELECT DISTINCT ON (task_id) task_id, payload::jsonb AS p FROM pg_temp.analytics_facts
-      WHERE fact_kind = 'assigned' ORDER BY task_id, {order}) AS first_assignment
+INSERT INTO "{tasks}" ({columns})
+SELECT DISTINCT ON (task_id) {columns} FROM "{assignments}" ORDER BY task_id, {order}
+"""
+
+# a repeated delivery of an event (dropped from the events table when its key was added)
+# leaves its assignment out too
+_REPEATED_ASSIGNMENTS = """
+DELETE FROM "{assignments}" AS a WHERE NOT EXISTS (
+    SELECT FROM "{events}" AS e
+    WHERE (e.topic, e.partition, e.kafka_offset) = (a.topic, a.partition, a.kafka_offset))
 """
 
 # the facts of every task, read once from the (wide) events table
 _FACTS = """
 CREATE TEMPORARY TABLE analytics_facts ON COMMIT DROP AS
 SELECT task_id, fact_kind, business_day, topic, partition, kafka_offset, fact_lead_unit_id,
-       fact_due_on, fact_original_due_on,
-       CASE WHEN fact_kind = 'assigned' THEN payload END AS payload
+       fact_due_on, fact_original_due_on
 FROM "{events}" WHERE fact_kind IS NOT NULL AND task_id IS NOT NULL
 """
 
@@ -112,13 +112,20 @@ LEFT JOIN pg_temp.analytics_review_keys AS keys ON keys.review_group = t.review_
 """
 
 
-def derive_tasks(conn: sa.Connection, tables: ProjectionTables) -> None:
-    """Fill `tasks` and `task_periods` of a generation from its `events` (PostgreSQL)."""
+def derive_tasks(conn: sa.Connection, tables: ProjectionTables, assignments: sa.Table, *,
+                 repeated: bool) -> None:
+    """Fill `tasks` and `task_periods` of a generation from its `events` and the load's
+    scratch table of assignments (PostgreSQL), then drop that table. `repeated`: repeated
+    deliveries were dropped from the events table (their assignments are dropped here)."""
     names = {"events": tables.events.name, "tasks": tables.tasks.name,
-             "periods": tables.task_periods.name, "order": _BUSINESS_ORDER}
+             "periods": tables.task_periods.name, "order": _BUSINESS_ORDER,
+             "assignments": assignments.name, "columns": ", ".join(TASK_COLUMNS)}
     conn.exec_driver_sql(_FACTS.format(**names))
     conn.exec_driver_sql("ANALYZE pg_temp.analytics_facts")
+    if repeated:
+        conn.exec_driver_sql(_REPEATED_ASSIGNMENTS.format(**names))
     conn.exec_driver_sql(_TASKS.format(**names))
+    conn.exec_driver_sql(f'DROP TABLE "{assignments.name}"')
     groups = [g for (g,) in conn.exec_driver_sql(
         f'SELECT DISTINCT review_group FROM "{tables.tasks.name}" WHERE review_group IS NOT NULL')]
     conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS analytics_review_keys "
