@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dondoc_contracts import decode, decode_mapped, encode, envelope_for
 from dondoc_contracts import events as ev
+from dondoc_contracts import values
 from dondoc_contracts.envelope import header_map
 from dondoc_platform.inbox import Delivery, sanitize
 
 from dondoc_analytics.application.projection import _headers
-from dondoc_analytics.projections.rows import EVENT_COLUMNS, event_row
+from dondoc_analytics.projections.rows import (
+    EVENT_COLUMNS,
+    TASK_COLUMNS,
+    assigned_task_values,
+    event_row,
+    task_values,
+)
 from dondoc_analytics.projections.schema import projection_tables
 
 pytestmark = pytest.mark.unit
@@ -50,3 +59,34 @@ def test_a_bulk_row_is_the_live_row() -> None:
     assert row["position"] == 41 and row["audit_hash"] == "ab" * 32
     assert row["fact_kind"] == "assigned" and row["payload"] == decoded.model_dump_json()
     assert list(row) == list(EVENT_COLUMNS)
+
+
+def test_task_columns_are_the_tasks_table_in_order() -> None:
+    assert TASK_COLUMNS == tuple(c.name for c in projection_tables("an1_").tasks.columns)
+
+
+_text = st.text(alphabet="aăâeêioôơuưyđ\u0300\u0301\u0303\u0309\u0323 -", min_size=1, max_size=12)
+_rules = st.sampled_from([
+    {"kind": "date", "due_on": "2018-07-02"}, {"kind": "working_days", "days": 10},
+    {"kind": "calendar_days", "days": 30}, {"kind": "recurring", "frequency": "monthly"},
+    {"kind": "none"}])
+
+
+@given(domain=st.none() | _text, review_group=st.none() | _text, content=_text,
+       key_task=st.booleans(), secrecy=st.sampled_from(list(values.Secrecy)),
+       frequency=st.none() | st.sampled_from(list(values.Frequency)),
+       product=st.none() | st.just("") | _text, rule=_rules,
+       kind=st.sampled_from(list(values.DirectiveKind)),
+       cooperating=st.lists(st.sampled_from(["BDV", "MTTQ", "UBND-1"]), max_size=3))
+def test_a_loaders_task_attributes_are_the_ones_the_live_consumer_reads(
+        domain, review_group, content, key_task, secrecy, frequency, product, rule, kind,
+        cooperating) -> None:
+    wire = ev.TaskAssigned.example().model_dump(mode="json")
+    wire.update(domain=domain, review_group=review_group, content=content, key_task=key_task,
+                secrecy=secrecy.value, report_frequency=frequency and frequency.value,
+                product=product, deadline_rule=rule, directive_kind=kind.value,
+                cooperating_unit_ids=cooperating)
+    event = ev.TaskAssigned.model_validate(wire)
+    # what the live consumer stores and reads back, against what the loaders read
+    loaded, live = assigned_task_values(event), task_values(event.task_id, event.model_dump_json())
+    assert loaded == live and [type(v) for v in loaded] == [type(v) for v in live]

@@ -30,7 +30,12 @@ from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 from dondoc_analytics.adapters import kafka
 from dondoc_analytics.projections import generations as gens, setbased
 from dondoc_analytics.projections.projector import Projector, copy_tuples
-from dondoc_analytics.projections.rows import EVENT_COLUMNS, TASK_COLUMNS, event_values, task_values
+from dondoc_analytics.projections.rows import (
+    EVENT_COLUMNS,
+    TASK_COLUMNS,
+    assigned_task_values,
+    event_values,
+)
 from dondoc_analytics.projections.schema import POSITIONS, fixed
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,7 @@ Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], A
 Loaded = tuple[int, int, dict[TopicPartition, int]]
 
 
-_TASK_ID, _DAY, _FACT_KIND, _PAYLOAD = (EVENT_COLUMNS.index(c) for c in (
-    "task_id", "business_day", "fact_kind", "payload"))
+_DAY, _FACT_KIND = EVENT_COLUMNS.index("business_day"), EVENT_COLUMNS.index("fact_kind")
 
 
 async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.Offsets,
@@ -51,8 +55,8 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
     events table `table`: decoded and validated by the contract as the live consumer does
     (an undecodable record is counted and left out, as its dead letter was sent already),
     copied in chunks while the next chunk is decoded. With `assignments` (PostgreSQL's
-    scratch table), each assignment's task attributes go there too, read from its stored
-    payload as the live consumer reads them, so the derive does not parse the payloads
+    scratch table), each assignment's task attributes go there too (the ones the live
+    consumer reads from its stored payload), so the derive does not parse the payloads
     again. Returns (events, undecodable, the last offset read in each partition)."""
     last: dict[tuple[str, int], int] = {}
     events = undecodable = 0
@@ -73,10 +77,9 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
                 row = event_values(envelope.id, envelope.sequence, envelope.audit_hash, event,
                                    record.topic, record.partition, record.offset)
                 rows.append(row)
-                if (assignments is not None and row[_FACT_KIND] == "assigned"
-                        and row[_TASK_ID] is not None):
-                    assigned.append((*task_values(row[_TASK_ID], row[_PAYLOAD]), row[_DAY],
-                                     record.topic, record.partition, record.offset))
+                if assignments is not None and row[_FACT_KIND] == "assigned":
+                    assigned.append((*assigned_task_values(event), row[_DAY], record.topic,
+                                     record.partition, record.offset))
             if len(rows) >= chunk:
                 if copying is not None:
                     await copying

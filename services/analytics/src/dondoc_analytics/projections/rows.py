@@ -172,6 +172,18 @@ def task_values(task_id: str, payload: str) -> tuple:
             p.get("report_frequency"), p.get("product"), date.fromisoformat(p["assigned_on"]))
 
 
+def assigned_task_values(e: ev.TaskAssigned) -> tuple:
+    """`task_values` of an assignment taken from the validated event itself instead of its
+    stored payload (the rebuild's loaders: no second JSON parse). The stored payload is
+    the event's own serialisation, so both give the same tuple (checked on generated
+    events in `tests/unit/test_bulk_rows.py`)."""
+    frequency = e.report_frequency
+    return (e.task_id, e.directive_id, e.directive_number, e.directive_kind.value,
+            e.issuing_body, e.item_id, e.paragraph, e.content, ",".join(e.cooperating_unit_ids),
+            e.domain, e.review_group, e.key_task, e.secrecy.value, e.deadline_rule.kind.value,
+            None if frequency is None else frequency.value, e.product, e.assigned_on)
+
+
 def derive_task(task_id: str, fact_rows: Sequence[Mapping[str, Any]]) -> tuple[Row | None, list[Row]]:
     """The task's attribute row and its periods, from all its fact events.
 
