@@ -305,7 +305,6 @@ class Projection:
         report.repeated = await asyncio.to_thread(self._derive, generation, tables, last,
                                                   report.events)
         report.events -= report.repeated
-        await asyncio.to_thread(self._tidy, tables)
         report.seconds["derive"] = time.perf_counter() - started
         return report
 
@@ -333,6 +332,7 @@ class Projection:
             Projector(tables).derive_all(conn)
             if positions:
                 conn.execute(POSITIONS.insert(), positions)
+        self._tidy(tables, tables.all())
         return repeated
 
     def _derive_side_by_side(self, tables, assignments: sa.Table, repeated: int) -> None:
@@ -340,36 +340,40 @@ class Projection:
         of its own: tasks and their periods (the longest), and beside them the other derived
         tables then the events table's secondary indexes (the derive reads the events table
         while those are built: the reads and the index builds do not lock each other out).
-        Each derived table's indexes are built once it is filled, in one sort. Nothing reads
+        Each derived table's indexes are built once it is filled, in one sort, and each side
+        tidies its own tables once committed, while the other may still work. Nothing reads
         the generation before its positions are recorded, after both."""
+        chains = {"tasks": (tables.tasks, tables.task_periods),
+                  "the_rest": (tables.reports, tables.directives, tables.event_tasks,
+                               tables.report_reviews, tables.unit_versions, tables.events)}
+
         def tasks(conn: sa.Connection) -> None:
             setbased.derive_tasks(conn, tables, assignments, repeated=repeated > 0)
-            for table in (tables.tasks, tables.task_periods):
-                tables.create_indexes(conn, table)
 
         def the_rest(conn: sa.Connection) -> None:
             setbased.derive_the_rest(conn, tables)
-            for table in (tables.reports, tables.directives, tables.event_tasks,
-                          tables.report_reviews, tables.unit_versions, tables.events):
-                tables.create_indexes(conn, table)
 
         def run(job: Callable[[sa.Connection], None]) -> None:
             started = time.perf_counter()
             with self.engine.begin() as conn:
                 _sort_memory(conn)
                 job(conn)
+                for table in chains[job.__name__]:
+                    tables.create_indexes(conn, table)
+            self._tidy(tables, chains[job.__name__])
             log.info("analytics rebuild: %s in %.1f s", job.__name__, time.perf_counter() - started)
 
         with ThreadPoolExecutor(2, thread_name_prefix="derive") as pool:
             for done in [pool.submit(run, job) for job in (tasks, the_rest)]:
                 done.result()
 
-    def _tidy(self, tables) -> None:
+    def _tidy(self, tables, which: Sequence[sa.Table]) -> None:
         """Statistics for the planner and, on PostgreSQL, the visibility map that lets the
-        scorecards read the covering indexes alone (a bulk-loaded table has neither)."""
+        scorecards read the covering indexes alone (a bulk-loaded table has neither), for
+        the tables `which` of the generation `tables`."""
         with self.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in tables.all():
+            for table in which:
                 vacuum = conn.dialect.name == "postgresql" and table in (tables.task_periods,
                                                                          tables.reports)
                 conn.exec_driver_sql(f'{"VACUUM ANALYZE" if vacuum else "ANALYZE"} "{table.name}"')
