@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from dondoc_analytics.adapters.kafka import caught_up, end_offsets, recorded_positions
 from dondoc_analytics.application.audit import _compare
-from dondoc_analytics.projections import generations as gens
+from dondoc_analytics.projections import generations as gens, setbased
+from dondoc_analytics.projections.projector import Projector
 from services.analytics.tests import support as s
 
 pytestmark = pytest.mark.integration
@@ -105,3 +106,35 @@ async def test_a_rebuild_while_events_arrive_ends_equal_and_never_blanks(parts, 
             assert _compare(a.name, left, a, right, b) == []
         for a in (live.events, live.tasks, live.task_periods, live.reports, live.unit_versions):
             assert left.execute(sa.select(sa.func.count()).select_from(a)).scalar() > 0
+
+
+async def test_a_build_that_fails_half_way_is_never_read_and_is_dropped_whole(
+        parts, kafka_bootstrap, prefix, monkeypatch) -> None:
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher:
+        await publisher.publish(batch(0))
+    live = parts.projection.active()
+
+    def broken(*_args, **_kwargs) -> None:
+        raise RuntimeError("the database went away half-way")
+
+    # the derive fails after the load (PostgreSQL: the tasks side, whose scratch table of
+    # assignments is then left behind; SQLite: its one derive)
+    with monkeypatch.context() as patched:
+        patched.setattr(setbased, "derive_tasks", broken)
+        patched.setattr(Projector, "derive_all", broken)
+        with pytest.raises(RuntimeError, match="half-way"):
+            await parts.projection.build("scratch")
+    with parts.engine.connect() as conn:
+        failed = conn.execute(sa.select(sa.func.max(gens.GENERATIONS.c.generation))).scalar()
+        assert recorded_positions(conn, gens.consumer_name(failed)) == {}  # never caught up
+    assert failed != live and parts.projection.active() == live
+    gens.drop_generation(parts.engine, failed)
+    assert [t for t in sa.inspect(parts.engine).get_table_names() if t.startswith(f"an{failed}_")] == []
+
+    built = await parts.projection.build("scratch")
+    names = set(sa.inspect(parts.engine).get_table_names())
+    assert gens.assignments_of(built.generation).name not in names  # read, then dropped
+    with parts.engine.connect() as conn:
+        assert recorded_positions(conn, gens.consumer_name(built.generation))
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            gens.tables_of(built.generation).tasks)).scalar() == 12
