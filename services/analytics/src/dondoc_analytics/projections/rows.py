@@ -163,7 +163,8 @@ TASK_COLUMNS = ("task_id", "directive_id", "directive_number", "directive_kind",
 
 def task_values(task_id: str, payload: str) -> tuple:
     """A task's attributes from the stored payload of its first assignment, in
-    `TASK_COLUMNS` order (the live consumer and the rebuild's loaders both call this)."""
+    `TASK_COLUMNS` order (the live consumer and SQLite's rebuild; PostgreSQL's loaders
+    take the same tuple from the event, `assigned_task_values`)."""
     p = json.loads(payload)
     return (task_id, p["directive_id"], p["directive_number"], p["directive_kind"],
             p["issuing_body"], p["item_id"], p["paragraph"], p["content"],
