@@ -66,10 +66,10 @@ def relaxed_commit(conn: sa.Connection) -> None:
     `synchronous_commit = off`, this transaction only). For read models only: they are
     rebuilt from the event log, their rows commit with their position, and a later
     synchronous commit flushes them too; a database crash can only take back the last
-    fraction of a second of them, which the next catch-up applies again. Also for what a
-    later synchronous commit of the same request makes durable with it (an idempotency
-    claim before the command's events). Never for consumers of Kafka, whose offsets move on
-    once the transaction returns."""
+    fraction of a second of them, which the next catch-up applies again. (The idempotency
+    claim, made durable by the command's own later commit, relaxes its flush the same way,
+    in its single statement: `http.IdempotencyMiddleware`.) Never for consumers of Kafka,
+    whose offsets move on once the transaction returns."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
