@@ -318,8 +318,9 @@ class Load:
     """Runs in its own process: sends the commands, polls for their effects."""
 
     def __init__(self, plan: dict[str, Any], *, sample: int, poll_ms: float,
-                 client: str = "raw") -> None:
+                 client: str = "raw", recycle: bool = False) -> None:
         self.plan = plan
+        self.recycle = recycle  # the ceiling takes any report again: the mix stays half and half
         self.client_kind = client
         self.urls = plan["urls"]
         self.command_urls = plan["command_urls"]
@@ -361,7 +362,8 @@ class Load:
                                          json_body=body,
                                          headers={**self.office, "Idempotency-Key": uuid.uuid4().hex})
         else:
-            report = self.submissions.pop()
+            report = self.submissions[n % len(self.submissions)] if self.recycle \
+                else self.submissions.pop()
             body = {"lines": [{"task_id": t, "status_claimed": "in_progress",
                                "progress": "Đã triển khai, đang tổng hợp kết quả",
                                "evidence": "Kế hoạch số 12-KH"} for t in report["task_ids"]]}
@@ -480,7 +482,7 @@ class Load:
 def run_load(args: argparse.Namespace) -> None:
     plan = json.loads(Path(args.plan).read_text())
     load = Load(plan, sample=args.sample if args.mode == "steady" else 0, poll_ms=args.poll_ms,
-                client=args.http_client)
+                client=args.http_client, recycle=args.recycle_reports)
     if args.mode == "steady":
         asyncio.run(load.steady(args.rate, args.seconds))
     else:
@@ -548,6 +550,16 @@ def cpu_seconds(roots: dict[str, int | None]) -> dict[str, float]:
     return totals
 
 
+def sessions_opened(postgres_url: str) -> int:
+    """Sessions PostgreSQL has opened so far, over every database (each is a backend forked
+    and set up: a pool that closes and reopens connections under load pays it again)."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("select pg_stat_force_next_flush()")
+        return int(conn.execute("select coalesce(sum(sessions), 0) from pg_stat_database").fetchone()[0])
+
+
 def processes(suite: Any, stack: Any) -> dict[str, int | None]:
     """The processes whose CPU a command costs: the services, PostgreSQL, Kafka."""
     pids = {name: suite[name].pidfile.read() for name in suite.names}
@@ -574,18 +586,29 @@ def cpu_figures(before: dict[str, float], after: dict[str, float], load_generato
 
 
 def load_argv(plan_file: Path, mode: str, args: argparse.Namespace, out: Path, rate: float,
-              sample: int) -> list[str]:
+              sample: int, recycle: bool = False) -> list[str]:
     seconds = args.steady_seconds if mode == "steady" else args.seconds
     return [sys.executable, __file__, "load", "--plan", str(plan_file), "--mode", mode,
             "--seconds", str(seconds), "--rate", str(rate or 1),
             "--concurrency", str(args.concurrency), "--sample", str(sample),
-            "--poll-ms", str(args.poll_ms), "--http-client", args.http_client, "--out", str(out)]
+            "--poll-ms", str(args.poll_ms), "--http-client", args.http_client, "--out", str(out),
+            *(["--recycle-reports"] if recycle else [])]
+
+
+def sample_for(args: argparse.Namespace, rate: float) -> int:
+    """Follow one command in this many to its effects. With `--follow-per-second`, the same
+    number of commands is followed each second at every rate: the polls of their effects are
+    load too (each a query through the HTTP stack), and at 100/s one command in four made
+    them cost about as much CPU as the commands themselves."""
+    if args.follow_per_second and rate:
+        return max(1, round(rate / args.follow_per_second))
+    return args.sample
 
 
 def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any, out: Path,
           rate: float = 0) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """Run the load generator process; sample the services' memory meanwhile."""
-    argv = load_argv(plan_file, mode, args, out, rate, args.sample)
+    argv = load_argv(plan_file, mode, args, out, rate, sample_for(args, rate))
     pids = {name: suite[name].pidfile.read() for name in suite.names}
     pids.update({f"{name}-{p.instance}": p.pidfile.read()
                  for name, more in suite.api_processes.items() for p in more})
@@ -656,14 +679,17 @@ def ceiling(args: argparse.Namespace, plan: dict[str, Any], scratch: Path, jwks_
 
             roots["postgresql"] = Stack(StackConfig.from_env()).components["postgres"].running_pid()
         out = scratch / "ceiling.json"
+        sessions = sessions_opened(postgres)
         before, started = cpu_seconds(roots), time.perf_counter()
-        process = subprocess.Popen(load_argv(plan_file, "saturate", args, out, 0, sample=0))
+        process = subprocess.Popen(load_argv(plan_file, "saturate", args, out, 0, sample=0,
+                                             recycle=True))
         if process.wait() != 0:
             raise RuntimeError(f"the load generator failed ({process.returncode})")
         result = json.loads(out.read_text())
         figures = summarise(result)
         figures["cpu"] = cpu_figures(before, cpu_seconds(roots), result["cpu_seconds"],
                                      len(result["accepted"]), time.perf_counter() - started)
+        figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
         return figures
     finally:
         for _, process in (s for group in servers.values() for s in group):
@@ -800,6 +826,7 @@ def main(args: argparse.Namespace) -> None:
 
             roots = processes(suite, stack)
             say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+            sessions = sessions_opened(postgres)
             before, started = cpu_seconds(roots), time.perf_counter()
             saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
             results["saturation"] = summarise(saturation)
@@ -808,6 +835,7 @@ def main(args: argparse.Namespace) -> None:
             results["saturation"]["cpu"] = cpu_figures(
                 before, cpu_seconds(roots), saturation["cpu_seconds"], len(saturation["accepted"]),
                 time.perf_counter() - started)
+            results["saturation"]["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
             used = saturation["used_reports"]
             plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
             plan_file.write_text(json.dumps(plan))
@@ -818,14 +846,17 @@ def main(args: argparse.Namespace) -> None:
             results["steady"] = {}
             for rate in args.rate:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
+                sessions = sessions_opened(postgres)
                 before, started = cpu_seconds(roots), time.perf_counter()
                 steady, memory = drive(plan_file, "steady", args, suite,
                                        Path(scratch) / f"steady-{rate}.json", rate=rate)
                 figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
+                figures["followed_one_command_in"] = sample_for(args, rate)
                 figures["catch_up_seconds"] = round(caught_up(suite), 1)
                 figures["memory"] = memory
                 figures["cpu"] = cpu_figures(before, cpu_seconds(roots), steady["cpu_seconds"],
                                              len(steady["accepted"]), time.perf_counter() - started)
+                figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
                 used = steady["used_reports"]
                 plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
                 plan_file.write_text(json.dumps(plan))
@@ -869,6 +900,9 @@ def arguments() -> argparse.Namespace:
                         help="a steady load in commands per second (repeatable; default 20, 100)")
     parser.add_argument("--concurrency", type=int, default=24, help="clients at saturation")
     parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
+    parser.add_argument("--follow-per-second", type=float,
+                        help="instead of --sample: follow about this many commands a second to "
+                             "their effects, whatever the rate (--sample 4 at 20/s is 5)")
     parser.add_argument("--poll-ms", type=float, default=20)
     parser.add_argument("--raw-seconds", type=float, default=15)
     parser.add_argument("--api-processes", type=int, default=1,
@@ -885,6 +919,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--plan")
     parser.add_argument("--mode", choices=["steady", "saturate"])
     parser.add_argument("--out")
+    parser.add_argument("--recycle-reports", action="store_true")
     return parser.parse_args()
 
 
