@@ -2,13 +2,14 @@
 acceptance until its effect shows in the other services' query APIs.
 
     uv run python bench/commands.py [--seconds 60] [--rate 20 --rate 100] [--concurrency 24]
-                                    [--json out.json]
+                                    [--api-processes 2] [--ceiling] [--json out.json]
     make bench-commands
 
 What runs (nothing in-process, nothing mocked): the local stack's Kafka broker and PostgreSQL
 (`dondoc dev up kafka postgres`, on the ports of DONDOC_KAFKA_PORT / DONDOC_POSTGRES_PORT);
 directives, tasks and reports as `dondoc serve` processes, each on its own fresh PostgreSQL
-database; the load generator as a separate process (httpx, asyncio).
+database; the load generator as a separate process (asyncio, a small HTTP/1.1 keep-alive
+client of its own; `--http-client httpx` for the earlier one).
 
 Two commands, alternated: the office issues a Thông báo kết luận with five items for five
 units (POST /directives), and a unit submits its self-review report item by item
@@ -24,13 +25,22 @@ units (POST /directives), and a unit submits its self-review report item by item
    is visible: a notice's five tasks in the tasks API (GET /tasks?directive_id=) and in the
    reports service's view of the lead unit (GET /units/{unit}/tasks); a report's claim in
    the tasks API (GET /tasks/{id}: last_progress.report_id), polled every `--poll-ms`;
-   the resident memory of each service process, sampled every second.
+   the resident memory of each service process, sampled every second;
+4. with `--ceiling`: the same load generator and bodies at saturation against the command
+   APIs' HTTP stack with nothing behind it (`bench/ceiling.py`: uvicorn, FastAPI, the
+   platform's app, token check and body validation; then with the idempotency record too),
+   the services stopped meanwhile: what the machine could answer if commands cost nothing.
+
+For each run, the CPU time (user + system, from /proc) of every process involved — each
+service process, PostgreSQL (its postmaster and backends), Kafka, the load generator —
+from the start of the load until the other services caught up, and per accepted command.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -40,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -47,7 +58,7 @@ from typing import Any
 
 UNITS = 200
 ITEMS = 5
-CYCLES = 30  # each cycle gives every unit one report to submit
+CYCLES = 60  # each cycle gives every unit one report to submit (enough for 200 commands/s)
 _DOSSIER: dict[str, type] = {}
 MAX_IN_FLIGHT = 200  # commands the load generator has sent and not yet had answered
 MAX_POLLS = 24  # effect queries in flight at once
@@ -164,14 +175,153 @@ def notice(number: str, issued_on: date, leads: list[str], due_on: date) -> dict
     }
 
 
+# --------------------------------------------------------------------------- the HTTP client
+
+
+class HttpError(Exception):
+    """No answer: the connection dropped, the answer was not HTTP, or it took too long."""
+
+
+class Answer:
+    __slots__ = ("status_code", "content")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Http:
+    """A small HTTP/1.1 keep-alive client on asyncio streams, for the load generator only.
+
+    httpx cost the load generator about 14 % of the machine's CPU at saturation (its pools,
+    its models of requests and answers, h11), CPU the services then lacked. This one writes
+    the request's bytes at once and reads the answer by its Content-Length (or its chunks):
+    the services answer every command and query in JSON, through uvicorn. A connection is
+    reused when the answer allows it and closed on any error."""
+
+    def __init__(self, timeout: float = 60) -> None:
+        self.timeout = timeout
+        self.idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def _base(url: str) -> tuple[str, int, str]:
+        _, _, rest = url.partition("://")
+        hostport, slash, path = rest.partition("/")
+        host, _, port = hostport.partition(":")
+        return host, int(port or 80), slash + path
+
+    async def request(self, method: str, url: str, *, body: bytes | None = None,
+                      headers: dict[str, str] | None = None,
+                      params: dict[str, Any] | None = None) -> Answer:
+        host, port, path = self._base(url)
+        if params:
+            path += "?" + urllib.parse.urlencode(params)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if body is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        key = (host, port)
+        pool = self.idle.setdefault(key, [])
+        reader, writer = pool.pop() if pool else await asyncio.open_connection(host, port)
+        try:
+            async with asyncio.timeout(self.timeout):
+                writer.write(head + body if body is not None else head)
+                status, content, keep = await self._answer(reader)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
+                TimeoutError) as e:
+            writer.close()
+            raise HttpError(f"{type(e).__name__}: {e}") from e
+        if keep:
+            pool.append((reader, writer))
+        else:
+            writer.close()
+        return Answer(status, content)
+
+    @staticmethod
+    async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        fields = head.lower()
+        keep = b"\r\nconnection: close" not in fields
+        at = fields.find(b"\r\ncontent-length:")
+        if at >= 0:
+            end = fields.index(b"\r\n", at + 2)
+            return status, await reader.readexactly(int(fields[at + 17:end])), keep
+        if b"\r\ntransfer-encoding: chunked" in fields:
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            await reader.readuntil(b"\r\n")  # no trailers are sent
+            return status, b"".join(chunks), keep
+        return status, await reader.read(), False  # to the end of the connection
+
+    async def post(self, url: str, *, json_body: Any, headers: dict[str, str]) -> Answer:
+        return await self.request("POST", url, body=json.dumps(json_body).encode(), headers=headers)
+
+    async def get(self, url: str, *, headers: dict[str, str],
+                  params: dict[str, Any] | None = None) -> Answer:
+        return await self.request("GET", url, headers=headers, params=params)
+
+    def close(self) -> None:
+        for pool in self.idle.values():
+            for _, writer in pool:
+                writer.close()
+        self.idle.clear()
+
+
+class HttpxClient:
+    """httpx behind the same three calls (`--http-client httpx`): the load generator of the
+    earlier rounds, to compare what the client itself costs."""
+
+    def __init__(self, connections: int) -> None:
+        import httpx
+
+        self.errors = httpx.TransportError
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None),
+                                        limits=httpx.Limits(max_connections=connections))
+
+    async def post(self, url: str, *, json_body: Any, headers: dict[str, str]) -> Any:
+        return await self._call(self.client.post(url, json=json_body, headers=headers))
+
+    async def get(self, url: str, *, headers: dict[str, str],
+                  params: dict[str, Any] | None = None) -> Any:
+        return await self._call(self.client.get(url, headers=headers, params=params))
+
+    async def _call(self, sending: Any) -> Any:
+        try:
+            return await sending
+        except self.errors as e:
+            raise HttpError(f"{type(e).__name__}: {e}") from e
+
+    def close(self) -> None:
+        asyncio.get_running_loop().create_task(self.client.aclose())
+
+
+def http_client(kind: str, connections: int) -> Http | HttpxClient:
+    return HttpxClient(connections) if kind == "httpx" else Http()
+
+
 # --------------------------------------------------------------------------- the load generator
 
 
 class Load:
     """Runs in its own process: sends the commands, polls for their effects."""
 
-    def __init__(self, plan: dict[str, Any], *, sample: int, poll_ms: float) -> None:
+    def __init__(self, plan: dict[str, Any], *, sample: int, poll_ms: float,
+                 client: str = "raw", recycle: bool = False) -> None:
         self.plan = plan
+        self.recycle = recycle  # the ceiling takes any report again: the mix stays half and half
+        self.client_kind = client
         self.urls = plan["urls"]
         self.command_urls = plan["command_urls"]
         self.office = {"Authorization": f"Bearer {plan['office']}"}
@@ -188,8 +338,8 @@ class Load:
         self.poll_errors = 0  # polls of the query APIs that got no answer (overload)
         self.pollers: set[asyncio.Task[None]] = set()
         self.rng = random.Random(11)
-        # Commands and polls wait here, not in httpx's pool (which rescans its queue for each
-        # freed connection): an overloaded run measures the services, not the client.
+        # Commands and polls wait here, not in a client's pool (httpx's rescans its queue for
+        # each freed connection): an overloaded run measures the services, not the client.
         self.sending = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.polling = asyncio.Semaphore(MAX_POLLS)
 
@@ -208,16 +358,19 @@ class Load:
         if kind == "directive":
             leads = self.rng.sample(self.units, ITEMS)
             body = notice(f"{n}-TB/{self.run}", self.today, leads, self.today + timedelta(days=90))
-            response = await client.post(f"{self.command_url('directives', n)}/directives", json=body,
+            response = await client.post(f"{self.command_url('directives', n)}/directives",
+                                         json_body=body,
                                          headers={**self.office, "Idempotency-Key": uuid.uuid4().hex})
         else:
-            report = self.submissions.pop()
+            report = self.submissions[n % len(self.submissions)] if self.recycle \
+                else self.submissions.pop()
             body = {"lines": [{"task_id": t, "status_claimed": "in_progress",
                                "progress": "Đã triển khai, đang tổng hợp kết quả",
                                "evidence": "Kế hoạch số 12-KH"} for t in report["task_ids"]]}
             token = self.plan["unit_tokens"][report["unit_id"]]
             response = await client.post(
-                f"{self.command_url('reports', n)}/reports/{report['report_id']}/submissions", json=body,
+                f"{self.command_url('reports', n)}/reports/{report['report_id']}/submissions",
+                json_body=body,
                 headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
         accepted = time.perf_counter()
         if response.status_code != 201:
@@ -240,13 +393,11 @@ class Load:
 
     async def until(self, client: Any, check: Any, since: float, what: str) -> None:
         deadline = since + 120
-        import httpx
-
         while time.perf_counter() < deadline:
             async with self.polling:
                 try:
                     seen = await check()
-                except httpx.TransportError:  # a dropped poll under overload: poll again
+                except HttpError:  # a dropped poll under overload: poll again
                     self.poll_errors += 1
                     seen = False
             if seen:
@@ -291,10 +442,8 @@ class Load:
         await self.until(client, claimed, accepted, "report → tasks API")
 
     async def steady(self, rate: float, seconds: float) -> None:
-        import httpx
-
-        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT + MAX_POLLS)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as client:
+        client = http_client(self.client_kind, MAX_IN_FLIGHT + MAX_POLLS)
+        try:
             started = self.started = time.perf_counter()
             inflight: set[asyncio.Task[None]] = set()
             n = 0
@@ -310,10 +459,10 @@ class Load:
             self.wall = elapsed
             await asyncio.gather(*inflight)
             await asyncio.gather(*list(self.pollers))
+        finally:
+            client.close()
 
     async def saturate(self, concurrency: int, seconds: float) -> None:
-        import httpx
-
         counter = iter(range(10**9))
         started = time.perf_counter()
         self.started = started
@@ -322,20 +471,24 @@ class Load:
             while time.perf_counter() - started < seconds:
                 await self.command(client, next(counter))
 
-        limits = httpx.Limits(max_connections=concurrency * 2)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        client = http_client(self.client_kind, concurrency * 2)
+        try:
             await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        finally:
+            client.close()
         self.wall = time.perf_counter() - started
 
 
 def run_load(args: argparse.Namespace) -> None:
     plan = json.loads(Path(args.plan).read_text())
-    load = Load(plan, sample=args.sample if args.mode == "steady" else 0, poll_ms=args.poll_ms)
+    load = Load(plan, sample=args.sample if args.mode == "steady" else 0, poll_ms=args.poll_ms,
+                client=args.http_client, recycle=args.recycle_reports)
     if args.mode == "steady":
         asyncio.run(load.steady(args.rate, args.seconds))
     else:
         asyncio.run(load.saturate(args.concurrency, args.seconds))
     Path(args.out).write_text(json.dumps({
+        "cpu_seconds": time.process_time(),
         "mode": args.mode, "wall": load.wall, "started": load.started, "sent": load.sent,
         "accepted": load.accepted,
         "refused": load.refused, "effects": load.effects, "poll_errors": load.poll_errors,
@@ -367,14 +520,95 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(roots: dict[str, int | None]) -> dict[str, float]:
+    """CPU time (user + system) each root process and all its descendants used so far, from
+    /proc: the live ones' own time and the time of the children they have reaped (a
+    PostgreSQL backend that ended is in its postmaster's `cutime`)."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, seconds)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / TICKS)
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    totals = {}
+    for name, root in roots.items():
+        total, todo = 0.0, [root] if root in stats else []
+        while todo:
+            pid = todo.pop()
+            total += stats[pid][1]
+            todo.extend(children.get(pid, []))
+        totals[name] = total
+    return totals
+
+
+def sessions_opened(postgres_url: str) -> int:
+    """Sessions PostgreSQL has opened so far, over every database (each is a backend forked
+    and set up: a pool that closes and reopens connections under load pays it again)."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("select pg_stat_force_next_flush()")
+        return int(conn.execute("select coalesce(sum(sessions), 0) from pg_stat_database").fetchone()[0])
+
+
+def processes(suite: Any, stack: Any) -> dict[str, int | None]:
+    """The processes whose CPU a command costs: the services, PostgreSQL, Kafka."""
+    pids = {name: suite[name].pidfile.read() for name in suite.names}
+    pids.update({f"{name}-{p.instance}": p.pidfile.read()
+                 for name, more in suite.api_processes.items() for p in more})
+    pids["postgresql"] = stack.components["postgres"].running_pid()
+    pids["kafka"] = stack.components["kafka"].running_pid()
+    return pids
+
+
+def cpu_figures(before: dict[str, float], after: dict[str, float], load_generator: float,
+                commands: int, seconds: float) -> dict[str, Any]:
+    """Where the CPU went while the commands were answered and their effects applied."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    used["load generator"] = load_generator
+    total = sum(used.values())
+    return {
+        "cpu_seconds": {name: round(value, 2) for name, value in used.items()},
+        "cpu_seconds_total": round(total, 2),
+        "cores_busy": round(total / seconds, 2) if seconds else None,
+        "cpu_ms_per_command": round(total * 1000 / commands, 2) if commands else None,
+        "load_generator_share": round(load_generator / total, 3) if total else None,
+    }
+
+
+def load_argv(plan_file: Path, mode: str, args: argparse.Namespace, out: Path, rate: float,
+              sample: int, recycle: bool = False) -> list[str]:
+    seconds = args.steady_seconds if mode == "steady" else args.seconds
+    return [sys.executable, __file__, "load", "--plan", str(plan_file), "--mode", mode,
+            "--seconds", str(seconds), "--rate", str(rate or 1),
+            "--concurrency", str(args.concurrency), "--sample", str(sample),
+            "--poll-ms", str(args.poll_ms), "--http-client", args.http_client, "--out", str(out),
+            *(["--recycle-reports"] if recycle else [])]
+
+
+def sample_for(args: argparse.Namespace, rate: float) -> int:
+    """Follow one command in this many to its effects. With `--follow-per-second`, the same
+    number of commands is followed each second at every rate: the polls of their effects are
+    load too (each a query through the HTTP stack), and at 100/s one command in four made
+    them cost about as much CPU as the commands themselves."""
+    if args.follow_per_second and rate:
+        return max(1, round(rate / args.follow_per_second))
+    return args.sample
+
+
 def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any, out: Path,
           rate: float = 0) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """Run the load generator process; sample the services' memory meanwhile."""
-    seconds = args.steady_seconds if mode == "steady" else args.seconds
-    argv = [sys.executable, __file__, "load", "--plan", str(plan_file), "--mode", mode,
-            "--seconds", str(seconds), "--rate", str(rate or 1),
-            "--concurrency", str(args.concurrency), "--sample", str(args.sample),
-            "--poll-ms", str(args.poll_ms), "--out", str(out)]
+    argv = load_argv(plan_file, mode, args, out, rate, sample_for(args, rate))
     pids = {name: suite[name].pidfile.read() for name in suite.names}
     pids.update({f"{name}-{p.instance}": p.pidfile.read()
                  for name, more in suite.api_processes.items() for p in more})
@@ -390,6 +624,83 @@ def drive(plan_file: Path, mode: str, args: argparse.Namespace, suite: Any, out:
     memory = {name: {"rss_mib_max": round(max(v), 1), "rss_mib_median": round(statistics.median(v), 1)}
               for name, v in samples.items() if v}
     return json.loads(out.read_text()), memory
+
+
+def ceiling(args: argparse.Namespace, plan: dict[str, Any], scratch: Path, jwks_file: Path,
+            postgres: str, idempotency: bool) -> dict[str, Any]:
+    """Saturate `bench/ceiling.py`, the command APIs' HTTP stack with nothing behind it, as
+    many processes as answer the commands (`--api-processes` for each of the two APIs), with
+    the same load generator and bodies; with `idempotency`, its middleware records the keys
+    in a fresh database of the same PostgreSQL."""
+    import urllib.request
+
+    from dondoc.dev.process import server_port, spawn, wait_until
+    from dondoc.dev.suite import _create_database, _drop_database
+
+    store = _create_database(postgres, "bench_ceiling") if idempotency else None
+    if store:  # its table made once, before the processes start all at once
+        import sqlalchemy as sa
+
+        from dondoc_platform.http import IDEMPOTENCY
+        from dondoc_platform.stores import StoreURL
+
+        engine = sa.create_engine(StoreURL.parse(store).sqlalchemy_url())
+        IDEMPOTENCY.metadata.create_all(engine)
+        engine.dispose()
+    env = {**os.environ, "DONDOC_AUTH_JWKS_FILE": str(jwks_file), "DONDOC_LOG_LEVEL": "WARNING"}
+    servers: dict[str, list[tuple[str, subprocess.Popen[bytes]]]] = {}
+    try:
+        for name in ("directives", "reports"):
+            for _ in range(args.api_processes):
+                port = server_port()
+                argv = [sys.executable, str(Path(__file__).with_name("ceiling.py")), "--port", str(port)]
+                if store:
+                    argv += ["--idempotency-store", store]
+                process = spawn(argv, log=scratch / f"ceiling-{port}.log", env=env)
+                servers.setdefault(name, []).append((f"http://127.0.0.1:{port}", process))
+
+        def answers(url: str) -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        for url, process in (s for group in servers.values() for s in group):
+            wait_until(lambda: answers(url), timeout=60, what=f"the ceiling on {url}",
+                       abort=lambda: None if process.poll() is None else "it exited")
+        plan = {**plan, "command_urls": {n: [u for u, _ in group] for n, group in servers.items()}}
+        plan_file = scratch / "ceiling-plan.json"
+        plan_file.write_text(json.dumps(plan))
+        roots: dict[str, int | None] = {
+            f"ceiling {n} {i + 1}": p.pid for n, group in servers.items() for i, (_, p) in enumerate(group)}
+        if store:
+            from dondoc.dev import Stack, StackConfig
+
+            roots["postgresql"] = Stack(StackConfig.from_env()).components["postgres"].running_pid()
+        out = scratch / "ceiling.json"
+        sessions = sessions_opened(postgres)
+        before, started = cpu_seconds(roots), time.perf_counter()
+        process = subprocess.Popen(load_argv(plan_file, "saturate", args, out, 0, sample=0,
+                                             recycle=True))
+        if process.wait() != 0:
+            raise RuntimeError(f"the load generator failed ({process.returncode})")
+        result = json.loads(out.read_text())
+        figures = summarise(result)
+        figures["cpu"] = cpu_figures(before, cpu_seconds(roots), result["cpu_seconds"],
+                                     len(result["accepted"]), time.perf_counter() - started)
+        figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
+        return figures
+    finally:
+        for _, process in (s for group in servers.values() for s in group):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if store:
+            _drop_database(postgres, store)
 
 
 def caught_up(suite: Any) -> float:
@@ -510,38 +821,68 @@ def main(args: argparse.Namespace) -> None:
             plan = asyncio.run(prepare(suite, local_day(SystemClock().now())))
             plan_file = Path(scratch) / "plan.json"
             plan_file.write_text(json.dumps(plan))
+            every_report = list(plan["submissions"])  # the ceiling takes them again
             say(f"prepared {len(plan['units'])} units, {len(plan['submissions'])} reports to submit")
             say(f"waiting for the set-up to settle ({caught_up(suite):.1f} s)")
 
+            roots = processes(suite, stack)
             say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+            sessions = sessions_opened(postgres)
+            before, started = cpu_seconds(roots), time.perf_counter()
             saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
             results["saturation"] = summarise(saturation)
             results["saturation"]["catch_up_seconds"] = round(caught_up(suite), 1)
             results["saturation"]["memory"] = memory
+            results["saturation"]["cpu"] = cpu_figures(
+                before, cpu_seconds(roots), saturation["cpu_seconds"], len(saturation["accepted"]),
+                time.perf_counter() - started)
+            results["saturation"]["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
             used = saturation["used_reports"]
             plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
             plan_file.write_text(json.dumps(plan))
             say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
-                f"{results['saturation']['catch_up_seconds']} s after")
+                f"{results['saturation']['catch_up_seconds']} s after; "
+                f"{results['saturation']['cpu']['cpu_ms_per_command']} ms CPU per command")
 
             results["steady"] = {}
             for rate in args.rate:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
+                sessions = sessions_opened(postgres)
+                before, started = cpu_seconds(roots), time.perf_counter()
                 steady, memory = drive(plan_file, "steady", args, suite,
                                        Path(scratch) / f"steady-{rate}.json", rate=rate)
                 figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
+                figures["followed_one_command_in"] = sample_for(args, rate)
                 figures["catch_up_seconds"] = round(caught_up(suite), 1)
                 figures["memory"] = memory
+                figures["cpu"] = cpu_figures(before, cpu_seconds(roots), steady["cpu_seconds"],
+                                             len(steady["accepted"]), time.perf_counter() - started)
+                figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
                 used = steady["used_reports"]
                 plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
                 plan_file.write_text(json.dumps(plan))
                 say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
                     f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
+            if args.ceiling:
+                for process in [*(p for more in suite.api_processes.values() for p in more),
+                                *suite.processes.values()]:
+                    process.stop()  # the machine to the ceiling alone
+                results["ceiling"] = {}
+                for variant, idempotency in (("bare", False), ("idempotency", True)):
+                    say(f"ceiling ({variant}): the HTTP stack with nothing behind it, "
+                        f"{args.concurrency} clients for {args.seconds} s")
+                    figures = results["ceiling"][variant] = ceiling(
+                        args, {**plan, "submissions": every_report}, Path(scratch),
+                        suite.signer.jwks_file, postgres, idempotency)
+                    say(f"  {figures['accepted_per_second']}/s answered; "
+                        f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
         say(f"raw baseline again ({args.raw_seconds} s)")
         results["raw_after"] = raw_rate(postgres, args.raw_seconds)
         results["machine_after"] = machine()
         raw = statistics.mean([results["raw_before"]["per_second"], results["raw_after"]["per_second"]])
         results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
+        for variant, figures in results.get("ceiling", {}).items():
+            results[f"ratio_ceiling_{variant}_to_raw"] = round(figures["accepted_per_second"] / raw, 2)
         text = json.dumps(results, indent=2, ensure_ascii=False)
         print(text)
         if args.json:
@@ -561,17 +902,26 @@ def arguments() -> argparse.Namespace:
                         help="a steady load in commands per second (repeatable; default 20, 100)")
     parser.add_argument("--concurrency", type=int, default=24, help="clients at saturation")
     parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
+    parser.add_argument("--follow-per-second", type=float,
+                        help="instead of --sample: follow about this many commands a second to "
+                             "their effects, whatever the rate (--sample 4 at 20/s is 5)")
     parser.add_argument("--poll-ms", type=float, default=20)
     parser.add_argument("--raw-seconds", type=float, default=15)
     parser.add_argument("--api-processes", type=int, default=1,
                         help="processes serving the directives and the reports APIs each: the "
                              "first runs the service's workers too, the others `--role api`")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also saturate the command APIs' HTTP stack with nothing behind it "
+                             "(bench/ceiling.py), bare and with the idempotency record")
+    parser.add_argument("--http-client", choices=["raw", "httpx"], default="raw",
+                        help="the load generator's HTTP client: a small asyncio one, or httpx")
     parser.add_argument("--env", action="append", default=[],
                         help="NAME=value for every service process (repeatable)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--plan")
     parser.add_argument("--mode", choices=["steady", "saturate"])
     parser.add_argument("--out")
+    parser.add_argument("--recycle-reports", action="store_true")
     return parser.parse_args()
 
 

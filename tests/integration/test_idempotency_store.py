@@ -52,3 +52,35 @@ def test_keys_on_postgres(signer: DevSigner, verifier: TokenVerifier,  # noqa: F
         assert calls == ["a"]
     finally:
         engine.dispose()
+
+
+def test_a_new_key_costs_two_statements_and_leaves_the_connection_as_it_was(
+        signer: DevSigner, verifier: TokenVerifier, postgres_database: str) -> None:  # noqa: F811
+    """On PostgreSQL the claim and the answer are one autocommit statement each; the claim's
+    relaxed flush is its own transaction's, never the pooled connection's afterwards."""
+    import sqlalchemy as sa
+
+    engine = postgres_engine(StoreURL.parse(postgres_database).sqlalchemy_url(), pool_size=1,
+                             max_overflow=0)
+    try:
+        app, calls = _app(verifier, engine)
+        client = TestClient(app)
+        office = {"Authorization": f"Bearer {signer.token(subject='o', roles=['office'])}"}
+        # without a key: the app builds its middleware (which makes its table) and is ready
+        assert client.post("/things", json={"name": "w", "count": 1}, headers=office).status_code == 201
+        statements: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute",
+                        lambda conn, cursor, statement, *_: statements.append(statement))
+        first = client.post("/things", json={"name": "a", "count": 1},
+                            headers={**office, "Idempotency-Key": "k-1"})
+        assert first.status_code == 201 and calls == ["w", "a"]
+        assert len(statements) == 2, statements
+        assert statements[0].lstrip().upper().startswith("INSERT") and "set_config" in statements[0]
+        assert statements[1].lstrip().upper().startswith("UPDATE")
+        with engine.connect() as conn:  # the pool's only connection, the one used above
+            assert conn.exec_driver_sql("show synchronous_commit").scalar() == "on"
+        again = client.post("/things", json={"name": "a", "count": 1},
+                            headers={**office, "Idempotency-Key": "k-1"})
+        assert again.json() == first.json() and calls == ["w", "a"]
+    finally:
+        engine.dispose()

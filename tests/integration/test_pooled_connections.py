@@ -59,3 +59,23 @@ def test_sessions_read_timestamps_in_utc_whatever_the_server_default(postgres_da
         assert moment == datetime(2018, 12, 31, 16, 30, tzinfo=timezone.utc)
     finally:
         engine.dispose()
+
+
+def test_connections_of_a_burst_are_kept_for_the_next_one(postgres_database: str) -> None:
+    """A service answering a dozen requests at once keeps their connections for the next
+    burst: PostgreSQL does not fork and set up a dozen backends again each time."""
+    engine = postgres_engine(StoreURL.parse(postgres_database).sqlalchemy_url())
+    try:
+        def burst() -> set[int]:
+            held = [engine.connect() for _ in range(12)]
+            try:
+                return {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in held}
+            finally:
+                for conn in held:
+                    conn.close()
+
+        first = burst()
+        assert len(first) == 12
+        assert burst() == first
+    finally:
+        engine.dispose()

@@ -216,12 +216,13 @@ class Record:
     timestamp: int = 0
 
 
-def offline_service(tmp: Path, events: list[ContractEvent], start: datetime) -> tuple[Any, DevSigner]:
-    """A service on a SQLite store whose local view holds `events` (fed through its inbox,
-    with the real envelope); its workers are not started."""
+def offline_service(tmp: Path, events: list[ContractEvent], start: datetime,
+                    store_url: str | None = None) -> tuple[Any, DevSigner]:
+    """A service on `store_url` (default: a SQLite store in `tmp`) whose local view holds
+    `events` (fed through its inbox, with the real envelope); its workers are not started."""
     signer = DevSigner(tmp / "jwks.json")
     signer.ensure_key()
-    service = bootstrap(Settings(store_url=f"sqlite:///{tmp / 'reports.sqlite'}"),
+    service = bootstrap(Settings(store_url=store_url or f"sqlite:///{tmp / 'reports.sqlite'}"),
                         clock=ManualClock(start),
                         kafka=KafkaSettings(bootstrap="127.0.0.1:1"),  # never started
                         auth=AuthSettings(jwks_file=str(signer.jwks_file)))

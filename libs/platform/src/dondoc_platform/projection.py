@@ -66,10 +66,10 @@ def relaxed_commit(conn: sa.Connection) -> None:
     `synchronous_commit = off`, this transaction only). For read models only: they are
     rebuilt from the event log, their rows commit with their position, and a later
     synchronous commit flushes them too; a database crash can only take back the last
-    fraction of a second of them, which the next catch-up applies again. Also for what a
-    later synchronous commit of the same request makes durable with it (an idempotency
-    claim before the command's events). Never for consumers of Kafka, whose offsets move on
-    once the transaction returns."""
+    fraction of a second of them, which the next catch-up applies again. (The idempotency
+    claim, made durable by the command's own later commit, relaxes its flush the same way,
+    in its single statement: `http.IdempotencyMiddleware`.) Never for consumers of Kafka,
+    whose offsets move on once the transaction returns."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
@@ -87,7 +87,7 @@ def sql_engine(url: str) -> sa.Engine:
             dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
         return engine
-    return postgres_engine(url, pool_size=5, max_overflow=10)
+    return postgres_engine(url)
 
 
 def reading(engine: sa.Engine) -> sa.Engine:
@@ -103,6 +103,15 @@ def reading(engine: sa.Engine) -> sa.Engine:
 IDLE_BEFORE_PING = 1.0
 
 
+#: connections a service's engine keeps open: as many as requests it answers at once under
+#: load. SQLAlchemy's pool closes a connection beyond this number when it is returned, and
+#: PostgreSQL forks and sets up a backend for each one opened again: with 5 kept, 24
+#: clients on two processes made PostgreSQL open ~40 sessions a second
+#: (docs/PERFORMANCE.md). Kept + overflow stays under the thread pool's 40 and, with the
+#: event store's own pool, under PostgreSQL's 200 connections for four processes.
+POOL_SIZE, MAX_OVERFLOW = 15, 10
+
+
 def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
                     **options: Any) -> sa.Engine:
     """A PostgreSQL engine whose pool pings a connection only after it has sat idle.
@@ -116,6 +125,8 @@ def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
     Sessions run in UTC whatever the server's default time zone: timestamps read back then
     come in the same offset as the answers built from a just-saved aggregate."""
     connect_args = {"options": "-c TimeZone=UTC", **options.pop("connect_args", {})}
+    options.setdefault("pool_size", POOL_SIZE)
+    options.setdefault("max_overflow", MAX_OVERFLOW)
     engine = sa.create_engine(url, connect_args=connect_args, **options)
 
     @sa.event.listens_for(engine, "checkin")

@@ -64,10 +64,14 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
 
     def saved() -> None:
         view.catch_up()
-        relay.wake()
-        watcher.wake()
+        recorded()
 
-    service = ReportsService(log, directory, clock, view.pending_adjustment, saved=saved)
+    def recorded() -> None:
+        relay.wake()
+        watcher.wake()  # the worker catches the view up too
+
+    service = ReportsService(log, directory, clock, view.pending_adjustment, saved=saved,
+                             recorded=recorded)
     watcher = OverdueWatcher(service, view, clock, interval=settings.watch_interval_seconds)
 
     broker = make_broker(kafka, service="reports", logger=None)

@@ -36,7 +36,7 @@ def make_engine(store_url: str) -> sa.Engine:
     at its start (BEGIN IMMEDIATE), so two writers queue instead of failing half-way."""
     url = StoreURL.parse(store_url).sqlalchemy_url()
     if not url.startswith("sqlite"):
-        return postgres_engine(url, pool_size=5, max_overflow=10)
+        return postgres_engine(url)
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")

@@ -46,12 +46,14 @@ def _concurrent_change() -> DomainError:
 class ReportsService:
     def __init__(self, log: ReportsLog, directory: Directory, clock: Clock,
                  pending_adjustment: Callable[[str], str | None],
-                 saved: Callable[[], None] = lambda: None) -> None:
+                 saved: Callable[[], None] = lambda: None,
+                 recorded: Callable[[], None] | None = None) -> None:
         self.log = log
         self.directory = directory
         self.clock = clock
         self.pending_adjustment = pending_adjustment
-        self.saved = saved
+        self.saved = saved  # after a command whose answer is read from the view
+        self.recorded = recorded or saved  # after one answered from its aggregates
 
     # -- loading --------------------------------------------------------------------------
 
@@ -75,12 +77,12 @@ class ReportsService:
         return self._get(AdjustmentRequest, request_id, "request_id", "đề nghị điều chỉnh",
                          "Adjustment request")
 
-    def _save(self, *aggregates: Any) -> None:
+    def _save(self, *aggregates: Any, answered_from_aggregates: bool = False) -> None:
         try:
             self.log.save(*aggregates)
         except IntegrityError as e:
             raise _concurrent_change() from e
-        self.saved()
+        (self.recorded if answered_from_aggregates else self.saved)()
 
     def _now(self) -> tuple[datetime, date]:
         now = self.clock.now()
@@ -196,7 +198,7 @@ class ReportsService:
             report.mark_overdue(overdue_moment(report.due_on))  # late: that fact first, once
         report.submit(lines=lines, summary=summary, tasks=tasks, required=required,
                       actor=actor_of(principal), at=now, submitted_on=day)
-        self._save(report)
+        self._save(report, answered_from_aggregates=True)
         return report
 
     @staticmethod

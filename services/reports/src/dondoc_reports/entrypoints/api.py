@@ -1,7 +1,7 @@
 """The reports HTTP API: translates requests into use cases and view queries, nothing more."""
 
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Response
@@ -43,7 +43,7 @@ from dondoc_reports.entrypoints.schemas import (
     UnitTaskOut,
     plain,
 )
-from dondoc_reports.projections.views import ReportsView
+from dondoc_reports.projections.views import ReportsView, answered_rows
 
 SERVICE = "reports"
 ALL = (Role.OFFICE, Role.UNIT, Role.REVIEWER, Role.LEADER, Role.AUDITOR, Role.ADMIN)
@@ -82,8 +82,12 @@ def _etag(response: Response, version: int) -> None:
 
 
 def obligation(row: Any) -> ObligationOut:
-    on_time = None if row.first_submitted_on is None else row.first_submitted_on <= row.due_on
-    return ObligationOut.model_validate({**row._mapping, "on_time": on_time})
+    return _obligation(row._mapping)
+
+
+def _obligation(row: Mapping[str, Any]) -> ObligationOut:
+    first, due = row["first_submitted_on"], row["due_on"]
+    return ObligationOut.model_validate({**row, "on_time": None if first is None else first <= due})
 
 
 class Scope:
@@ -123,14 +127,18 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
     reviewer = require_roles(authenticated, Role.OFFICE, Role.REVIEWER)
     router = APIRouter()
 
-    def report_detail(report_id: str, principal: Principal, response: Response | None = None) -> ReportDetail:
-        row = view.report(report_id)
-        if row is None:
-            raise not_found("báo cáo", "Report", report_id, field="report_id")
-        access.ensure_may_read_unit(principal, row.unit_id,
-                                    directory.review_group_of(row.unit_id, row.review_group))
-        submissions, reviews = view.submissions(report_id), view.reviews(report_id)
-        task_ids = {line["task_id"] for s in submissions for line in s.lines}
+    def fresh() -> None:
+        """What a caller wrote shows in its next query, whichever process answered the
+        command (a report submitted is answered before the view has caught up)."""
+        view.catch_up()
+
+    def detail(row: Mapping[str, Any], submissions: Sequence[Mapping[str, Any]],
+               reviews: Sequence[Mapping[str, Any]], principal: Principal,
+               response: Response | None) -> ReportDetail:
+        """A report as `principal` may see it: lines on tasks above their clearance hidden."""
+        access.ensure_may_read_unit(principal, row["unit_id"],
+                                    directory.review_group_of(row["unit_id"], row["review_group"]))
+        task_ids = {line["task_id"] for s in submissions for line in s["lines"]}
         hidden = {t for t, task in directory.task_rows(task_ids).items()
                   if not principal.cleared_for(task.secrecy)}
 
@@ -140,22 +148,31 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
 
         subs = []
         for s in submissions:
-            lines, count = visible(s.lines)
-            subs.append({**s._mapping, "lines": lines, "hidden_lines": count})
+            lines, count = visible(s["lines"])
+            subs.append({**s, "lines": lines, "hidden_lines": count})
         revs = []
         for r in reviews:
-            lines, count = visible(r.lines)
-            revs.append({**r._mapping, "lines": lines, "hidden_lines": count})
+            lines, count = visible(r["lines"])
+            revs.append({**r, "lines": lines, "hidden_lines": count})
         if response is not None:
-            _etag(response, row.version)
-        return ReportDetail.model_validate({**obligation(row).model_dump(), "submissions": subs,
+            _etag(response, row["version"])
+        return ReportDetail.model_validate({**_obligation(row).model_dump(), "submissions": subs,
                                             "reviews": revs})
+
+    def report_detail(report_id: str, principal: Principal, response: Response | None = None) -> ReportDetail:
+        fresh()
+        row = view.report(report_id)
+        if row is None:
+            raise not_found("báo cáo", "Report", report_id, field="report_id")
+        return detail(row._mapping, [s._mapping for s in view.submissions(report_id)],
+                      [r._mapping for r in view.reviews(report_id)], principal, response)
 
     def cycle_detail(cycle_id: str, principal: Principal) -> CycleDetail:
         row = view.cycle(cycle_id)
         if row is None:
             raise not_found("kỳ báo cáo", "Report cycle", cycle_id, field="cycle_id")
         scope = Scope(principal)
+        fresh()
         rows, _ = view.reports(cycle_id=cycle_id, unit_id=scope.unit_id, group_key=scope.group_key,
                                offset=0, limit=10_000)
         return CycleDetail.model_validate({**_cycle(row).model_dump(),
@@ -220,6 +237,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                          pattern="^(requested|submitted|returned|accepted)$")] = None,
                      overdue: bool | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
         scope, offset = Scope(principal), _offset(cursor)
+        fresh()
         rows, total = view.reports(cycle_id=cycle_id, unit_id=scope.narrow_unit(unit_id),
                                    group_key=scope.group_key, status=status, overdue=overdue,
                                    offset=offset, limit=limit)
@@ -241,10 +259,13 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                       response: Response, if_match: IfMatch = None,
                       idempotency_key: IdempotencyKey = None) -> ReportDetail:
         with command(SERVICE, "submit_report"):
-            service.submit_report(report_id, lines=[plain(line) for line in body.lines],
-                                  summary=body.summary, expected_version=expected_version(if_match),
-                                  principal=principal, submitted_on=body.submitted_on)
-        return report_detail(report_id, principal, response)
+            report = service.submit_report(
+                report_id, lines=[plain(line) for line in body.lines], summary=body.summary,
+                expected_version=expected_version(if_match), principal=principal,
+                submitted_on=body.submitted_on)
+        # answered from the report just saved, as the view will show it: the view follows
+        # without holding up the caller (its next query catches it up)
+        return detail(*answered_rows(report), principal, response)
 
     @router.post("/reports/{report_id}/reviews", status_code=201, response_model=ReportDetail,
                  tags=["reports"],
@@ -268,6 +289,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                          limit: Limit = 50, cursor: Cursor = None) -> Page:
         access.ensure_may_read_unit(principal, unit_id, directory.review_group_of(unit_id))
         offset = _offset(cursor)
+        fresh()
         rows, total = view.reports(unit_id=unit_id, offset=offset, limit=limit)
         return _page([obligation(r) for r in rows], total, offset, limit)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -206,6 +206,37 @@ def _adjustment_decided(conn: sa.Connection, e: Any) -> None:
         status="approved" if e.approved else "rejected", due_on=e.due_on,
         decision=jsonable(e.decision), comment=e.comment, decided_at=e.at, decided_by=e.actor,
         version=version))
+
+
+def answered_rows(report: Report) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows this view holds for `report` once it has applied the report's events (its
+    `rpt_reports` row, its submissions and its reviews), from the aggregate itself: a command
+    answers with them before the view has caught up. Moments in UTC, as the view reads
+    them back; the JSON columns' dates as dates (the answer's model reads either)."""
+    ident = str(report.id)
+
+    def utc(moment: datetime | None) -> datetime | None:
+        return None if moment is None else moment.astimezone(timezone.utc)
+
+    row = {
+        "report_id": ident, "cycle_id": str(report.cycle_id), "unit_id": report.unit_id,
+        "unit_name": report.unit_name, "review_group": report.review_group,
+        "review_group_key": match_key(report.review_group), "period": report.period,
+        "data_cutoff_on": report.data_cutoff_on, "due_on": report.due_on,
+        "task_ids": list(report.task_ids), "status": report.status, "revision": report.revision,
+        "first_submitted_on": report.first_submitted_on,
+        "last_submitted_on": report.submissions[-1]["submitted_on"] if report.submissions else None,
+        "last_reviewed_on": report.reviews[-1]["reviewed_on"] if report.reviews else None,
+        "overdue_at": utc(report.overdue_at), "requested_at": utc(report.requested_at),
+        "version": report.version}
+    submitted = [{"report_id": ident, "revision": s["revision"], "submitted_at": utc(s["submitted_at"]),
+                  "submitted_on": s["submitted_on"], "submitted_by": s["submitted_by"],
+                  "summary": s["summary"], "lines": s["lines"]} for s in report.submissions]
+    reviewed = [{"report_id": ident, "revision": r["revision"], "reviewed_at": utc(r["reviewed_at"]),
+                 "reviewed_on": r["reviewed_on"], "reviewed_by": r["reviewed_by"],
+                 "outcome": r["outcome"], "comment": r["comment"], "lines": r["lines"]}
+                for r in report.reviews]
+    return row, submitted, reviewed
 
 
 HANDLERS: dict[type, Callable[[sa.Connection, Any], None]] = {

@@ -1,0 +1,100 @@
+"""A report submission is answered from the report just saved, before the service's view has
+caught up; the answer is what the view then shows, field for field, on either store; and the
+caller's next query shows it, whichever query it is."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.reports.tests.harness import (
+    XD,
+    at,
+    close_offline,
+    offline_service,
+    task_assigned,
+    unit_registered,
+)
+
+pytestmark = pytest.mark.integration
+
+PERIOD = {"kind": "quarter", "label": "Quý II/2018", "starts_on": "2018-04-01", "ends_on": "2018-06-30"}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_a_submission_is_answered_as_the_view_then_shows_it(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    store = request.getfixturevalue("postgres_database") if backend == "postgres" else None
+    service, signer = offline_service(tmp_path, [
+        unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
+        task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5), due_on=date(2018, 5, 31)),
+        task_assigned("t2", "BTG", assigned_on=date(2018, 3, 5)),
+        task_assigned("t5", "BTG", assigned_on=date(2018, 3, 5), secrecy="mat"),
+    ], at(date(2018, 6, 20)), store_url=store)
+    try:
+        client, log, view = TestClient(service.api), service.parts["log"], service.parts["view"]
+
+        def auth(role: str, **claims: Any) -> dict[str, str]:
+            token = signer.token(subject=f"{role}.test", roles=[role], name=f"Cán bộ {role}", **claims)
+            return {"Authorization": f"Bearer {token}"}
+
+        office, unit = auth("office"), auth("unit", unit_id="BTG", clearance="mat")
+        reviewer = auth("office", clearance="mat")
+        # due two days ago: the submission is late, so it is marked overdue first
+        opened = client.post("/cycles", headers=office, json={
+            "period": PERIOD, "data_cutoff_on": "2018-06-15", "due_on": "2018-06-18",
+            "unit_ids": ["BTG"]})
+        assert opened.status_code == 201, opened.text
+        report_id = opened.json()["obligations"][0]["report_id"]
+        lines = [{"task_id": "t1", "status_claimed": "in_progress", "progress": "Đã triển khai",
+                  "delay_reason": "Chờ kinh phí", "proposal": "extend",
+                  "proposed_due_on": "2018-08-31"},
+                 {"task_id": "t2", "status_claimed": "completed", "progress": "Xong",
+                  "evidence": "Báo cáo số 12-BC", "completed_on": "2018-06-10"},
+                 {"task_id": "t5", "status_claimed": "not_started"}]
+
+        def answered_then_shown(response: Any, reader: dict[str, str]) -> dict[str, Any]:
+            assert response.status_code == 201, response.text
+            # answered before the view applied it: the answer did not come from the view
+            assert view.position() < (log.recorder.max_notification_id() or 0)
+            shown = client.get(f"/reports/{report_id}", headers=reader)
+            assert shown.status_code == 200
+            assert response.json() == shown.json()
+            assert response.headers["ETag"] == shown.headers["ETag"]
+            return shown.json()
+
+        first = answered_then_shown(client.post(
+            f"/reports/{report_id}/submissions", headers=unit,
+            json={"lines": lines, "summary": "Báo cáo quý II của Ban Tuyên giáo"}), unit)
+        assert first["status"] == "submitted" and first["on_time"] is False
+        assert first["overdue_at"] is not None and first["version"] == 3
+        assert [line["task_id"] for line in first["submissions"][0]["lines"]] == ["t1", "t2", "t5"]
+
+        returned = client.post(f"/reports/{report_id}/reviews", headers=reviewer, json={
+            "revision": 1, "comment": "Cần cụ thể hơn",
+            "lines": [{"task_id": t, "verdict": "returned", "quality": "generic"}
+                      for t in ("t1", "t2", "t5")]})
+        assert returned.status_code == 201, returned.text
+
+        # the office records the revised report it received (on paper, today); it is not cleared for
+        # the secret task, whose line it does not see, in the answer as in the view
+        again = answered_then_shown(client.post(
+            f"/reports/{report_id}/submissions", headers=office,
+            json={"lines": lines, "submitted_on": "2018-06-20"}), office)
+        assert [len(s["lines"]) for s in again["submissions"]] == [2, 2]
+        assert [s["hidden_lines"] for s in again["submissions"]] == [1, 1]
+        assert [r["outcome"] for r in again["reviews"]] == ["returned"]
+        assert again["revision"] == 2 and again["last_submitted_on"] == "2018-06-20"
+
+        # the caller's next query of any kind shows it
+        client.post(f"/reports/{report_id}/reviews", headers=reviewer, json={
+            "revision": 2, "lines": [{"task_id": t, "verdict": "accepted", "quality": "specific"}
+                                     for t in ("t1", "t2", "t5")]})
+        listed = client.get("/reports", headers=office, params={"cycle_id": opened.json()["cycle_id"]})
+        assert [r["status"] for r in listed.json()["items"]] == ["accepted"]
+    finally:
+        close_offline(service)
