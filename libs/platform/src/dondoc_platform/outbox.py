@@ -151,6 +151,9 @@ class OutboxRelay:
 
     async def _run(self, stop: asyncio.Event, backoff: float) -> None:
         while not stop.is_set():
+            # cleared before the log is read: a save during the pump wakes the next round
+            # instead of being lost (the idle poll may be long: `logwake`)
+            self._wake.clear()
             try:
                 if not await self._hold_lease():
                     await self._observe(await asyncio.to_thread(self.recorder.outbox_position,
@@ -167,7 +170,6 @@ class OutboxRelay:
                 log.exception("outbox relay of %s failed; retrying in %.1f s", self.service, backoff)
                 await _sleep_or_stop(stop, backoff)
                 continue
-            self._wake.clear()
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({waiter, stopper}, timeout=self.idle_interval,

@@ -111,6 +111,10 @@ IDLE_BEFORE_PING = 1.0
 #: event store's own pool, under PostgreSQL's 200 connections for four processes.
 POOL_SIZE, MAX_OVERFLOW = 15, 10
 
+#: how often `StoreProjection.follow` looks at the log unwoken: the fallback for a process
+#: that is not told of other processes' commits (`logwake.LogListener` tells it at once)
+FOLLOW_INTERVAL = 0.2
+
 
 def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
                     **options: Any) -> sa.Engine:
@@ -160,6 +164,9 @@ class StoreProjection:
         self.reader = reading(engine)
         self._lock = threading.Lock()
         self.listeners: list[Callable[[], None]] = []
+        self.follow_interval = FOLLOW_INTERVAL  # longer when commits wake it (logwake)
+        self._woken: asyncio.Event | None = None  # the running `follow`'s, if any
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def create_tables(self) -> None:
         self.metadata.create_all(self.engine)
@@ -244,23 +251,45 @@ class StoreProjection:
         metrics.PROJECTION_LAG_SECONDS.labels(self.name).set(seconds)
         return behind
 
-    async def follow(self, stop: asyncio.Event, interval: float = 0.2,
+    def wake(self) -> None:
+        """Ask the running `follow()` to catch up now (another process saved events: see
+        `logwake.LogListener`). Safe from any thread; nothing happens if none runs."""
+        loop, woken = self._loop, self._woken
+        if loop is None or woken is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(woken.set)
+        except RuntimeError:
+            pass  # the loop is closing
+
+    async def follow(self, stop: asyncio.Event, interval: float | None = None,
                      observe_every: float = 5.0) -> None:
-        """Keep up with the log until `stop` is set (other processes write to it too),
-        measuring the lag every `observe_every` seconds."""
+        """Keep up with the log until `stop` is set (other processes write to it too):
+        at once when woken (`wake`), else every `interval` seconds (`follow_interval` if not
+        given); measuring the lag every `observe_every` seconds."""
+        interval = self.follow_interval if interval is None else interval
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        woken = self._woken
         observed = float("-inf")
-        while not stop.is_set():
-            try:
-                if time.monotonic() - observed >= observe_every:
-                    await asyncio.to_thread(self.observe_lag)
-                    observed = time.monotonic()
-                await asyncio.to_thread(self.catch_up)
-            except Exception:  # noqa: BLE001 - the database may be away: retry, never skip
-                log.exception("projection %s failed; retrying", self.name)
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                pass
+        try:
+            while not stop.is_set():
+                woken.clear()
+                try:
+                    if time.monotonic() - observed >= observe_every:
+                        await asyncio.to_thread(self.observe_lag)
+                        observed = time.monotonic()
+                    await asyncio.to_thread(self.catch_up)
+                except Exception:  # noqa: BLE001 - the database may be away: retry, never skip
+                    log.exception("projection %s failed; retrying", self.name)
+                waiters = {asyncio.ensure_future(woken.wait()), asyncio.ensure_future(stop.wait())}
+                try:
+                    await asyncio.wait(waiters, timeout=interval,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+        finally:
+            self._loop = self._woken = None
 
     def rebuild(self) -> int:
         """Drop and refill the tables from the whole log (an operator's repair)."""

@@ -13,6 +13,7 @@ from dondoc_platform.auth import TokenVerifier
 from dondoc_platform.clock import Clock
 from dondoc_platform.eventstore import store_env
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic
+from dondoc_platform.logwake import wake_on_commit
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
 from dondoc_platform.runtime import Service
@@ -52,6 +53,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     relay = OutboxRelay(app, service="directives", translate=translate, bootstrap=kafka.bootstrap,
                         batch_size=settings.relay_batch_size, route=lambda _: topic)
     projection.listeners.append(relay.wake)
+    commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
+                             projections=(projection,))
     api, _ = http_app(service="directives", title="dondoc directives", description=DESCRIPTION,
                       engine=engine, clock=clock, auth=auth, verifier=verifier,
                       routers=[lambda authenticated: routers(app, engine, projection, authenticated)])
@@ -68,9 +71,9 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         engine.dispose()
 
     service = Service(name="directives", settings=settings, api=api,
-                      workers=[relay.run, projection.follow],
+                      workers=[relay.run, projection.follow, commits.run],
                       on_start=[declare_topics, relay.start], on_stop=[relay.stop, close])
-    service.parts.update(app=app, relay=relay, projection=projection, topic=topic, clock=clock,
+    service.parts.update(app=app, relay=relay, projection=projection, commits=commits, topic=topic, clock=clock,
                          engine=engine)
     return service
 

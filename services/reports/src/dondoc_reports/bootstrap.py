@@ -13,6 +13,7 @@ from dondoc_platform.clock import Clock
 from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, subscribe
 from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
+from dondoc_platform.logwake import wake_on_commit
 from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.runtime import Service
@@ -73,6 +74,9 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     service = ReportsService(log, directory, clock, view.pending_adjustment, saved=saved,
                              recorded=recorded)
     watcher = OverdueWatcher(service, view, clock, interval=settings.watch_interval_seconds)
+    # the watcher catches the view up when woken: an API replica's saves show at once
+    commits = wake_on_commit(log, store_url, poll_seconds=settings.log_poll_seconds, relay=relay,
+                             wake=(watcher.wake,))
 
     broker = make_broker(kafka, service="reports", logger=None)
     dead_letter_producer: dict[str, Any] = {}
@@ -121,11 +125,12 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     api = create_api(service=service, view=view, directory=directory,
                      verifier=TokenVerifier(auth or AuthSettings()), engine=engine, clock=clock)
     built = Service(name="reports", settings=settings, api=api,
-                    workers=[relay_worker, watcher.run, lag.run], brokers=[broker],
+                    workers=[relay_worker, watcher.run, lag.run, commits.run], brokers=[broker],
                     on_start=[start], on_stop=[stop])
     built.parts = {"log": log, "view": view, "service": service, "watcher": watcher,  # type: ignore[attr-defined]
                    "relay": relay, "directory": directory, "inbox": inbox, "engine": engine,
-                   "clock": clock, "topics": topics, "lag": lag, "picture": picture}
+                   "clock": clock, "topics": topics, "lag": lag, "picture": picture,
+                   "commits": commits}
     return built
 
 

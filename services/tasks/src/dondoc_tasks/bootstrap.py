@@ -13,6 +13,7 @@ from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.eventstore import store_env
 from dondoc_platform.inbox import DeadLetters, EventSourcedInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
+from dondoc_platform.logwake import wake_on_commit
 from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
@@ -68,6 +69,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                         batch_size=settings.relay_batch_size, route=lambda _: topic)
     projection.listeners.append(relay.wake)
     watcher = DeadlineWatcher(app, projection, engine, clock, poll=settings.watcher_poll_seconds)
+    commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
+                             projections=(projection,))
 
     producer: dict[str, Any] = {}
 
@@ -118,11 +121,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         engine.dispose()
 
     service = Service(name="tasks", settings=settings, api=api, brokers=[broker],
-                      workers=[relay.run, projection.follow, watcher.run, lag.run],
+                      workers=[relay.run, projection.follow, watcher.run, lag.run, commits.run],
                       on_start=[start], on_stop=[stop, close])
     service.parts.update(app=app, relay=relay, projection=projection, watcher=watcher,
                          topic=topic, consumed=consumed, clock=clock, engine=engine, inbox=inbox,
-                         lag=lag, picture=picture)
+                         lag=lag, picture=picture, commits=commits)
     return service
 
 

@@ -73,6 +73,7 @@ class OverdueWatcher:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         while not stop.is_set():
+            self._wake.clear()  # before looking: a wake meanwhile brings the next look
             try:
                 await asyncio.to_thread(self.view.catch_up)
                 await asyncio.to_thread(self.tick)
@@ -80,7 +81,6 @@ class OverdueWatcher:
             except Exception:
                 log.exception("the overdue watcher failed; retrying")
                 pause = self.interval
-            self._wake.clear()
             waits = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
             await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waits:

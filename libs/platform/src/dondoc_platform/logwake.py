@@ -1,0 +1,106 @@
+"""Wake a process's followers of the event log when any process commits to it.
+
+The `eventsourcing` PostgreSQL recorder sends `NOTIFY <events table>` in every transaction
+that saves events (PostgreSQL delivers it at commit, once per transaction). A worker process
+listens on that channel with one connection of its own and wakes what follows the log — the
+outbox relay, the read models, the watchers — so that a command saved by an API replica (or
+a consumer of another process) is relayed and applied at once instead of at the next poll.
+The followers keep a slow poll as the fallback (a lost connection, a notification missed
+while reconnecting, SQLite): waking only makes them look sooner, it never replaces looking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from eventsourcing.application import Application
+
+from dondoc_platform.stores import StoreURL
+
+if TYPE_CHECKING:
+    from dondoc_platform.outbox import OutboxRelay
+    from dondoc_platform.projection import StoreProjection
+
+log = logging.getLogger(__name__)
+
+
+class LogListener:
+    def __init__(self, store_url: str, channel: str, *, retry: float = 1.0,
+                 check_stop_every: float = 1.0) -> None:
+        self.url = StoreURL.parse(store_url)
+        self.channel = channel
+        self.retry = retry
+        self.check_stop_every = check_stop_every
+        self.callbacks: list[Callable[[], None]] = []
+        self.listening = asyncio.Event()  # set while a LISTEN is in place (tests wait on it)
+
+    @classmethod
+    def for_app(cls, app: Application, store_url: str, **options: float) -> LogListener:
+        """The listener of `app`'s event log (on SQLite: one that waits for `stop` only)."""
+        return cls(store_url, getattr(app.recorder, "channel_name", ""), **options)
+
+    @property
+    def enabled(self) -> bool:
+        return self.url.kind == "postgres" and bool(self.channel)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (in the event loop, quickly: set an event) after each commit."""
+        self.callbacks.append(callback)
+
+    def _wake(self) -> None:
+        for callback in self.callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one follower's fault must not deafen the others
+                log.exception("waking a follower of %s failed", self.channel)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until `stop` is set, reconnecting after a failure."""
+        if not self.enabled:
+            await stop.wait()
+            return
+        import psycopg
+        from psycopg import sql
+
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        dbname=self.url.database, host=self.url.host, port=self.url.port,
+                        user=self.url.user or None, password=self.url.password or None,
+                        autocommit=True, connect_timeout=10) as conn:
+                    await conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self.channel)))
+                    self.listening.set()
+                    self._wake()  # whatever was committed while nobody listened
+                    while not stop.is_set():
+                        async for _ in conn.notifies(timeout=self.check_stop_every, stop_after=1):
+                            self._wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database may be away: the polls carry on
+                log.warning("listening for commits on %s failed; again in %.1f s",
+                            self.channel, self.retry, exc_info=True)
+            finally:
+                self.listening.clear()
+            try:
+                await asyncio.wait_for(stop.wait(), self.retry)
+            except TimeoutError:
+                pass
+
+
+def wake_on_commit(app: Application, store_url: str, *, poll_seconds: float, relay: OutboxRelay,
+                   projections: tuple[StoreProjection, ...] = (),
+                   wake: tuple[Callable[[], None], ...] = ()) -> LogListener:
+    """A worker's listener for `app`'s log, waking its relay, its read models and `wake`.
+    When it listens (PostgreSQL), the relay and the read models poll unwoken only every
+    `poll_seconds` (the fallback); on SQLite they keep their short polls."""
+    listener = LogListener.for_app(app, store_url)
+    if listener.enabled:
+        relay.idle_interval = max(relay.idle_interval, poll_seconds)
+        for projection in projections:
+            projection.follow_interval = max(projection.follow_interval, poll_seconds)
+    for callback in (relay.wake, *(p.wake for p in projections), *wake):
+        listener.on_commit(callback)
+    return listener
