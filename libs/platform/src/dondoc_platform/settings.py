@@ -58,9 +58,10 @@ class ServiceSettings(BaseSettings):
     log_json: bool = Field(False, description="JSON log lines (production)")
     relay_batch_size: int = Field(1000, ge=1, le=10_000, description="events the outbox relay publishes per batch")
     log_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="how often a worker's outbox relay and read models look at "
-        "the event log unwoken; on PostgreSQL every commit of any process wakes them at once "
-        "(LISTEN/NOTIFY), so this is only the fallback (SQLite: 0.05 s and 0.2 s as before)")
+        1.0, gt=0, le=60, description="directives, tasks, reports: how often a worker's outbox "
+        "relay and read models look at the event log unwoken; on PostgreSQL every commit of any "
+        "process wakes them at once (LISTEN/NOTIFY), so this is only the fallback (SQLite: "
+        "0.05 s and 0.2 s)")
     consumer_max_records: int = Field(500, ge=1, le=10_000, description="records a consumer takes per poll")
     clock: Literal["system", "manual"] = Field(
         "system", description="'manual' lets tests and demos move time through the admin API")
