@@ -791,6 +791,14 @@ def machine() -> dict[str, Any]:
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
 
 
+def emit(results: dict[str, Any], path: str | None) -> None:
+    """The results as JSON on stdout, and in `path` if given."""
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
+
+
 def main(args: argparse.Namespace) -> None:
     from dondoc.dev import Stack, StackConfig
     from dondoc.dev.suite import ProcessSuite
@@ -883,10 +891,7 @@ def main(args: argparse.Namespace) -> None:
         results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
         for variant, figures in results.get("ceiling", {}).items():
             results[f"ratio_ceiling_{variant}_to_raw"] = round(figures["accepted_per_second"] / raw, 2)
-        text = json.dumps(results, indent=2, ensure_ascii=False)
-        print(text)
-        if args.json:
-            Path(args.json).write_text(text + "\n")
+        emit(results, args.json)
     finally:
         started = [n for n in ("kafka", "postgres") if n not in left_running]
         if started:

@@ -11,7 +11,6 @@ system, /proc, with children) of every service process, PostgreSQL and Kafka ove
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from commands import cpu_seconds, machine, processes  # noqa: E402
+from commands import cpu_seconds, emit, machine, processes  # noqa: E402
 
 
 def main(args: argparse.Namespace) -> None:
@@ -47,10 +46,7 @@ def main(args: argparse.Namespace) -> None:
             results = {"machine": machine(), "seconds": round(elapsed, 1), "cores": cores,
                        "services_cores": round(services, 4),
                        "total_cores": round(sum(cores.values()), 4)}
-            text = json.dumps(results, indent=2)
-            print(text)
-            if args.json:
-                Path(args.json).write_text(text + "\n")
+            emit(results, args.json)
     finally:
         started = [n for n in ("kafka", "postgres") if n not in left_running]
         if started:

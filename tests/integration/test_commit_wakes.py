@@ -61,6 +61,12 @@ async def following(projection: StoreProjection, listener: LogListener,
         await asyncio.gather(*workers)
 
 
+def close(writer, app, engine: sa.Engine) -> None:
+    writer.close()
+    app.close()
+    engine.dispose()
+
+
 def head(app) -> int:
     return app.recorder.max_notification_id() or 0
 
@@ -83,9 +89,7 @@ def test_a_commit_of_another_process_wakes_the_relay_and_the_read_model(postgres
         assert relay._wake.is_set()
 
     asyncio.run(following(projection, listener, body))
-    writer.close()
-    app.close()
-    engine.dispose()
+    close(writer, app, engine)
 
 
 def test_the_listener_comes_back_after_losing_its_connection(postgres_database: str) -> None:
@@ -112,9 +116,7 @@ def test_the_listener_comes_back_after_losing_its_connection(postgres_database: 
         await eventually(lambda: projection.position() == 5)
 
     asyncio.run(following(projection, listener, body))
-    writer.close()
-    app.close()
-    engine.dispose()
+    close(writer, app, engine)
 
 
 def test_unwoken_the_read_model_still_follows_another_process(store_url: str, tmp_path: Path) -> None:
@@ -135,6 +137,4 @@ def test_unwoken_the_read_model_still_follows_another_process(store_url: str, tm
         await eventually(lambda: projection.position() == 6)
 
     asyncio.run(following(projection, deaf, body))
-    writer.close()
-    app.close()
-    engine.dispose()
+    close(writer, app, engine)

@@ -151,6 +151,16 @@ def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
     return engine
 
 
+def set_from_any_thread(loop: asyncio.AbstractEventLoop | None, event: asyncio.Event | None) -> None:
+    """Set `event` of `loop` from any thread; nothing if either is gone or closing."""
+    if loop is None or event is None or loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(event.set)
+    except RuntimeError:
+        pass  # the loop is closing
+
+
 class StoreProjection:
     def __init__(self, app: Application, engine: sa.Engine, metadata: sa.MetaData, *,
                  name: str, apply: Apply, page: int = 500) -> None:
@@ -254,13 +264,7 @@ class StoreProjection:
     def wake(self) -> None:
         """Ask the running `follow()` to catch up now (another process saved events: see
         `logwake.LogListener`). Safe from any thread; nothing happens if none runs."""
-        loop, woken = self._loop, self._woken
-        if loop is None or woken is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(woken.set)
-        except RuntimeError:
-            pass  # the loop is closing
+        set_from_any_thread(self._loop, self._woken)
 
     async def follow(self, stop: asyncio.Event, interval: float | None = None,
                      observe_every: float = 5.0) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dondoc_platform.clock import Clock, ManualClock
-from dondoc_platform.projection import StoreProjection
+from dondoc_platform.projection import StoreProjection, set_from_any_thread
 from dondoc_tasks.application.tasks_app import TasksApp
 from dondoc_tasks.projections.board import utc
 from dondoc_tasks.projections.board import tasks as board
@@ -69,13 +69,7 @@ class DeadlineWatcher:
                 return emitted  # nothing moved (e.g. a due row another writer is changing)
 
     def _poke(self, *_: object) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is None or wake is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(wake.set)
-        except RuntimeError:
-            pass  # the loop is closing
+        set_from_any_thread(self._loop, self._wake)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
