@@ -37,6 +37,7 @@ class OverdueWatcher:
         self.batch_size = batch_size
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._upcoming: datetime | None = None  # the next overdue moment the last tick saw
         if isinstance(clock, ManualClock):
             clock.on_change(lambda _moment: self.wake())
 
@@ -56,15 +57,17 @@ class OverdueWatcher:
                     marked += 1
                     REPORTS_OVERDUE.inc()
                     log.info("report %s overdue since %s", report_id, moment.isoformat())
-            self.view.catch_up()  # the marks leave the schedule
+            if due:
+                self.view.catch_up()  # the marks leave the schedule
             if len(due) < self.batch_size:
                 break
-        upcoming = self.view.next_overdue_moment()
-        NEXT_OVERDUE.set(upcoming.timestamp() if upcoming else 0)
+        self._upcoming = self.view.next_overdue_moment()
+        NEXT_OVERDUE.set(self._upcoming.timestamp() if self._upcoming else 0)
         return marked
 
     def _seconds_to_next(self) -> float:
-        upcoming: datetime | None = self.view.next_overdue_moment()
+        """Until the next moment the last `tick` saw, at most `interval`."""
+        upcoming: datetime | None = self._upcoming
         if upcoming is None or isinstance(self.clock, ManualClock):
             return self.interval
         return max(0.0, min(self.interval, (upcoming - self.clock.now()).total_seconds()))
@@ -77,7 +80,7 @@ class OverdueWatcher:
             try:
                 await asyncio.to_thread(self.view.catch_up)
                 await asyncio.to_thread(self.tick)
-                pause = await asyncio.to_thread(self._seconds_to_next)
+                pause = self._seconds_to_next()
             except Exception:
                 log.exception("the overdue watcher failed; retrying")
                 pause = self.interval
