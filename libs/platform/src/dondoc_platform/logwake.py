@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.application import Application
 
+from dondoc_platform.projection import FOLLOW_INTERVAL
 from dondoc_platform.stores import StoreURL
 
 if TYPE_CHECKING:
@@ -46,9 +47,12 @@ class LogListener:
     def enabled(self) -> bool:
         return self.url.kind == "postgres" and bool(self.channel)
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` (in the event loop, quickly: set an event) after each commit."""
-        self.callbacks.append(callback)
+    def on_commit(self, callback: Callable[[], None], *, at_most_every: float = 0.0) -> None:
+        """Call `callback` (in the event loop, quickly: set an event) after each commit, or
+        at most every `at_most_every` seconds: a commit within that time of the last call is
+        answered by one call when it ends (under load a follower then takes several commits
+        in one round, as its poll did, instead of one round per commit)."""
+        self.callbacks.append(_Paced(callback, at_most_every) if at_most_every > 0 else callback)
 
     def _wake(self) -> None:
         for callback in self.callbacks:
@@ -90,17 +94,47 @@ class LogListener:
                 pass
 
 
+class _Paced:
+    """A callback called at once, or at the end of `gap` seconds after its last call."""
+
+    def __init__(self, callback: Callable[[], None], gap: float) -> None:
+        self.callback = callback
+        self.gap = gap
+        self.last = float("-inf")
+        self.pending: asyncio.TimerHandle | None = None
+
+    def __call__(self) -> None:
+        if self.pending is not None:
+            return  # the call already scheduled covers this commit too
+        loop = asyncio.get_running_loop()
+        wait = self.last + self.gap - loop.time()
+        if wait <= 0:
+            self._fire()
+        else:
+            self.pending = loop.call_later(wait, self._fire)
+
+    def _fire(self) -> None:
+        self.pending = None
+        self.last = asyncio.get_running_loop().time()
+        self.callback()
+
+
 def wake_on_commit(app: Application, store_url: str, *, poll_seconds: float, relay: OutboxRelay,
                    projections: tuple[StoreProjection, ...] = (),
                    wake: tuple[Callable[[], None], ...] = ()) -> LogListener:
     """A worker's listener for `app`'s log, waking its relay, its read models and `wake`.
     When it listens (PostgreSQL), the relay and the read models poll unwoken only every
-    `poll_seconds` (the fallback); on SQLite they keep their short polls."""
+    `poll_seconds` (the fallback); on SQLite they keep their short polls.
+
+    The relay is woken at every commit (the other services wait for its events); the read
+    models and `wake` at most every `FOLLOW_INTERVAL` (their queries catch up by themselves
+    first, and a round per commit would cost a transaction per command under load)."""
     listener = LogListener.for_app(app, store_url)
     if listener.enabled:
         relay.idle_interval = max(relay.idle_interval, poll_seconds)
         for projection in projections:
             projection.follow_interval = max(projection.follow_interval, poll_seconds)
-    for callback in (relay.wake, *(p.wake for p in projections), *wake):
-        listener.on_commit(callback)
+    listener.on_commit(relay.wake)
+    for callback in (*(p.wake for p in projections), *wake):
+        listener.on_commit(callback, at_most_every=FOLLOW_INTERVAL)
     return listener
