@@ -101,3 +101,22 @@ def test_prometheus_and_grafana_are_provisioned_from_the_repository() -> None:
     mounted = {v.split(":")[1] for v in services["grafana"]["volumes"] if str(v).startswith("./")}
     assert all(p["options"]["path"] in mounted for p in providers)
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in services["grafana"]["volumes"]
+
+
+def test_the_shared_postgresql_admits_every_process_pools_at_their_fullest() -> None:
+    """Compose runs every service's database on one PostgreSQL server: its
+    max_connections must hold each dondoc process's pools at their fullest (read models,
+    event store) and a worker's LISTEN connection, or a burst of requests is refused."""
+    from dondoc_platform.projection import MAX_OVERFLOW, POOL_SIZE
+    from dondoc_platform.stores import StoreURL
+
+    document = compose()
+    command = document["services"]["postgres"].get("command", [])
+    settings = dict(arg.split("=", 1) for arg in command if "=" in arg)
+    max_connections = int(settings.get("max_connections", "100"))  # PostgreSQL's default
+    store = StoreURL.parse("postgresql://u:p@h:5432/d").eventsourcing_env()
+    event_store = int(store["POSTGRES_POOL_SIZE"]) + int(store["POSTGRES_MAX_OVERFLOW"])
+    processes = [name for name in document["services"] if name.endswith(("-api", "-worker"))]
+    assert len(processes) >= 10
+    needed = len(processes) * (POOL_SIZE + MAX_OVERFLOW + event_store + 1)
+    assert max_connections >= needed, (max_connections, needed)
