@@ -116,8 +116,19 @@ def imported(suite: RunningSuite, paths: list[Path], **options: Any):
 
 
 def settled_snapshot(suite: RunningSuite, **options: Any) -> dict[str, Any]:
+    """The suite's state once settled and the same twice in a row: a consumer's offsets may
+    be committed while its last batch is still being applied, so 'nothing left to read' alone
+    can come a moment before the last effects show."""
     until_settled(suite)
-    return snapshot(suite, **options)
+    previous = snapshot(suite, **options)
+    deadline = time.monotonic() + 120
+    while True:
+        until_settled(suite)
+        current = snapshot(suite, **options)
+        if current == previous:
+            return current
+        assert time.monotonic() < deadline, "the suite's state kept changing"
+        previous = current
 
 
 def until_settled(suite: RunningSuite) -> None:

@@ -256,3 +256,30 @@ async def test_run_retries_a_failing_batch_from_the_recorded_position(
     sequences = await _read_sequences(kafka_bootstrap, topics, await _records_in(kafka_bootstrap, topics))
     assert set(sequences) == set(range(1, 101)), "an event was skipped"
     app.close()
+
+
+async def test_the_lag_gauge_shows_a_backlog_while_it_is_being_published(
+        kafka_bootstrap: str, store_url: str, topics: str) -> None:
+    """A relay working through several batches reports the backlog when it starts, not
+    'caught up' until the last batch is out (an alert, or a script waiting for the log to
+    be published, would believe it was done)."""
+    from prometheus_client import REGISTRY
+
+    app = svc.open_app(store_url)
+    svc.write_events(app, aggregates=10, notes_each=2)  # 30 events
+    relay = OutboxRelay(app, service="lagged", translate=svc.translate, bootstrap=kafka_bootstrap,
+                        batch_size=10, route=lambda _: topics)
+    seen_at_first_publish: list[float | None] = []
+    publish = relay._publish
+
+    async def publish_and_look(batch):  # noqa: ANN001 - the relay's own batch type
+        if not seen_at_first_publish:
+            seen_at_first_publish.append(REGISTRY.get_sample_value(
+                "dondoc_outbox_lag_events", {"service": "lagged"}))
+        return await publish(batch)
+
+    relay._publish = publish_and_look
+    async with relay:
+        await relay._pump(asyncio.Event())
+    assert seen_at_first_publish == [30.0]
+    assert REGISTRY.get_sample_value("dondoc_outbox_lag_events", {"service": "lagged"}) == 0.0

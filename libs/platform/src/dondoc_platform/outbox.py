@@ -217,17 +217,24 @@ class OutboxRelay:
         in_flight: deque[_Sent] = deque()
         try:
             position = await self._recorded()
+            first, published = True, False
             while True:
                 batch = await self._next_batch(position)
+                if first and len(batch) == self.batch_size:
+                    # a backlog of several batches: the gauges show it now, not only once
+                    # it is published (they would read 'caught up' for the whole pump)
+                    await self._observe(position, force=True)
+                first = False
                 if batch:
                     in_flight.append(await self._publish(batch))
                     position = batch[-1].notification.id
+                    published = True
                 more = len(batch) == self.batch_size and not stop.is_set()
                 while in_flight and (not more or len(in_flight) >= self.max_in_flight
                                      or in_flight[0].acks.done()):
                     await self._record_sent(in_flight.popleft())
                 if not more:
-                    await self._observe(self.recorded_position, force=bool(batch))
+                    await self._observe(self.recorded_position, force=published)
                     return
         finally:
             for sent in in_flight:  # a failure: these are published again after the retry
