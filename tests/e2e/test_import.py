@@ -116,9 +116,10 @@ def imported(suite: RunningSuite, paths: list[Path], **options: Any):
 
 
 def settled_snapshot(suite: RunningSuite, **options: Any) -> dict[str, Any]:
-    """The suite's state once settled and the same twice in a row: a consumer's offsets may
-    be committed while its last batch is still being applied, so 'nothing left to read' alone
-    can come a moment before the last effects show."""
+    """The suite's state once settled and the same twice in a row: `settled` reads the
+    relays' gauges, and a relay still publishing its last partial batch reads 'caught up'
+    (it observes its lag at the start of a pump only when a backlog fills a batch), so
+    'nothing left to publish or read' alone can come a moment before the last effects."""
     until_settled(suite)
     previous = snapshot(suite, **options)
     deadline = time.monotonic() + 120
