@@ -19,19 +19,13 @@ from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import FOLLOW_INTERVAL, StoreProjection, sql_engine
 from dondoc_platform.stores import StoreURL
 from tests.backbone.sample_service import open_app, translate, write_events
+from tests.support.services import until
 
 pytestmark = pytest.mark.integration
 
 #: the unwoken poll in these tests: far longer than any wait below, so only a wake explains
 #: a read model that caught up
 SLOW_POLL = 600.0
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not reached before the deadline"
-        await asyncio.sleep(0.02)
 
 
 def follower(url: str) -> tuple[object, sa.Engine, StoreProjection, OutboxRelay]:
@@ -81,11 +75,11 @@ def test_a_commit_of_another_process_wakes_the_relay_and_the_read_model(postgres
 
     async def body(_: asyncio.Event) -> None:
         await asyncio.wait_for(listener.listening.wait(), 20)
-        await eventually(lambda: projection.position() == head(app))  # nothing yet: 0 == 0
+        await until(lambda: projection.position() == head(app))  # nothing yet: 0 == 0
         relay._wake.clear()
         write_events(writer, aggregates=2, notes_each=1)
         assert head(app) == 4
-        await eventually(lambda: projection.position() == 4)
+        await until(lambda: projection.position() == 4)
         assert relay._wake.is_set()
 
     asyncio.run(following(projection, listener, body))
@@ -110,10 +104,10 @@ def test_the_listener_comes_back_after_losing_its_connection(postgres_database: 
                 "WHERE datname = :db AND query LIKE 'LISTEN%'"), {"db": database}).scalar()
         assert killed == 1
         write_events(writer, aggregates=1, notes_each=1)  # while it may not listen
-        await eventually(lambda: projection.position() == 2)
+        await until(lambda: projection.position() == 2)
         await asyncio.wait_for(listener.listening.wait(), 20)
         write_events(writer, aggregates=1, notes_each=2)
-        await eventually(lambda: projection.position() == 5)
+        await until(lambda: projection.position() == 5)
 
     asyncio.run(following(projection, listener, body))
     close(writer, app, engine)
@@ -134,7 +128,7 @@ def test_unwoken_the_read_model_still_follows_another_process(store_url: str, tm
 
     async def body(_: asyncio.Event) -> None:
         write_events(writer, aggregates=2, notes_each=2)
-        await eventually(lambda: projection.position() == 6)
+        await until(lambda: projection.position() == 6)
 
     asyncio.run(following(projection, deaf, body))
     close(writer, app, engine)
