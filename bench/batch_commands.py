@@ -2,8 +2,8 @@
 per second the API accepts, how many per second the whole system carries to the tasks and
 reports services, and what each costs in CPU, beside the raw rate of the eventsourcing library.
 
-    uv run python bench/batch_commands.py [--sizes 1,10,50,200] [--directives 3000]
-                                          [--steady 50x10] [--json out.json]
+    uv run python bench/batch_commands.py [--sizes 1,10,50,200] [--seconds 10]
+                                          [--steady 100x10 --steady 200x50] [--json out.json]
     make bench-batch-commands BENCH_ARGS="..."
 
 Reuses `bench/commands.py`: its raw baseline (the `eventsourcing` library alone saving one
@@ -16,8 +16,7 @@ generator in a process of its own. Only notices are sent (no report submissions)
 
 1. saturation, for each batch size of `--sizes` (1 is the single command `POST /directives`,
    the others `POST /directives/batch` with that many notices): `--concurrency` clients send
-   requests back to back until `--directives` notices were accepted (or `--seconds` passed),
-   each request with its own Idempotency-Key. Figures: notices accepted per second (and as a
+   requests back to back for `--seconds`, each request with its own Idempotency-Key. Figures: notices accepted per second (and as a
    ratio to the raw rate), request latency, CPU per notice by process while the API accepted
    them; then the downstream: seconds after the load until every task shows in the tasks
    service's board and the reports service's task directory (the tables their query APIs
@@ -126,31 +125,34 @@ class BatchLoad:
         return self.size
 
     async def follow(self, client: Http, directive_ids: list[str], since: float) -> None:
-        """Until every notice of the request shows its tasks in the tasks API."""
+        """Until every notice of the request shows its five tasks in the tasks API (eight
+        notices polled at a time, each every 50 ms until it shows)."""
         deadline = since + 180
-        for directive_id in directive_ids:
-            while True:
-                if time.perf_counter() > deadline:
-                    self.effects.append(None)
-                    return
-                try:
-                    answer = await client.get(f"{self.tasks_url}/tasks", headers=self.office,
-                                              params={"directive_id": directive_id})
-                    if answer.status_code == 200 and len(answer.json()["items"]) == ITEMS:
-                        break
-                except HttpError:
-                    pass
-                await asyncio.sleep(0.05)
-        self.effects.append(time.perf_counter() - since)
+        gate = asyncio.Semaphore(8)
 
-    async def saturate(self, concurrency: int, notices: int, seconds: float) -> None:
+        async def shown(directive_id: str) -> bool:
+            while time.perf_counter() < deadline:
+                async with gate:
+                    try:
+                        answer = await client.get(f"{self.tasks_url}/tasks", headers=self.office,
+                                                  params={"directive_id": directive_id})
+                        if answer.status_code == 200 and len(answer.json()["items"]) == ITEMS:
+                            return True
+                    except HttpError:
+                        pass
+                await asyncio.sleep(0.05)
+            return False
+
+        every = await asyncio.gather(*(shown(d) for d in directive_ids))
+        self.effects.append(time.perf_counter() - since if all(every) else None)
+
+    async def saturate(self, concurrency: int, seconds: float) -> None:
         counter = iter(range(10**9))
         self.started = started = time.perf_counter()
-        accepted = [0]
 
         async def loop(client: Http) -> None:
-            while accepted[0] < notices and time.perf_counter() - started < seconds:
-                accepted[0] += await self.request(client, next(counter))
+            while time.perf_counter() - started < seconds:
+                await self.request(client, next(counter))
 
         client = Http(timeout=120)
         try:
@@ -188,7 +190,7 @@ def run_load(args: argparse.Namespace) -> None:
     if args.mode == "steady":
         asyncio.run(load.steady(args.rate, args.seconds))
     else:
-        asyncio.run(load.saturate(args.concurrency, args.notices, args.seconds))
+        asyncio.run(load.saturate(args.concurrency, args.seconds))
     Path(args.out).write_text(json.dumps({
         "cpu_seconds": time.process_time(), "wall": load.wall, "started": load.started,
         "requests": load.requests, "refused": load.refused, "effects": load.effects}))
@@ -274,7 +276,7 @@ def load_argv(plan_file: Path, out: Path, mode: str, size: int, args: argparse.N
     return [sys.executable, __file__, "load", "--plan", str(plan_file), "--out", str(out),
             "--mode", mode, "--size", str(size), "--rate", str(rate or 1),
             "--seconds", str(args.steady_seconds if mode == "steady" else args.seconds),
-            "--notices", str(args.directives), "--concurrency", str(args.concurrency),
+            "--concurrency", str(args.concurrency),
             "--follow-per-second", str(args.follow_per_second)]
 
 
@@ -329,8 +331,8 @@ def main(args: argparse.Namespace) -> None:
 
             results["saturation"] = {}
             for size in args.sizes:
-                say(f"saturation, {size} notice(s) a request: {args.concurrency} clients until "
-                    f"{args.directives} notices or {args.seconds} s")
+                say(f"saturation, {size} notice(s) a request: {args.concurrency} clients for "
+                    f"{args.seconds} s")
                 out = Path(scratch) / f"sat-{size}.json"
                 before, started = cpu_seconds(roots), time.perf_counter()
                 load = drive(load_argv(plan_file, out, "saturate", size, args), out)
@@ -402,13 +404,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("role", nargs="?", default="run", choices=["run", "load"])
     parser.add_argument("--sizes", default="1,10,50,200",
                         help="notices per request at saturation, comma-separated (1: POST /directives)")
-    parser.add_argument("--directives", type=int, default=3000,
-                        help="notices accepted per saturation run (each size)")
-    parser.add_argument("--seconds", type=float, default=60, help="longest saturation run")
+    parser.add_argument("--seconds", type=float, default=10,
+                        help="length of each saturation run (each batch size)")
     parser.add_argument("--concurrency", type=int, default=8, help="clients at saturation")
     parser.add_argument("--steady", action="append",
                         help="RATExSIZE: notices per second in requests of SIZE (repeatable; "
-                             "default 50x10)")
+                             "default 100x10, 200x50)")
     parser.add_argument("--steady-seconds", type=float, default=30)
     parser.add_argument("--follow-per-second", type=float, default=1,
                         help="requests a second followed to their tasks in the tasks API (steady)")
@@ -423,7 +424,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--mode", choices=["steady", "saturate"])
     parser.add_argument("--size", type=int)
     parser.add_argument("--rate", type=float)
-    parser.add_argument("--notices", type=int)
     return parser.parse_args()
 
 
@@ -433,5 +433,5 @@ if __name__ == "__main__":
         run_load(parsed)
     else:
         parsed.sizes = [int(s) for s in parsed.sizes.split(",")]
-        parsed.steady = parsed.steady or ["50x10"]
+        parsed.steady = parsed.steady or ["100x10", "200x50"]
         main(parsed)
