@@ -25,9 +25,10 @@ generator in a process of its own. Only notices are sent (no report submissions)
    accepted / (load + catch-up);
 2. steady, for each `RATExSIZE` of `--steady` (notices per second × notices per request):
    open-loop batches on schedule for `--steady-seconds`; whether the API accepts the rate,
-   the backlog of tasks not yet applied downstream (sampled every second: its largest and
-   its last value), the catch-up after, and for one batch a second the time from its answer
-   until every one of its notices shows its five tasks in the tasks API (GET /tasks?directive_id=).
+   the backlog of tasks not yet shown downstream (sampled every second: its largest, its
+   value when the schedule ended, how long after that it was gone), and for one request in
+   two seconds (`--follow-per-second`) the time from its answer until every one of its
+   notices shows its five tasks in the tasks API (GET /tasks?directive_id=).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class BatchLoad:
         self.followers: set[asyncio.Task[None]] = set()
         self.sent = 0
         self.last_followed = 0.0
+        self.polling = asyncio.Semaphore(4)
 
     def bodies(self, n: int) -> list[dict[str, Any]]:
         due = self.today + timedelta(days=90)
@@ -125,10 +127,12 @@ class BatchLoad:
         return self.size
 
     async def follow(self, client: Http, directive_ids: list[str], since: float) -> None:
-        """Until every notice of the request shows its five tasks in the tasks API (eight
-        notices polled at a time, each every 50 ms until it shows)."""
+        """Until every notice of the request shows its five tasks in the tasks API, each
+        polled every 100 ms until it shows; four polls at most in flight for all the followed
+        requests together (the polls are load on the tasks service too, and each catches its
+        board up first: unbounded, they multiplied as the effects fell behind)."""
         deadline = since + 180
-        gate = asyncio.Semaphore(8)
+        gate = self.polling
 
         async def shown(directive_id: str) -> bool:
             while time.perf_counter() < deadline:
@@ -140,7 +144,7 @@ class BatchLoad:
                             return True
                     except HttpError:
                         pass
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.1)
             return False
 
         every = await asyncio.gather(*(shown(d) for d in directive_ids))
@@ -246,6 +250,21 @@ def downstream_caught_up(suite: Any, started: float, limit: float) -> dict[str, 
             return {"seconds": round(elapsed, 1), "complete": done, **counts,
                     "relay_and_consumers_after_seconds": None if relayed is None else round(relayed, 1)}
         time.sleep(0.2)
+
+
+def backlog_figures(samples: list[dict[str, Any]], schedule: float, sampled: float,
+                    downstream: dict[str, Any]) -> dict[str, Any]:
+    """The tasks still owed downstream during a steady run: the most, when the schedule
+    ended, and how long after it none was owed (the load generator keeps following its
+    last requests after the schedule, so the sampling goes on past it)."""
+    behind = [s["tasks_behind"] for s in samples]
+    at_end = next((s["tasks_behind"] for s in samples if s["t"] >= schedule), behind[-1] if behind else None)
+    cleared = next((s["t"] for s in samples if s["t"] >= schedule and s["tasks_behind"] <= 0), None)
+    after = (cleared - schedule if cleared is not None
+             else sampled - schedule + downstream["seconds"] if downstream["complete"] else None)
+    return {"tasks_behind_max": max(behind) if behind else None,
+            "tasks_behind_at_schedule_end": at_end,
+            "caught_up_after_schedule_seconds": None if after is None else round(after, 1)}
 
 
 def request_figures(result: dict[str, Any]) -> dict[str, Any]:
@@ -373,14 +392,14 @@ def main(args: argparse.Namespace) -> None:
                 figures["downstream"] = downstream_caught_up(suite, load_ended, args.catch_up_limit)
                 figures["cpu"] = cpu_figures(before, cpu_seconds(roots), load["cpu_seconds"],
                                              figures["notices"], time.perf_counter() - started)
-                behind = [s["tasks_behind"] for s in backlog.samples]
-                figures["tasks_behind_max"] = max(behind) if behind else None
-                figures["tasks_behind_at_end"] = behind[-1] if behind else None
+                figures.update(backlog_figures(backlog.samples, args.steady_seconds,
+                                               load_ended - started, figures["downstream"]))
                 figures["tasks_behind_samples"] = [(s["t"], s["tasks_behind"]) for s in backlog.samples]
                 figures["load_average_after"] = machine()["load_average_1_5_15"]
-                say(f"  {figures['notices_per_second']}/s accepted; tasks behind max "
-                    f"{figures['tasks_behind_max']}, at the end {figures['tasks_behind_at_end']}; "
-                    f"caught up {figures['downstream']['seconds']} s after; end to end p50 "
+                say(f"  {figures['notices_per_second']}/s accepted; tasks behind: max "
+                    f"{figures['tasks_behind_max']}, when the schedule ended "
+                    f"{figures['tasks_behind_at_schedule_end']}; caught up "
+                    f"{figures['caught_up_after_schedule_seconds']} s after it; end to end p50 "
                     f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
         say(f"raw baseline again ({args.raw_seconds} s)")
         results["raw_after"] = raw_rate(postgres, args.raw_seconds)
@@ -411,7 +430,7 @@ def arguments() -> argparse.Namespace:
                         help="RATExSIZE: notices per second in requests of SIZE (repeatable; "
                              "default 100x10, 200x50)")
     parser.add_argument("--steady-seconds", type=float, default=30)
-    parser.add_argument("--follow-per-second", type=float, default=1,
+    parser.add_argument("--follow-per-second", type=float, default=0.5,
                         help="requests a second followed to their tasks in the tasks API (steady)")
     parser.add_argument("--catch-up-limit", type=float, default=240,
                         help="longest wait for the downstream after a run, in seconds")
