@@ -218,3 +218,23 @@ def test_a_transaction_broken_half_way_leaves_nothing_and_the_key_may_be_retried
     assert len(retried.json()["directives"]) == 5
     assert _log_size(service) == before + 10
     assert verify_store(app) == []
+
+
+def test_a_body_streamed_without_its_length_is_cut_off_at_the_limit(client, office, service) -> None:
+    """No Content-Length (chunked): the body is counted as it comes and refused once over."""
+    sent = {"bytes": 0}
+
+    def chunks():
+        yield b'{"directives": ['
+        piece = b'{"summary": "' + b"x" * (1024 * 1024) + b'"},'
+        while sent["bytes"] <= MAX_BATCH_BYTES + len(piece):
+            sent["bytes"] += len(piece)
+            yield piece
+        yield b"{}]}"
+
+    before = _log_size(service)
+    response = client.post("/directives/batch", content=chunks(),
+                           headers={**office, "Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "batch_too_large"
+    assert _log_size(service) == before

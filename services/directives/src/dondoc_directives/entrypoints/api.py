@@ -366,19 +366,27 @@ class BatchBodyLimit:
             await self._refuse(send)
             return
         read = 0
+        refused = False
 
         async def counted() -> Any:
-            nonlocal read
+            nonlocal read, refused
             message = await receive()
             read += len(message.get("body", b""))
-            if read > self.limit:
+            if read > self.limit and not refused:
+                # answered here: FastAPI turns any failure while it reads a body into a 400
+                refused = True
+                await self._refuse(send)
                 raise _TooLarge
             return message
 
+        async def unless_refused(message: Any) -> None:
+            if not refused:
+                await send(message)
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, unless_refused)
         except _TooLarge:
-            await self._refuse(send)
+            pass
 
     async def _refuse(self, send: Any) -> None:
         mib = self.limit // (1024 * 1024)
