@@ -116,8 +116,8 @@ class WaitForChange:
                  min_gap: float | None = None, fallback: float | None = None) -> None:
         self.app = app
         self.changes = changes or Changes()
-        self.min_gap = MIN_GAP if min_gap is None else min_gap
-        self.fallback = FALLBACK if fallback is None else fallback
+        self.min_gap = min_gap  # None: the module's (read at each request)
+        self.fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -133,6 +133,8 @@ class WaitForChange:
         if if_none_match is None and wait is None:
             await self.app(scope, receive, send)
             return
+        min_gap = MIN_GAP if self.min_gap is None else self.min_gap
+        fallback = FALLBACK if self.fallback is None else self.fallback
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (wait or 0.0)
         applied = [(b"preference-applied", f"wait={wait:g}".encode())] if wait is not None else []
@@ -159,10 +161,10 @@ class WaitForChange:
                     disconnected = asyncio.ensure_future(_disconnection(receive))
                 # no sooner than `min_gap` after the last look began; then at the next commit
                 # (or at once if one came meanwhile), at the latest after `fallback`
-                await asyncio.sleep(max(0.0, min(left, started + self.min_gap - loop.time())))
+                await asyncio.sleep(max(0.0, min(left, started + min_gap - loop.time())))
                 left = deadline - loop.time()
                 if left > 0:
-                    told = asyncio.ensure_future(self.changes.wait(generation, min(left, self.fallback)))
+                    told = asyncio.ensure_future(self.changes.wait(generation, min(left, fallback)))
                     done, _ = await asyncio.wait({told, disconnected},
                                                  return_when=asyncio.FIRST_COMPLETED)
                     told.cancel()
