@@ -185,7 +185,7 @@ class HttpError(Exception):
 
 
 class Answer:
-    __slots__ = ("status_code", "content")
+    __slots__ = ("status_code", "content", "etag")
 
     def __init__(self, status_code: int, content: bytes, etag: str | None = None) -> None:
         self.status_code = status_code
