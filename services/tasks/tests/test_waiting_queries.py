@@ -51,7 +51,8 @@ async def _serving(url: str, tokens: Tokens, body) -> None:
     stop = asyncio.Event()
     listening = asyncio.create_task(commits.run(stop))
     try:
-        await asyncio.wait_for(commits.listening.wait(), 30)
+        if commits.enabled:  # PostgreSQL: the worker hears of other processes' commits
+            await asyncio.wait_for(commits.listening.wait(), 30)
         transport = httpx.ASGITransport(app=service.api)
         async with httpx.AsyncClient(transport=transport, base_url="http://tasks") as client:
             await body(client)
@@ -158,3 +159,25 @@ def test_a_conditional_get_answers_304_at_once_and_a_task_keeps_its_version_etag
         assert missing.status_code == 404
 
     asyncio.run(_serving(postgres_database, tokens, body))
+
+
+def test_without_notifications_the_fallback_look_finds_the_change(tmp_path: Path,
+                                                                    tokens: Tokens) -> None:
+    """SQLite has no LISTEN/NOTIFY: a waiting query looks again every `FALLBACK` seconds
+    and answers with what another process wrote meanwhile."""
+    url = f"sqlite:///{tmp_path / 'tasks.sqlite'}"
+    office = tokens.headers("office")
+    directive_id = str(uuid.uuid4())
+    notice = issued([item("1", "BTG", by_date(date(2018, 6, 29)))], directive_id=directive_id)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        query = {"directive_id": directive_id}
+        empty = await client.get("/tasks", params=query, headers={**office, "Prefer": "wait=0"})
+        waiting = asyncio.create_task(client.get("/tasks", params=query, headers={
+            **office, "If-None-Match": empty.headers["etag"], "Prefer": "wait=60"}))
+        await asyncio.to_thread(react_elsewhere, url, notice)
+        answer = await asyncio.wait_for(waiting, 120)
+        assert answer.status_code == 200
+        assert [t["lead_unit_id"] for t in answer.json()["items"]] == ["BTG"]
+
+    asyncio.run(_serving(url, tokens, body))

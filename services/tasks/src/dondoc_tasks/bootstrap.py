@@ -73,10 +73,13 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
                              projections=(projection,))
     # the queries waiting for their answer to change (`Prefer: wait`) look again at each
-    # commit: a consumer's reactions, a command of any process
+    # commit: a consumer's reactions, a command of any process. Without the listener
+    # (SQLite), at each catch-up of the board that applied something; with it, not: the
+    # waiting queries catch the board up themselves, each wake would wake them all again
     changes = Changes()
     commits.on_commit(changes.notify)
-    projection.listeners.append(changes.notify)
+    if not commits.enabled:
+        projection.listeners.append(changes.notify)
 
     producer: dict[str, Any] = {}
 
