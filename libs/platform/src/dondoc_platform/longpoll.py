@@ -112,6 +112,9 @@ def matches(if_none_match: str, etag: str) -> bool:
 
 
 class WaitForChange:
+    """The ASGI middleware of the module's docstring: GETs with `Prefer: wait` or
+    `If-None-Match` only; everything else passes through untouched."""
+
     def __init__(self, app: ASGIApp, changes: Changes | None = None, *,
                  min_gap: float | None = None, fallback: float | None = None) -> None:
         self.app = app
