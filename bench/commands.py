@@ -24,8 +24,9 @@ units (POST /directives), and a unit submits its self-review report item by item
    latency, and for one command in `--sample` the time from its acceptance until its effect
    is visible: a notice's five tasks in the tasks API (GET /tasks?directive_id=) and in the
    reports service's view of the lead unit (GET /units/{unit}/tasks); a report's claim in
-   the tasks API (GET /tasks/{id}: last_progress.report_id), polled every `--poll-ms`;
-   the resident memory of each service process, sampled every second;
+   the tasks API (GET /tasks/{id}/history), each query waiting at the service until its
+   answer changes (`Prefer: wait` with the last answer's ETag; `--follow poll`: asked again
+   every `--poll-ms`, as in the earlier rounds; `--sample 0`: nothing followed); the resident memory of each service process, sampled every second;
 4. with `--ceiling`: the same load generator and bodies at saturation against the command
    APIs' HTTP stack with nothing behind it (`bench/ceiling.py`: uvicorn, FastAPI, the
    platform's app, token check and body validation; then with the idempotency record too),
@@ -61,7 +62,8 @@ ITEMS = 5
 CYCLES = 60  # each cycle gives every unit one report to submit (enough for 200 commands/s)
 _DOSSIER: dict[str, type] = {}
 MAX_IN_FLIGHT = 200  # commands the load generator has sent and not yet had answered
-MAX_POLLS = 24  # effect queries in flight at once
+MAX_POLLS = 24  # effect queries in flight at once (`--follow poll`)
+WAIT_SECONDS = 30  # how long an effect query may wait at the service (`--follow wait`)
 
 
 # --------------------------------------------------------------------------- the raw baseline
@@ -183,11 +185,12 @@ class HttpError(Exception):
 
 
 class Answer:
-    __slots__ = ("status_code", "content")
+    __slots__ = ("status_code", "content", "etag")
 
-    def __init__(self, status_code: int, content: bytes) -> None:
+    def __init__(self, status_code: int, content: bytes, etag: str | None = None) -> None:
         self.status_code = status_code
         self.content = content
+        self.etag = etag
 
     @property
     def text(self) -> str:
@@ -235,7 +238,7 @@ class Http:
         try:
             async with asyncio.timeout(self.timeout):
                 writer.write(head + body if body is not None else head)
-                status, content, keep = await self._answer(reader)
+                status, content, keep, etag = await self._answer(reader)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
                 TimeoutError) as e:
             writer.close()
@@ -244,26 +247,29 @@ class Http:
             pool.append((reader, writer))
         else:
             writer.close()
-        return Answer(status, content)
+        return Answer(status, content, etag)
 
     @staticmethod
-    async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool, str | None]:
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         fields = head.lower()
         keep = b"\r\nconnection: close" not in fields
+        etag = None
+        if (tag := fields.find(b"\r\netag:")) >= 0:
+            etag = head[tag + 7:head.index(b"\r\n", tag + 2)].strip().decode("latin-1")
         at = fields.find(b"\r\ncontent-length:")
         if at >= 0:
             end = fields.index(b"\r\n", at + 2)
-            return status, await reader.readexactly(int(fields[at + 17:end])), keep
+            return status, await reader.readexactly(int(fields[at + 17:end])), keep, etag
         if b"\r\ntransfer-encoding: chunked" in fields:
             chunks = []
             while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
                 chunks.append(await reader.readexactly(size))
                 await reader.readexactly(2)
             await reader.readuntil(b"\r\n")  # no trailers are sent
-            return status, b"".join(chunks), keep
-        return status, await reader.read(), False  # to the end of the connection
+            return status, b"".join(chunks), keep, etag
+        return status, await reader.read(), False, etag  # to the end of the connection
 
     async def post(self, url: str, *, json_body: Any, headers: dict[str, str]) -> Answer:
         return await self.request("POST", url, body=json.dumps(json_body).encode(), headers=headers)
@@ -277,6 +283,10 @@ class Http:
             for _, writer in pool:
                 writer.close()
         self.idle.clear()
+
+
+def _etag(answer: Any) -> str | None:
+    return answer.etag if isinstance(answer, Answer) else answer.headers.get("etag")
 
 
 class HttpxClient:
@@ -318,7 +328,7 @@ class Load:
     """Runs in its own process: sends the commands, polls for their effects."""
 
     def __init__(self, plan: dict[str, Any], *, sample: int, poll_ms: float,
-                 client: str = "raw", recycle: bool = False) -> None:
+                 client: str = "raw", recycle: bool = False, follow: str = "wait") -> None:
         self.plan = plan
         self.recycle = recycle  # the ceiling takes any report again: the mix stays half and half
         self.client_kind = client
@@ -330,6 +340,8 @@ class Load:
         self.submissions = list(plan["submissions"])
         self.sample = sample
         self.poll = poll_ms / 1000
+        self.follow = follow
+        self.asks = 0  # effect queries sent (each a request through the HTTP stack)
         self.run = uuid.uuid4().hex[:6].upper()
         self.sent = 0
         self.accepted: list[dict[str, Any]] = []
@@ -391,55 +403,78 @@ class Load:
         urls = self.command_urls[service]
         return urls[(n // 2) % len(urls)]  # `n` alternates the two kinds of command
 
-    async def until(self, client: Any, check: Any, since: float, what: str) -> None:
+    async def until(self, client: Any, ask: Any, shows: Any, since: float, what: str) -> None:
+        """Ask `ask(headers)` until `shows(answer)`; the effect's latency is taken when that
+        answer arrives. `--follow poll`: every `--poll-ms`. `--follow wait`: each ask waits
+        at the service until its answer differs from the last one (`Prefer: wait`, with the
+        last answer's ETag), so the service answers within one look (at most 20 ms after
+        the commit that shows the effect, plus the query) instead of the client asking
+        every 20 ms (`dondoc_platform.longpoll`)."""
         deadline = since + 120
+        etag: str | None = None
         while time.perf_counter() < deadline:
-            async with self.polling:
-                try:
-                    seen = await check()
-                except HttpError:  # a dropped poll under overload: poll again
-                    self.poll_errors += 1
-                    seen = False
-            if seen:
-                self.effects.append({"what": what, "seconds": time.perf_counter() - since})
-                return
-            await asyncio.sleep(self.poll)
+            headers: dict[str, str] = {}
+            if self.follow == "wait":
+                headers["Prefer"] = f"wait={WAIT_SECONDS}"
+                if etag:
+                    headers["If-None-Match"] = etag
+            try:
+                if self.follow == "wait":
+                    answer = await ask(headers)
+                else:
+                    async with self.polling:
+                        answer = await ask(headers)
+            except HttpError:  # a dropped poll under overload: poll again
+                self.poll_errors += 1
+                answer = None
+            self.asks += 1
+            if answer is not None and answer.status_code == 200:
+                if shows(answer.json()):
+                    self.effects.append({"what": what, "seconds": time.perf_counter() - since})
+                    return
+                unchanged = _etag(answer) == etag
+                etag = _etag(answer) or etag
+            else:
+                unchanged = False
+            if self.follow == "poll" or answer is None or unchanged \
+                    or answer.status_code not in (200, 304):
+                await asyncio.sleep(self.poll)
         self.effects.append({"what": what, "seconds": None})
 
     async def directive_visible(self, client: Any, directive_id: str, leads: list[str],
                                 accepted: float) -> None:
         from dondoc_tasks.domain.tasks import task_id_for
 
-        async def in_tasks() -> bool:
-            response = await client.get(f"{self.urls['tasks']}/tasks", headers=self.office,
-                                        params={"directive_id": directive_id})
-            return response.status_code == 200 and len(response.json()["items"]) == ITEMS
+        async def ask_tasks(headers: dict[str, str]) -> Any:
+            return await client.get(f"{self.urls['tasks']}/tasks", headers={**self.office, **headers},
+                                    params={"directive_id": directive_id})
 
         last = str(task_id_for(directive_id, str(ITEMS)))
 
-        async def in_reports() -> bool:
-            response = await client.get(f"{self.urls['reports']}/units/{leads[-1]}/tasks",
-                                        headers=self.office, params={"limit": 200})
-            return response.status_code == 200 and any(
-                t["task_id"] == last for t in response.json()["items"])
+        async def ask_reports(headers: dict[str, str]) -> Any:
+            return await client.get(f"{self.urls['reports']}/units/{leads[-1]}/tasks",
+                                    headers={**self.office, **headers}, params={"limit": 200})
 
-        await asyncio.gather(self.until(client, in_tasks, accepted, "notice → tasks API"),
-                             self.until(client, in_reports, accepted, "notice → reports API"))
+        await asyncio.gather(
+            self.until(client, ask_tasks, lambda page: len(page["items"]) == ITEMS, accepted,
+                       "notice → tasks API"),
+            self.until(client, ask_reports,
+                       lambda page: any(t["task_id"] == last for t in page["items"]), accepted,
+                       "notice → reports API"))
 
     async def claim_visible(self, client: Any, report: dict[str, Any], accepted: float) -> None:
         task_id = report["task_ids"][0]
 
-        async def claimed() -> bool:
+        async def ask(headers: dict[str, str]) -> Any:
             # the task's history, not its last progress: the same unit's reports of other
             # cycles land on the same task, in any order
-            response = await client.get(f"{self.urls['tasks']}/tasks/{task_id}/history",
-                                        headers=self.office)
-            return response.status_code == 200 and any(
-                entry["type"] == "TaskProgressRecorded"
-                and entry["data"].get("report_id") == report["report_id"]
-                for entry in response.json())
+            return await client.get(f"{self.urls['tasks']}/tasks/{task_id}/history",
+                                    headers={**self.office, **headers})
 
-        await self.until(client, claimed, accepted, "report → tasks API")
+        await self.until(client, ask, lambda history: any(
+            entry["type"] == "TaskProgressRecorded"
+            and entry["data"].get("report_id") == report["report_id"] for entry in history),
+            accepted, "report → tasks API")
 
     async def steady(self, rate: float, seconds: float) -> None:
         client = http_client(self.client_kind, MAX_IN_FLIGHT + MAX_POLLS)
@@ -482,7 +517,7 @@ class Load:
 def run_load(args: argparse.Namespace) -> None:
     plan = json.loads(Path(args.plan).read_text())
     load = Load(plan, sample=args.sample if args.mode == "steady" else 0, poll_ms=args.poll_ms,
-                client=args.http_client, recycle=args.recycle_reports)
+                client=args.http_client, recycle=args.recycle_reports, follow=args.follow)
     if args.mode == "steady":
         asyncio.run(load.steady(args.rate, args.seconds))
     else:
@@ -492,6 +527,7 @@ def run_load(args: argparse.Namespace) -> None:
         "mode": args.mode, "wall": load.wall, "started": load.started, "sent": load.sent,
         "accepted": load.accepted,
         "refused": load.refused, "effects": load.effects, "poll_errors": load.poll_errors,
+        "effect_queries": load.asks,
         "used_reports": len(plan["submissions"]) - len(load.submissions)}))
 
 
@@ -591,7 +627,8 @@ def load_argv(plan_file: Path, mode: str, args: argparse.Namespace, out: Path, r
     return [sys.executable, __file__, "load", "--plan", str(plan_file), "--mode", mode,
             "--seconds", str(seconds), "--rate", str(rate or 1),
             "--concurrency", str(args.concurrency), "--sample", str(sample),
-            "--poll-ms", str(args.poll_ms), "--http-client", args.http_client, "--out", str(out),
+            "--poll-ms", str(args.poll_ms), "--follow", args.follow,
+            "--http-client", args.http_client, "--out", str(out),
             *(["--recycle-reports"] if recycle else [])]
 
 
@@ -781,6 +818,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "end_to_end": effects,
         "end_to_end_p50_ms": ms(percentile(all_effects, 50)),
         "end_to_end_p99_ms": ms(percentile(all_effects, 99)),
+        "effect_queries": result.get("effect_queries"),
     }
 
 
@@ -910,6 +948,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--follow-per-second", type=float,
                         help="instead of --sample: follow about this many commands a second to "
                              "their effects, whatever the rate (--sample 4 at 20/s is 5)")
+    parser.add_argument("--follow", choices=["wait", "poll"], default="wait",
+                        help="how the followed effects are watched: each query waits at the "
+                             "service for its answer to change (Prefer: wait), or the query is "
+                             "asked again every --poll-ms (the earlier rounds)")
     parser.add_argument("--poll-ms", type=float, default=20)
     parser.add_argument("--raw-seconds", type=float, default=15)
     parser.add_argument("--api-processes", type=int, default=1,

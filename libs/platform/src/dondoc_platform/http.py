@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dondoc_contracts import Role
 from dondoc_platform.auth import AuthError, Principal, TokenVerifier
 from dondoc_platform.errors import DomainError, forbidden, validation_error
+from dondoc_platform.longpoll import Changes, WaitForChange
 
 HTTP_REQUESTS = Counter("dondoc_http_requests_total", "HTTP requests served",
                         ["service", "method", "route", "status"])
@@ -57,7 +58,10 @@ _HTTP_MESSAGES = {
 
 
 def create_app(*, service: str, title: str, description: str, version: str = "1.0.0",
-               ready_checks: Sequence[ReadyCheck] = (), lifespan: Any = None) -> FastAPI:
+               ready_checks: Sequence[ReadyCheck] = (), lifespan: Any = None,
+               changes: Changes | None = None) -> FastAPI:
+    """`changes`: what tells the app's queries that the service's read models may have
+    moved (`longpoll.Changes`), for the GETs that wait for their answer to change."""
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
                   responses={400: {"model": ErrorBody}, 422: {"model": ErrorBody},
                              401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
@@ -103,6 +107,8 @@ def create_app(*, service: str, title: str, description: str, version: str = "1.
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestMetrics, service=service)
+    # outside the metrics: each run of a waiting query is timed as a request of its own
+    app.add_middleware(WaitForChange, changes=changes)
     return app
 
 

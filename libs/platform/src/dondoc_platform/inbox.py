@@ -315,6 +315,8 @@ class SqlInbox:
         self.retry_base = retry_base
         self.inbox, self.positions = ensure_inbox_tables(metadata)
         self._writes = _InboxWrites(engine, self.inbox, self.positions)
+        #: called (in the event loop) after each batch's transaction has committed
+        self.applied: list[Callable[[], None]] = []
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
@@ -335,6 +337,8 @@ class SqlInbox:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await asyncio.to_thread(self._transaction, deliveries)
+                for callback in self.applied:
+                    callback()
                 return
             except sa.exc.OperationalError:
                 await asyncio.sleep(1.0)  # the database itself is away: the message comes again

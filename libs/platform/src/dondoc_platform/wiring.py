@@ -13,6 +13,7 @@ from pydantic import Field
 from dondoc_platform.auth import TokenVerifier
 from dondoc_platform.clock import Clock
 from dondoc_platform.http import IdempotencyMiddleware, authenticator, create_app
+from dondoc_platform.longpoll import Changes
 from dondoc_platform.settings import AuthSettings, ServiceSettings
 from dondoc_platform.timecontrol import clock_from_settings, clock_router
 
@@ -36,13 +37,14 @@ def prefixed(prefix: str, topic: str) -> str:
 
 def http_app(*, service: str, title: str, description: str, engine: sa.Engine, clock: Clock,
              auth: AuthSettings | None, verifier: TokenVerifier | None,
-             routers: Sequence[Any], ready_checks: Sequence[Any] = ()) -> tuple[FastAPI, Any]:
+             routers: Sequence[Any], ready_checks: Sequence[Any] = (),
+             changes: Changes | None = None) -> tuple[FastAPI, Any]:
     """The service's FastAPI app and its `authenticated` dependency; `routers` is called with
     that dependency and returns the service's routers."""
     verifier = verifier or TokenVerifier(auth or AuthSettings())
     authenticated = authenticator(verifier)
     api = create_app(service=service, title=title, description=description,
-                     ready_checks=ready_checks)
+                     ready_checks=ready_checks, changes=changes)
     for make in routers:
         for router in make(authenticated):
             api.include_router(router)

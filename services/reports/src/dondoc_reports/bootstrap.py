@@ -14,6 +14,7 @@ from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, sub
 from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
 from dondoc_platform.logwake import wake_on_commit
+from dondoc_platform.longpoll import Changes
 from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.runtime import Service
@@ -90,6 +91,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                      apply=directory_view.apply_upstream,
                      dead_letters=DeadLetters(publish_dead_letter, consumer))
     directory_view.metadata.create_all(engine)
+    # the queries waiting for their answer to change (`Prefer: wait`) look again when the
+    # directory has applied a batch or the log has a new commit
+    changes = Changes()
+    inbox.applied.append(changes.notify)
+    commits.on_commit(changes.notify)
     subscribe(broker, [topics["directives"], topics["tasks"]], group_id=consumer, inbox=inbox,
               max_records=settings.consumer_max_records)
     lag = ConsumerLagMonitor(kafka.bootstrap, {consumer: [topics["directives"], topics["tasks"]]})
@@ -123,7 +129,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
         await relay.run(stop_event)
 
     api = create_api(service=service, view=view, directory=directory,
-                     verifier=TokenVerifier(auth or AuthSettings()), engine=engine, clock=clock)
+                     verifier=TokenVerifier(auth or AuthSettings()), engine=engine, clock=clock,
+                     changes=changes)
     built = Service(name="reports", settings=settings, api=api,
                     workers=[relay_worker, watcher.run, lag.run, commits.run], brokers=[broker],
                     on_start=[start], on_stop=[stop])

@@ -14,6 +14,7 @@ from dondoc_platform.eventstore import store_env
 from dondoc_platform.inbox import DeadLetters, EventSourcedInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
 from dondoc_platform.logwake import wake_on_commit
+from dondoc_platform.longpoll import Changes
 from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
@@ -71,6 +72,14 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     watcher = DeadlineWatcher(app, projection, engine, clock, poll=settings.watcher_poll_seconds)
     commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
                              projections=(projection,))
+    # the queries waiting for their answer to change (`Prefer: wait`) look again at each
+    # commit: a consumer's reactions, a command of any process. Without the listener
+    # (SQLite), at each catch-up of the board that applied something; with it, not: the
+    # waiting queries catch the board up themselves, each wake would wake them all again
+    changes = Changes()
+    commits.on_commit(changes.notify)
+    if not commits.enabled:
+        projection.listeners.append(changes.notify)
 
     producer: dict[str, Any] = {}
 
@@ -91,7 +100,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
 
     api, _ = http_app(service="tasks", title="dondoc tasks", description=DESCRIPTION,
                       engine=engine, clock=clock, auth=auth, verifier=verifier,
-                      routers=[lambda authenticated: routers(app, engine, projection, authenticated)])
+                      routers=[lambda authenticated: routers(app, engine, projection, authenticated)],
+                      changes=changes)
     api.state.application = app
     api.state.projection = projection
     api.state.clock = clock

@@ -24,6 +24,7 @@ from dondoc_platform.http import (
     expected_version,
     require_roles,
 )
+from dondoc_platform.longpoll import Changes
 from dondoc_platform.names import match_key
 from dondoc_platform.timecontrol import clock_router
 from dondoc_reports.adapters.directory import Directory
@@ -110,13 +111,13 @@ class Scope:
 
 def create_api(*, service: ReportsService, view: ReportsView, directory: Directory,
                verifier: TokenVerifier, engine: Any, clock: Clock,
-               ready_checks: Sequence[ReadyCheck] = ()) -> FastAPI:
+               ready_checks: Sequence[ReadyCheck] = (), changes: Changes | None = None) -> FastAPI:
     app = create_app(
         service=SERVICE, title="dondoc reports",
         description=("Report cycles, units' self-review reports answered item by item, the review "
                      "team's assessments, overdue reports, and deadline adjustment requests and "
                      "decisions. Errors name the field and the reason in Vietnamese and English."),
-        ready_checks=ready_checks)
+        ready_checks=ready_checks, changes=changes)
     app.add_middleware(IdempotencyMiddleware, engine=engine)
     authenticated = authenticator(verifier)
     app.include_router(clock_router(clock, authenticated))

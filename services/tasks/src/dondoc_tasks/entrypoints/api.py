@@ -23,6 +23,7 @@ from dondoc_platform.http import (
     page_of,
     require_roles,
 )
+from dondoc_platform.longpoll import weak_etag
 from dondoc_platform.names import canonical_review_group, clean
 from dondoc_platform.projection import StoreProjection, reading
 from dondoc_tasks.adapters.translate import translate
@@ -207,7 +208,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
 
     @tasks_router.get("", response_model=Page[TaskView],
                       summary="Tasks the caller may see, by deadline")
-    def list_tasks(principal: Principal = task_readers,
+    def list_tasks(response: Response, principal: Principal = task_readers,
                    directive_id: Annotated[str | None, Query(max_length=64)] = None,
                    lead_unit_id: Annotated[str | None, Query(max_length=128)] = None,
                    unit_id: Annotated[str | None, Query(
@@ -245,6 +246,10 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
         order = (t.due_on.is_(None), t.due_on, t.directive_number, t.paragraph, t.task_id)
         with reader.connect() as conn:
             rows = conn.execute(query.order_by(*order).offset(offset).limit(limit + 1)).all()
+        # the same tasks at the same versions on the same day: the same answer but for its
+        # `as_of` (a query waiting for a change compares these: `longpoll`)
+        response.headers["ETag"] = weak_etag(str(local_day(now)), year,
+                                             [(r.task_id, r.version) for r in rows])
         return page_of([task_view(r, now, year) for r in rows], offset, limit)
 
     @tasks_router.get("/{task_id}", response_model=TaskView, responses={404: {"model": ErrorBody}})

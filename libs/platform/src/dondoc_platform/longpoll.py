@@ -1,0 +1,217 @@
+"""A query that waits for its answer to change: `Prefer: wait=N` with `If-None-Match`.
+
+A client that waits for an effect (the tasks of a notice, a claim on a task) would otherwise
+ask again and again: every ask is a query through the whole HTTP stack, and the slower the
+effects show, the more asks there are. Instead it sends the ETag of the answer it has
+(`If-None-Match`) and how long it is willing to wait (`Prefer: wait=N`, RFC 7240): the
+service answers as soon as the answer differs (200 with the new ETag), or at the end of the
+wait with `304 Not Modified`. It re-runs the same query, under the same caller, when its
+process learns that something was committed (`Changes.notify`: a commit on the service's
+log, a consumer's batch applied), at most once every `min_gap` seconds per waiting request;
+a process told of nothing (SQLite, an API replica without a listener) looks again every
+`fallback` seconds. So authorisation, secrecy, filters, pagination and the ETag are the
+query's own: the middleware only compares answers.
+
+A GET with `If-None-Match` and no `Prefer: wait` is an ordinary conditional GET (304 when
+the answer has not changed). Every other request passes through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: the longest wait a request may ask for (seconds); a longer `wait=` is cut to this
+MAX_WAIT = 60.0
+#: the shortest time between two runs of one waiting request's query (seconds)
+MIN_GAP = 0.02
+#: how often a waiting request looks again when its process is told of no commit (seconds)
+FALLBACK = 0.2
+
+
+class Changes:
+    """What a process knows of commits that may change its queries' answers: a counter and
+    the waiters to wake. `notify` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def mark(self) -> int:
+        """The generation now, before a look (from the event loop the waiters run in)."""
+        self._loop = asyncio.get_running_loop()
+        return self.generation
+
+    def notify(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # nobody has waited yet: nothing to wake
+        try:
+            loop.call_soon_threadsafe(self._advance)
+        except RuntimeError:
+            pass  # the loop is closing
+
+    def _advance(self) -> None:
+        self.generation += 1
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, after: int, timeout: float) -> None:
+        """Return when the generation has moved past `after`, or after `timeout` seconds."""
+        self._loop = asyncio.get_running_loop()
+        if self.generation != after:
+            return
+        if self._event is None:
+            self._event = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+def weak_etag(*parts: Any) -> str:
+    """A weak ETag of what an answer is made of, for answers whose body also carries the
+    moment it was computed (`as_of`): equal parts, an equivalent answer (RFC 9110, 8.8.1)."""
+    digest = hashlib.blake2b(json.dumps(parts, default=str, separators=(",", ":")).encode(),
+                             digest_size=16)
+    return f'W/"{digest.hexdigest()}"'
+
+
+def requested_wait(value: str | None) -> float | None:
+    """The seconds of a `Prefer: wait=N` header (RFC 7240; several preferences may be
+    given, separated by commas); None without one or when N is not a number."""
+    if not value:
+        return None
+    for preference in value.split(","):
+        name, _, rest = preference.strip().partition("=")
+        if name.strip().lower() == "wait":
+            token = rest.split(";")[0].strip().strip('"')
+            try:
+                seconds = float(token)
+            except ValueError:
+                return None
+            return max(0.0, min(seconds, MAX_WAIT)) if seconds == seconds else None
+    return None
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110's weak comparison, as a GET's If-None-Match uses it."""
+    wanted = {_opaque(t) for t in if_none_match.split(",")}
+    return "*" in wanted or _opaque(etag) in wanted
+
+
+class WaitForChange:
+    """The ASGI middleware of the module's docstring: GETs with `Prefer: wait` or
+    `If-None-Match` only; everything else passes through untouched."""
+
+    def __init__(self, app: ASGIApp, changes: Changes | None = None, *,
+                 min_gap: float | None = None, fallback: float | None = None) -> None:
+        self.app = app
+        self.changes = changes or Changes()
+        self.min_gap = min_gap  # None: the module's (read at each request)
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if_none_match = prefer = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"prefer":
+                prefer = value.decode("latin-1")
+        wait = requested_wait(prefer)
+        if if_none_match is None and wait is None:
+            await self.app(scope, receive, send)
+            return
+        min_gap = MIN_GAP if self.min_gap is None else self.min_gap
+        fallback = FALLBACK if self.fallback is None else self.fallback
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (wait or 0.0)
+        applied = [(b"preference-applied", f"wait={wait:g}".encode())] if wait is not None else []
+        disconnected: asyncio.Future[None] | None = None
+        try:
+            while True:
+                generation = self.changes.mark()
+                started = loop.time()
+                status, headers, body = await self._answer(scope)
+                etag = _header(headers, b"etag")
+                if status != 200:
+                    break  # an error, a redirect: answered as it is, at once
+                if etag is None:
+                    etag = 'W/"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+                    headers.append((b"etag", etag.encode()))
+                if if_none_match is None or not matches(if_none_match, etag):
+                    break
+                left = deadline - loop.time()
+                if left <= 0:
+                    status, body = 304, b""
+                    headers = [(b"etag", etag.encode())]
+                    break
+                if disconnected is None:
+                    disconnected = asyncio.ensure_future(_disconnection(receive))
+                # no sooner than `min_gap` after the last look began; then at the next commit
+                # (or at once if one came meanwhile), at the latest after `fallback`
+                await asyncio.sleep(max(0.0, min(left, started + min_gap - loop.time())))
+                left = deadline - loop.time()
+                if left > 0:
+                    told = asyncio.ensure_future(self.changes.wait(generation, min(left, fallback)))
+                    done, _ = await asyncio.wait({told, disconnected},
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    told.cancel()
+                    if disconnected in done:
+                        return  # the client went away: nobody to answer
+        finally:
+            if disconnected is not None and not disconnected.done():
+                disconnected.cancel()
+        headers = [h for h in headers if h[0] != b"content-length"]
+        if status == 304:
+            headers = [h for h in headers if h[0] != b"content-type"]
+        headers += [(b"content-length", str(len(body)).encode()), *applied]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Run the query once, keeping its answer (a GET has no body to read)."""
+        answer: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def keep(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = [(k.lower(), v) for k, v in message.get("headers", [])]
+            elif message["type"] == "http.response.body":
+                answer["body"] += message.get("body", b"")
+
+        await self.app(dict(scope), receive, keep)
+        return answer["status"], answer["headers"], answer["body"]
+
+
+async def _disconnection(receive: Receive) -> None:
+    """Return when the client has gone (the request's own message comes first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+__all__ = ["Changes", "WaitForChange", "matches", "requested_wait", "weak_etag"]
