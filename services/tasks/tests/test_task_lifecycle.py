@@ -164,3 +164,40 @@ def test_an_amendment_adds_reassigns_moves_and_removes(app: TasksApp) -> None:
     assert (t3.assigned_on, t3.due_on) == (date(2018, 4, 2), date(2019, 1, 2))
     kinds = [type(e).__name__ for e in app.history(t1.id)]
     assert kinds == ["Assigned", "ContentAmended", "Reassigned", "DeadlineAdjusted"]
+
+
+def test_the_latest_claim_is_the_latest_by_its_date_whatever_order_the_reports_arrive_in(
+        app: TasksApp) -> None:
+    """Each report is its own aggregate, so an older report may reach this service after a
+    newer one (a resumed import, another partition): its claim joins the history, but the
+    task and the board keep showing the newer claim."""
+    import sqlalchemy as sa
+
+    from dondoc_platform.projection import sql_engine
+    from dondoc_tasks.projections import board
+
+    event = issued([item("1", "BTG", by_date(date(2019, 12, 31)))])
+    react(app, event)
+    task_id = str(task_id_for(event.directive_id, "1"))
+
+    def submitted(report_id: str, on: date, claimed: ClaimedStatus, progress: str) -> ReportSubmitted:
+        return ReportSubmitted(occurred_at=at(on), actor=OFFICE, report_id=report_id,
+                               cycle_id=f"c-{report_id}", unit_id="BTG", submitted_on=on,
+                               lines=(ReportLine(task_id=task_id, status_claimed=claimed,
+                                                 progress=progress),))
+
+    assert react(app, submitted("r2018", date(2018, 11, 28), ClaimedStatus.IN_PROGRESS, "Năm 2018"))
+    assert react(app, submitted("r2017", date(2017, 11, 22), ClaimedStatus.NOT_STARTED, "Năm 2017"))
+    task = app.task(task_id)
+    assert task.last_progress_on == date(2018, 11, 28)
+
+    engine = sql_engine("sqlite:///:memory:")
+    board.metadata.create_all(engine)
+    events = [app.mapper.to_domain_event(n)
+              for n in app.recorder.select_notifications(start=1, limit=1000)]
+    with engine.begin() as conn:
+        board.apply(conn, events)
+        row = conn.execute(sa.select(board.tasks).where(board.tasks.c.task_id == task_id)).one()
+    engine.dispose()
+    assert (row.last_progress["recorded_on"], row.last_progress["progress"]) == ("2018-11-28", "Năm 2018")
+    assert row.version == task.version  # the late claim still moves the board's version

@@ -60,6 +60,7 @@ class Task(Aggregate):
         self.completed_on: date | None = None
         self.withdrawn_on: date | None = None
         self.overdue_for: list[date] = []
+        self.last_progress_on: date | None = None
 
     @property
     def is_open(self) -> bool:
@@ -69,7 +70,10 @@ class Task(Aggregate):
     def record_progress(self, unit_id: str, status_claimed: str, progress: str,
                         evidence: str | None, delay_reason: str | None, report_id: str | None,
                         recorded_on: date, actor: dict[str, Any], at: datetime) -> None:
-        self.last_progress_on = recorded_on
+        # reports reach this service in any order (each report is its own aggregate, and an
+        # import may send an older one late): the latest claim is the latest by its date
+        if self.last_progress_on is None or recorded_on >= self.last_progress_on:
+            self.last_progress_on = recorded_on
 
     @event("Completed")
     def complete(self, lead_unit_id: str, completed_on: date, due_on: date | None,

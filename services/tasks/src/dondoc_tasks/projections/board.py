@@ -151,11 +151,14 @@ def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HIST
         values: dict[str, Any] = {"version": event.originator_version, "changed_at": event.at}
         state, due_on, overdue_for = row.state, row.due_on, list(row.overdue_for)
         if isinstance(event, Task.ProgressRecorded):
-            values["last_progress"] = {
-                "status_claimed": event.status_claimed, "progress": event.progress,
-                "evidence": event.evidence, "delay_reason": event.delay_reason,
-                "report_id": event.report_id, "recorded_on": event.recorded_on.isoformat(),
-                "by": event.actor.get("id")}
+            # an older claim arriving late stays in the history; the board shows the latest
+            # by its date, whatever order the reports reached this service in
+            if not row.last_progress or event.recorded_on.isoformat() >= row.last_progress["recorded_on"]:
+                values["last_progress"] = {
+                    "status_claimed": event.status_claimed, "progress": event.progress,
+                    "evidence": event.evidence, "delay_reason": event.delay_reason,
+                    "report_id": event.report_id, "recorded_on": event.recorded_on.isoformat(),
+                    "by": event.actor.get("id")}
         elif isinstance(event, Task.Completed):
             state = "completed"
             values.update(completed_on=event.completed_on, completion={
