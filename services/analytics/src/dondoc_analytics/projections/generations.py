@@ -23,7 +23,6 @@ from dondoc_analytics.projections.schema import (
     VIEW_PREFIX,
     VIEWS,
     ProjectionTables,
-    assignments_scratch,
     create_fixed_tables,
     generation_prefix,
     projection_tables,
@@ -72,17 +71,11 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
             for table in tables.all():
                 if table is not tables.events:
                     table.create(conn)
-            assignments_scratch(tables).create(conn)
             for table in tables.all():  # the rebuild vacuums and analyses them once, loaded
                 conn.exec_driver_sql(f'ALTER TABLE "{table.name}" SET (autovacuum_enabled = false)')
         else:
             tables.create(conn)
     return generation, tables_of(generation)
-
-
-def assignments_of(generation: int) -> sa.Table:
-    """The scratch table of a generation's bulk load (`schema.assignments_scratch`)."""
-    return assignments_scratch(tables_of(generation, with_indexes=False))
 
 
 def _without_primary_key(table: sa.Table) -> sa.Table:
@@ -195,7 +188,7 @@ def drop_generation(engine: sa.Engine, generation: int, state: str = "retired") 
             GENERATIONS.c.generation == generation)).scalar()
         if current == "active":
             raise ValueError(f"generation {generation} is active; activate another one first")
-        for table in [assignments_of(generation), *reversed(tables_of(generation).all())]:
+        for table in reversed(tables_of(generation).all()):
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table.name}"')
         from dondoc_analytics.projections.schema import INBOX, POSITIONS
 
