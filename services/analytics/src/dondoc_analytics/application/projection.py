@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -90,6 +91,8 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
                 if tasks is not None:
                     tasks.add(envelope.id, event, fact)
             if len(rows) >= chunk:
+                if tasks is not None:  # what it keeps is not garbage: the collector
+                    gc.freeze()       # need not walk it again and again
                 if copying is not None:
                     await copying
                 copying = asyncio.ensure_future(asyncio.to_thread(
@@ -106,6 +109,8 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
             await asyncio.to_thread(_copy_tasks, engine, tables, tasks)
             out.tasks, out.repeats, out.unsure = tasks.tasks(), tasks.repeats, tasks.unsure
     finally:
+        if tasks is not None:
+            gc.unfreeze()
         if copying is not None:
             await asyncio.gather(copying, return_exceptions=True)
         await kafka.close(consumer)
@@ -191,6 +196,8 @@ class RebuildReport:
     undecodable: int = 0
     repeated: int = 0
     caught_up_events: int = 0
+    #: the loaders folded the tasks they read (PostgreSQL), rather than the derive
+    tasks_folded_by_loaders: bool = False
     switched: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -333,8 +340,8 @@ class Projection:
             last.update(part.positions)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        report.repeated = await asyncio.to_thread(self._derive, generation, tables, last,
-                                                  loaded)
+        report.repeated, report.tasks_folded_by_loaders = await asyncio.to_thread(
+            self._derive, generation, tables, last, loaded)
         report.events -= report.repeated
         report.seconds["derive"] = time.perf_counter() - started
         return report
@@ -344,7 +351,9 @@ class Projection:
                           fold=self.engine.dialect.name == "postgresql")
 
     def _derive(self, generation: int, tables, last: dict[TopicPartition, int],
-                loaded: Sequence[Loaded]) -> int:
+                loaded: Sequence[Loaded]) -> tuple[int, bool]:
+        """Returns the repeated deliveries dropped and whether the loaders' fold of the
+        tasks was kept."""
         name = gens.consumer_name(generation)
         positions = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
                       "kafka_offset": offset} for tp, offset in last.items()]
@@ -361,7 +370,7 @@ class Projection:
             with self.engine.begin() as conn:  # only once every derived table is complete
                 if positions:
                     conn.execute(POSITIONS.insert(), positions)
-            return repeated
+            return repeated, sure
         with self.engine.begin() as conn:
             gens.finish_bulk_load(conn, tables)
             repeated = sum(part.events for part in loaded) - conn.execute(  # skipped as they came
@@ -370,7 +379,7 @@ class Projection:
             if positions:
                 conn.execute(POSITIONS.insert(), positions)
         self._tidy(tables, tables.all())
-        return repeated
+        return repeated, False
 
     def _derive_side_by_side(self, tables, *, refold: bool) -> None:
         """PostgreSQL: the derived tables in two transactions at once, each on a connection
@@ -391,6 +400,7 @@ class Projection:
                 conn.exec_driver_sql(
                     f'TRUNCATE "{tables.task_periods.name}", "{tables.tasks.name}"')
                 Projector(tables).derive_tasks(conn)
+            gens.restore_task_keys(conn, tables)
 
         def the_rest(conn: sa.Connection) -> None:
             setbased.derive_the_rest(conn, tables)
