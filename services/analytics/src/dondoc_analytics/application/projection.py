@@ -383,17 +383,17 @@ class Projection:
 
     def _derive_side_by_side(self, tables, *, refold: bool) -> None:
         """PostgreSQL: the derived tables in two transactions at once, each on a connection
-        of its own: tasks and their periods, and beside them the other derived tables then
-        the events table's secondary indexes (the derive reads the events table while those
-        are built: the reads and the index builds do not lock each other out). The loaders
-        wrote the tasks and their periods already, unless `refold`: then they are derived
-        again here from the events table (`Projector.derive_tasks`, the live consumer's
-        fold). Each derived table's indexes are built once it is filled, in one sort, and
-        each side tidies its own tables once committed, while the other may still work.
-        Nothing reads the generation before its positions are recorded, after both."""
-        chains = {"tasks": (tables.tasks, tables.task_periods),
+        of its own: the keys and indexes of the tasks and their periods, then the events
+        table's secondary indexes, and beside them the other derived tables (they read the
+        events table while its indexes are built: reads and index builds do not lock each
+        other out). The loaders wrote the tasks and their periods already, unless `refold`:
+        then they are derived again here from the events table (`Projector.derive_tasks`,
+        the live consumer's fold). Each table's indexes are built once it is filled, in one
+        sort, and each side tidies its own tables once committed, while the other may still
+        work. Nothing reads the generation before its positions are recorded, after both."""
+        chains = {"tasks": (tables.tasks, tables.task_periods, tables.events),
                   "the_rest": (tables.reports, tables.directives, tables.event_tasks,
-                               tables.report_reviews, tables.unit_versions, tables.events)}
+                               tables.report_reviews, tables.unit_versions)}
 
         def tasks(conn: sa.Connection) -> None:
             if refold:
