@@ -3,8 +3,9 @@
 - `follow` applies every new event to the active generation (through `SqlInbox`: inbox rows,
   effects and positions in one transaction) and moves to the new generation after a switch.
 - `rebuild` replays every topic from offset 0 into a fresh generation (bulk: COPY of the
-  event rows, then the derived tables in sorted passes), catches it up with the events that
-  kept arriving, and switches the views to it in one transaction.
+  event rows, the tasks and their periods folded by the loaders, then the other derived
+  tables in set-based passes), catches it up with the events that kept arriving, and
+  switches the views to it in one transaction.
 - `wait_caught_up` waits until the active generation has applied every event published
   before the call (the broker's end offsets taken at call time).
 """
