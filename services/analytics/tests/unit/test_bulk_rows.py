@@ -14,12 +14,16 @@ from dondoc_contracts import values
 from dondoc_contracts.envelope import header_map
 from dondoc_platform.inbox import Delivery, sanitize
 
-from dondoc_analytics.application.projection import _headers
+from dondoc_analytics.application.projection import Loaded, _headers, folded_for_sure
 from dondoc_analytics.projections.rows import (
     EVENT_COLUMNS,
+    PERIOD_COLUMNS,
     TASK_COLUMNS,
+    LoadedTasks,
     assigned_task_values,
+    derive_task,
     event_row,
+    event_values_and_fact,
     task_values,
 )
 from dondoc_analytics.projections.schema import projection_tables
@@ -90,3 +94,54 @@ def test_a_loaders_task_attributes_are_the_ones_the_live_consumer_reads(
     # what the live consumer stores and reads back, against what the loaders read
     loaded, live = assigned_task_values(event), task_values(event.task_id, event.model_dump_json())
     assert loaded == live and [type(v) for v in loaded] == [type(v) for v in live]
+
+
+def test_period_columns_are_the_task_periods_table_in_order() -> None:
+    assert PERIOD_COLUMNS == tuple(c.name for c in projection_tables("an1_").task_periods.columns)
+
+
+def _loaded(event: ev.ContractEvent, partition: int, offset: int, event_id: str = "e1"):
+    row, fact = event_values_and_fact(event_id, 1, None, event, "t.dondoc.tasks", partition, offset)
+    return row, fact
+
+
+def test_a_loader_folds_a_task_as_the_live_consumer_derives_it() -> None:
+    assigned = ev.TaskAssigned.example()
+    done = ev.TaskCompleted.example().model_copy(update={"task_id": assigned.task_id})
+    tasks = LoadedTasks()
+    live_rows = []
+    for offset, (event_id, event) in enumerate([("a", assigned), ("c", done)]):
+        row, fact = _loaded(event, 0, offset, event_id)
+        tasks.add(event_id, event, fact)
+        live_rows.append(dict(zip(EVENT_COLUMNS, row)))
+    task, periods = derive_task(assigned.task_id, live_rows)
+    assert tasks.rows() == ([tuple(task.values())], [tuple(p.values()) for p in periods])
+    assert periods and tasks.tasks() == {assigned.task_id} and not tasks.unsure
+
+
+def test_a_later_repeat_is_left_out_and_an_earlier_one_or_a_mixed_id_makes_it_unsure() -> None:
+    assigned = ev.TaskAssigned.example()
+    progress = ev.TaskProgressRecorded.example()
+    again = LoadedTasks()
+    for offset in (3, 9):  # a relay sent it again after a crash: later in the log
+        again.add("a", assigned, _loaded(assigned, 0, offset)[1])
+    assert again.repeats == 1 and not again.unsure and len(again.rows()[1]) == 1
+    earlier = LoadedTasks()
+    for partition in (2, 1):  # its copy comes earlier in the log than the one kept
+        earlier.add("a", assigned, _loaded(assigned, partition, 0)[1])
+    assert earlier.unsure
+    mixed = LoadedTasks()
+    mixed.add("a", progress, None)
+    mixed.add("a", assigned, _loaded(assigned, 0, 5)[1])
+    assert mixed.unsure
+
+
+def test_the_loaders_fold_is_kept_only_when_it_is_the_whole_logs() -> None:
+    def part(tasks: set[str], repeats: int = 0, unsure: bool = False) -> Loaded:
+        return Loaded(tasks=tasks, repeats=repeats, unsure=unsure)
+
+    assert folded_for_sure([part({"t1"}, 1), part({"t2"})], repeated=1)
+    assert not folded_for_sure([part({"t1"}), part({"t1", "t2"})], repeated=0)  # a task in both
+    assert not folded_for_sure([part({"t1"}), part({"t2"})], repeated=1)  # a repeat across them
+    assert not folded_for_sure([part({"t1"}, unsure=True)], repeated=0)
+    assert not folded_for_sure([Loaded(), part({"t2"})], repeated=0)  # one did not fold

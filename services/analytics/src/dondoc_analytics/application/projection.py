@@ -3,8 +3,9 @@
 - `follow` applies every new event to the active generation (through `SqlInbox`: inbox rows,
   effects and positions in one transaction) and moves to the new generation after a switch.
 - `rebuild` replays every topic from offset 0 into a fresh generation (bulk: COPY of the
-  event rows, then the derived tables in sorted passes), catches it up with the events that
-  kept arriving, and switches the views to it in one transaction.
+  event rows, the tasks and their periods folded by the loaders, then the other derived
+  tables in set-based passes), catches it up with the events that kept arriving, and
+  switches the views to it in one transaction.
 - `wait_caught_up` waits until the active generation has applied every event published
   before the call (the broker's end offsets taken at call time).
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -32,36 +34,45 @@ from dondoc_analytics.projections import generations as gens, setbased
 from dondoc_analytics.projections.projector import Projector, copy_tuples
 from dondoc_analytics.projections.rows import (
     EVENT_COLUMNS,
+    PERIOD_COLUMNS,
     TASK_COLUMNS,
-    assigned_task_values,
-    event_values,
+    LoadedTasks,
+    event_values_and_fact,
 )
-from dondoc_analytics.projections.schema import POSITIONS, fixed
+from dondoc_analytics.projections.schema import POSITIONS, ProjectionTables, fixed
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Any]
 
 
-Loaded = tuple[int, int, dict[TopicPartition, int]]
+@dataclass
+class Loaded:
+    """What one loader did: events copied, records no contract accepts (left out), the last
+    offset read in each partition, and, when it folded the tasks it read (`LoadedTasks`):
+    which tasks, how many repeated deliveries it saw, and whether its fold is sure."""
+
+    events: int = 0
+    undecodable: int = 0
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+    tasks: set[str] | None = None
+    repeats: int = 0
+    unsure: bool = False
 
 
-_DAY, _FACT_KIND = EVENT_COLUMNS.index("business_day"), EVENT_COLUMNS.index("fact_kind")
-
-
-async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.Offsets,
-               chunk: int, assignments: sa.Table | None = None) -> Loaded:
+async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends: kafka.Offsets,
+               chunk: int, *, fold: bool = False) -> Loaded:
     """Bulk-load the events of these partitions, from offset 0 to `ends`, into the keyless
-    events table `table`: decoded and validated by the contract as the live consumer does
+    events table of `tables`: decoded and validated by the contract as the live consumer does
     (an undecodable record is counted and left out, as its dead letter was sent already),
-    copied in chunks while the next chunk is decoded. With `assignments` (PostgreSQL's
-    scratch table), each assignment's task attributes go there too (the ones the live
-    consumer reads from its stored payload), so the derive does not parse the payloads
-    again. Returns (events, undecodable, the last offset read in each partition)."""
+    copied in chunks while the next chunk is decoded. With `fold` (PostgreSQL), the loader
+    also keeps each task's facts (`LoadedTasks`) and, once its events are copied, writes
+    the `tasks` and `task_periods` rows of the tasks it read, folded by the live consumer's
+    code, so the derive does not sort and fold the whole log's facts again."""
+    out = Loaded()
     last: dict[tuple[str, int], int] = {}
-    events = undecodable = 0
+    tasks = LoadedTasks() if fold else None
     rows: list[tuple] = []
-    assigned: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
     consumer = kafka.reader(bootstrap)
     await consumer.start()
@@ -72,59 +83,85 @@ async def load(bootstrap: str, engine: sa.Engine, table: sa.Table, ends: kafka.O
                 try:
                     envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
                 except UndecodableEvent:
-                    undecodable += 1
+                    out.undecodable += 1
                     continue
-                row = event_values(envelope.id, envelope.sequence, envelope.audit_hash, event,
-                                   record.topic, record.partition, record.offset)
+                row, fact = event_values_and_fact(
+                    envelope.id, envelope.sequence, envelope.audit_hash, event, record.topic,
+                    record.partition, record.offset)
                 rows.append(row)
-                if assignments is not None and row[_FACT_KIND] == "assigned":
-                    assigned.append((*assigned_task_values(event), row[_DAY], record.topic,
-                                     record.partition, record.offset))
+                if tasks is not None:
+                    tasks.add(envelope.id, event, fact)
             if len(rows) >= chunk:
+                if tasks is not None:  # what it keeps is not garbage: the collector
+                    gc.freeze()       # need not walk it again and again
                 if copying is not None:
                     await copying
                 copying = asyncio.ensure_future(asyncio.to_thread(
-                    _copy_events, engine, table, rows, assignments, assigned))
-                events += len(rows)
-                rows, assigned = [], []
+                    _copy_events, engine, tables.events, rows))
+                out.events += len(rows)
+                rows = []
         if copying is not None:
             await copying
             copying = None
         if rows:
-            await asyncio.to_thread(_copy_events, engine, table, rows, assignments, assigned)
-            events += len(rows)
+            await asyncio.to_thread(_copy_events, engine, tables.events, rows)
+            out.events += len(rows)
+        if tasks is not None:
+            await asyncio.to_thread(_copy_tasks, engine, tables, tasks)
+            out.tasks, out.repeats, out.unsure = tasks.tasks(), tasks.repeats, tasks.unsure
     finally:
+        if tasks is not None:
+            gc.unfreeze()
         if copying is not None:
             await asyncio.gather(copying, return_exceptions=True)
         await kafka.close(consumer)
-    return events, undecodable, {TopicPartition(*tp): offset for tp, offset in last.items()}
+    out.positions = {TopicPartition(*tp): offset for tp, offset in last.items()}
+    return out
 
 
-def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple],
-                 assignments: sa.Table | None = None, assigned: list[tuple] = ()) -> None:
+def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             copy_tuples(conn, table, EVENT_COLUMNS, rows)
-            if assignments is not None and assigned:
-                copy_tuples(conn, assignments, _ASSIGNMENT_COLUMNS, assigned)
         else:
             conn.execute(sqlite.insert(table).on_conflict_do_nothing(),
                          [dict(zip(EVENT_COLUMNS, row)) for row in rows])
 
 
-_ASSIGNMENT_COLUMNS = (*TASK_COLUMNS, "business_day", "topic", "partition", "kafka_offset")
+def _copy_tasks(engine: sa.Engine, tables: ProjectionTables, tasks: LoadedTasks) -> None:
+    """The tasks a loader read, folded, into `tasks` and `task_periods` (PostgreSQL)."""
+    task_rows, period_rows = tasks.rows()
+    with engine.begin() as conn:
+        copy_tuples(conn, tables.tasks, TASK_COLUMNS, task_rows)
+        copy_tuples(conn, tables.task_periods, PERIOD_COLUMNS, period_rows)
 
 
 def _load_elsewhere(bootstrap: str, url: str, generation: int, ends: kafka.Offsets,
                     chunk: int) -> Loaded:
-    """`load` in a process of its own (the rebuild's other loaders); `url` is the SQLAlchemy
-    URL of the read models' engine."""
+    """`load` in a process of its own (the rebuild's other loaders, PostgreSQL); `url` is
+    the SQLAlchemy URL of the read models' engine."""
     engine = sa.create_engine(url)
     try:
-        return asyncio.run(load(bootstrap, engine, gens.tables_of(generation).events, ends, chunk,
-                                gens.assignments_of(generation)))
+        return asyncio.run(load(bootstrap, engine, gens.tables_of(generation), ends, chunk,
+                                fold=True))
     finally:
         engine.dispose()
+
+
+def folded_for_sure(loaded: Sequence[Loaded], repeated: int) -> bool:
+    """Whether the loaders' own fold of the tasks is the one the whole log gives: every
+    loader folded and is sure, no task has facts in two loaders' partitions, and every
+    repeated delivery the events key dropped was one a loader saw twice itself."""
+    if any(part.tasks is None or part.unsure for part in loaded):
+        return False
+    if sum(part.repeats for part in loaded) != repeated:
+        return False
+    seen: set[str] = set()
+    for part in loaded:
+        if not seen.isdisjoint(part.tasks):
+            return False
+        seen |= part.tasks
+    return True
 
 
 def _shares(ends: kafka.Offsets, n: int) -> list[kafka.Offsets]:
@@ -160,6 +197,8 @@ class RebuildReport:
     undecodable: int = 0
     repeated: int = 0
     caught_up_events: int = 0
+    #: the loaders folded the tasks they read (PostgreSQL), rather than the derive
+    tasks_folded_by_loaders: bool = False
     switched: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -292,27 +331,30 @@ class Projection:
                 others = [loop.run_in_executor(pool, _load_elsewhere, self.bootstrap, url,
                                                generation, share, chunk)
                           for share in shares[1:]]
-                loaded = [await self._load(generation, tables, shares[0], chunk),
+                loaded = [await self._load(tables, shares[0], chunk),
                           *await asyncio.gather(*others)]
         else:
-            loaded = [await self._load(generation, tables, ends, chunk)]
-        for events, undecodable, positions in loaded:
-            report.events += events
-            report.undecodable += undecodable
-            last.update(positions)
+            loaded = [await self._load(tables, ends, chunk)]
+        for part in loaded:
+            report.events += part.events
+            report.undecodable += part.undecodable
+            last.update(part.positions)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()
-        report.repeated = await asyncio.to_thread(self._derive, generation, tables, last,
-                                                  report.events)
+        report.repeated, report.tasks_folded_by_loaders = await asyncio.to_thread(
+            self._derive, generation, tables, last, loaded)
         report.events -= report.repeated
         report.seconds["derive"] = time.perf_counter() - started
         return report
 
-    async def _load(self, generation: int, tables, ends: kafka.Offsets, chunk: int) -> Loaded:
-        scratch = gens.assignments_of(generation) if self.engine.dialect.name == "postgresql" else None
-        return await load(self.bootstrap, self.engine, tables.events, ends, chunk, scratch)
+    async def _load(self, tables, ends: kafka.Offsets, chunk: int) -> Loaded:
+        return await load(self.bootstrap, self.engine, tables, ends, chunk,
+                          fold=self.engine.dialect.name == "postgresql")
 
-    def _derive(self, generation: int, tables, last: dict[TopicPartition, int], loaded: int) -> int:
+    def _derive(self, generation: int, tables, last: dict[TopicPartition, int],
+                loaded: Sequence[Loaded]) -> tuple[int, bool]:
+        """Returns the repeated deliveries dropped and whether the loaders' fold of the
+        tasks was kept."""
         name = gens.consumer_name(generation)
         positions = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
                       "kafka_offset": offset} for tp, offset in last.items()]
@@ -320,35 +362,46 @@ class Projection:
             with self.engine.begin() as conn:
                 _sort_memory(conn)
                 repeated = gens.restore_events_key(conn, tables)
-            self._derive_side_by_side(tables, gens.assignments_of(generation), repeated)
+            sure = folded_for_sure(loaded, repeated)
+            if not sure:
+                log.warning("analytics rebuild: the loaders' fold of the tasks is not sure "
+                            "(a task's events in two loaders' partitions, or an event repeated "
+                            "across them); deriving the tasks from the events table")
+            self._derive_side_by_side(tables, refold=not sure)
             with self.engine.begin() as conn:  # only once every derived table is complete
                 if positions:
                     conn.execute(POSITIONS.insert(), positions)
-            return repeated
+            return repeated, sure
         with self.engine.begin() as conn:
             gens.finish_bulk_load(conn, tables)
-            repeated = loaded - conn.execute(  # its load skipped them as they came
+            repeated = sum(part.events for part in loaded) - conn.execute(  # skipped as they came
                 sa.select(sa.func.count()).select_from(tables.events)).scalar()
             Projector(tables).derive_all(conn)
             if positions:
                 conn.execute(POSITIONS.insert(), positions)
         self._tidy(tables, tables.all())
-        return repeated
+        return repeated, False
 
-    def _derive_side_by_side(self, tables, assignments: sa.Table, repeated: int) -> None:
+    def _derive_side_by_side(self, tables, *, refold: bool) -> None:
         """PostgreSQL: the derived tables in two transactions at once, each on a connection
-        of its own: tasks and their periods (the longest), and beside them the other derived
-        tables then the events table's secondary indexes (the derive reads the events table
-        while those are built: the reads and the index builds do not lock each other out).
-        Each derived table's indexes are built once it is filled, in one sort, and each side
-        tidies its own tables once committed, while the other may still work. Nothing reads
-        the generation before its positions are recorded, after both."""
-        chains = {"tasks": (tables.tasks, tables.task_periods),
+        of its own: the keys and indexes of the tasks and their periods, then the events
+        table's secondary indexes, and beside them the other derived tables (they read the
+        events table while its indexes are built: reads and index builds do not lock each
+        other out). The loaders wrote the tasks and their periods already, unless `refold`:
+        then they are derived again here from the events table (`Projector.derive_tasks`,
+        the live consumer's fold). Each table's indexes are built once it is filled, in one
+        sort, and each side tidies its own tables once committed, while the other may still
+        work. Nothing reads the generation before its positions are recorded, after both."""
+        chains = {"tasks": (tables.tasks, tables.task_periods, tables.events),
                   "the_rest": (tables.reports, tables.directives, tables.event_tasks,
-                               tables.report_reviews, tables.unit_versions, tables.events)}
+                               tables.report_reviews, tables.unit_versions)}
 
         def tasks(conn: sa.Connection) -> None:
-            setbased.derive_tasks(conn, tables, assignments, repeated=repeated > 0)
+            if refold:
+                conn.exec_driver_sql(
+                    f'TRUNCATE "{tables.task_periods.name}", "{tables.tasks.name}"')
+                Projector(tables).derive_tasks(conn)
+            gens.restore_task_keys(conn, tables)
 
         def the_rest(conn: sa.Connection) -> None:
             setbased.derive_the_rest(conn, tables)

@@ -21,10 +21,10 @@ changes the periods of the days it belongs to and nothing else.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from itertools import groupby
+from operator import attrgetter
 
 from dondoc_platform.calendar import local_day
 from dondoc_platform.clock import VN_TZ
@@ -177,19 +177,23 @@ class _Folding:
 def fold(facts: Iterable[TaskFact]) -> list[TaskPeriod]:
     """The periods of one task: its state after each business day that changed it."""
     folding = _Folding()
-    periods: list[TaskPeriod] = []
-    ordered = sorted(facts, key=lambda f: (f.day, f.order))
-    for day, same_day in groupby(ordered, key=lambda f: f.day):
-        for fact in same_day:
-            folding.apply(fact)
+    changes: list[tuple[date, TaskState]] = []  # (the day it holds from, the state)
+    ordered = sorted(facts, key=_BUSINESS_ORDER)
+    last = len(ordered) - 1
+    for n, fact in enumerate(ordered):
+        folding.apply(fact)
+        if n < last and ordered[n + 1].day == fact.day:
+            continue  # the state after the day's last fact is the one that holds
         state = folding.state()
-        if state is None or (periods and periods[-1].state == state):
+        if state is None or (changes and changes[-1][1] == state):
             continue
-        starts = day + timedelta(days=1)
-        if periods:
-            periods[-1] = replace(periods[-1], valid_until=starts)
-        periods.append(TaskPeriod(starts, None, state))
-    return periods
+        changes.append((fact.day + _ONE_DAY, state))
+    return [TaskPeriod(starts, changes[n + 1][0] if n < len(changes) - 1 else None, state)
+            for n, (starts, state) in enumerate(changes)]
+
+
+_BUSINESS_ORDER = attrgetter("day", "order")
+_ONE_DAY = timedelta(days=1)
 
 
 def state_at(periods: Sequence[TaskPeriod], as_of: AsOf) -> TaskState | None:

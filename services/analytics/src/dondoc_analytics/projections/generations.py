@@ -23,7 +23,6 @@ from dondoc_analytics.projections.schema import (
     VIEW_PREFIX,
     VIEWS,
     ProjectionTables,
-    assignments_scratch,
     create_fixed_tables,
     generation_prefix,
     projection_tables,
@@ -58,7 +57,8 @@ def _now() -> datetime:
 
 def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) -> tuple[int, ProjectionTables]:
     """A new, empty generation. `bulk`: without secondary indexes (and on PostgreSQL without
-    the events key) until `finish_bulk_load` adds them after the load."""
+    the keys of the events, tasks and periods, which the loaders fill) until the rebuild
+    adds them after the load (`restore_events_key`, `restore_task_keys`, `create_indexes`)."""
     with engine.begin() as conn:
         last = conn.execute(sa.select(sa.func.max(GENERATIONS.c.generation))).scalar() or 0
         generation = last + 1
@@ -67,12 +67,13 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
     tables = tables_of(generation, with_indexes=not bulk)
     with engine.begin() as conn:
         if bulk and conn.dialect.name == "postgresql":
-            keyless = _without_primary_key(tables.events)
-            keyless.create(conn)
+            keyless = (tables.events, tables.tasks, tables.task_periods)
+            _without_primary_key(tables.events).create(conn)
+            for table in (tables.tasks, tables.task_periods):
+                _without_primary_key(table, keep_not_null=True).create(conn)
             for table in tables.all():
-                if table is not tables.events:
+                if table not in keyless:
                     table.create(conn)
-            assignments_scratch(tables).create(conn)
             for table in tables.all():  # the rebuild vacuums and analyses them once, loaded
                 conn.exec_driver_sql(f'ALTER TABLE "{table.name}" SET (autovacuum_enabled = false)')
         else:
@@ -80,14 +81,18 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
     return generation, tables_of(generation)
 
 
-def assignments_of(generation: int) -> sa.Table:
-    """The scratch table of a generation's bulk load (`schema.assignments_scratch`)."""
-    return assignments_scratch(tables_of(generation, with_indexes=False))
-
-
-def _without_primary_key(table: sa.Table) -> sa.Table:
+def _without_primary_key(table: sa.Table, *, keep_not_null: bool = False) -> sa.Table:
     return sa.Table(table.name, sa.MetaData(),
-                    *[sa.Column(c.name, c.type, nullable=True) for c in table.columns])
+                    *[sa.Column(c.name, c.type, nullable=c.nullable if keep_not_null else True)
+                      for c in table.columns])
+
+
+def restore_task_keys(conn: sa.Connection, tables: ProjectionTables) -> None:
+    """After a bulk load on PostgreSQL: the keys of `tasks` and `task_periods`, built once
+    from their rows (one sort each) rather than kept up row by row while the loaders copy."""
+    for table in (tables.tasks, tables.task_periods):
+        columns = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
+        conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD PRIMARY KEY ({columns})')
 
 
 def finish_bulk_load(conn: sa.Connection, tables: ProjectionTables) -> int:
@@ -195,7 +200,7 @@ def drop_generation(engine: sa.Engine, generation: int, state: str = "retired") 
             GENERATIONS.c.generation == generation)).scalar()
         if current == "active":
             raise ValueError(f"generation {generation} is active; activate another one first")
-        for table in [assignments_of(generation), *reversed(tables_of(generation).all())]:
+        for table in reversed(tables_of(generation).all()):
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table.name}"')
         from dondoc_analytics.projections.schema import INBOX, POSITIONS
 

@@ -173,37 +173,32 @@ class Projector:
 
     def derive_all(self, conn: sa.Connection, *, batch: int = 20_000) -> None:
         """Fill every derived table from the `events` table (empty derived tables), in
-        Python (SQLite; a PostgreSQL rebuild derives them in SQL, `setbased`)."""
+        Python (SQLite; a PostgreSQL rebuild's loaders fold the tasks and PostgreSQL derives
+        the rest in SQL, `setbased`)."""
         e = self.t.events
-        options = {"stream_results": True, "yield_per": batch}
-
-        def stream(statement: sa.Select) -> Iterator[Mapping[str, Any]]:
-            result = conn.execute(statement, execution_options=options)
-            for partition in result.mappings().partitions():
-                yield from partition
-
-        self._derive_tasks(conn, stream, batch)
+        self.derive_tasks(conn, batch=batch)
         for key, types, table, derive in (
             (e.c.subject, REPORT_ROW_TYPES, self.t.reports, derive_report),
             (e.c.directive_id, DIRECTIVE_TYPES, self.t.directives, derive_directive),
         ):
-            found = stream(sa.select(*keyed_columns(e, key)).where(e.c.event_type.in_(types))
-                           .order_by(key))
+            found = _stream(conn, sa.select(*keyed_columns(e, key)).where(
+                e.c.event_type.in_(types)).order_by(key), batch)
             copy_rows(conn, table, _derive_keyed(found, derive))
         direct: dict[str, list[Row]] = {}
-        for row in stream(sa.select(e).where(e.c.event_type.in_(DIRECT_TYPES))):
+        for row in _stream(conn, sa.select(e).where(e.c.event_type.in_(DIRECT_TYPES)), batch):
             for name, items in direct_rows(row).items():
                 direct.setdefault(name, []).extend(items)
         for name, items in direct.items():
             copy_rows(conn, getattr(self.t, name), _unique(items, getattr(self.t, name)))
 
-    def _derive_tasks(self, conn: sa.Connection, stream, batch: int) -> None:
-        """Tasks and periods folded in Python, task by task (SQLite)."""
+    def derive_tasks(self, conn: sa.Connection, *, batch: int = 20_000) -> None:
+        """Tasks and periods folded in Python, task by task, from the `events` table (empty
+        `tasks` and `task_periods`)."""
         e = self.t.events
         task_rows: list[Row] = []
         period_rows: list[Row] = []
-        facts = stream(sa.select(*fact_columns(e)).where(e.c.fact_kind.is_not(None))
-                       .order_by(e.c.task_id))
+        facts = _stream(conn, sa.select(*fact_columns(e)).where(e.c.fact_kind.is_not(None))
+                        .order_by(e.c.task_id), batch)
         for task_id, rows in groupby(facts, key=lambda r: r["task_id"]):
             task, periods = derive_task(task_id, list(rows))
             if task is not None:
@@ -218,6 +213,13 @@ class Projector:
         copy_rows(conn, self.t.task_periods, period_rows)
         task_rows.clear()
         period_rows.clear()
+
+
+def _stream(conn: sa.Connection, statement: sa.Select, batch: int) -> Iterator[Mapping[str, Any]]:
+    result = conn.execute(statement, execution_options={"stream_results": True,
+                                                        "yield_per": batch})
+    for partition in result.mappings().partitions():
+        yield from partition
 
 
 def _derive_tasks(found: Iterable[Mapping[str, Any]]) -> tuple[list[Row], list[Row]]:

@@ -15,7 +15,7 @@ the live one row for row (`audit verify` checks that).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timezone
 from typing import Any
 
@@ -63,6 +63,14 @@ def event_values(event_id: str, position: int | None, audit_hash: str | None,
                  e: ev.ContractEvent, topic: str, partition: int, offset: int) -> tuple:
     """The `events` row of one consumed event, in `EVENT_COLUMNS` order (a bulk load copies
     these tuples as they are)."""
+    return event_values_and_fact(event_id, position, audit_hash, e, topic, partition, offset)[0]
+
+
+def event_values_and_fact(event_id: str, position: int | None, audit_hash: str | None,
+                          e: ev.ContractEvent, topic: str, partition: int,
+                          offset: int) -> tuple[tuple, TaskFact | None]:
+    """`event_values`, and the timeliness fact the row's fact columns hold (a bulk loader
+    folds each task's facts itself, `task_rows`)."""
     names = _FIELDS.get(type(e))
     if names is None:
         names = _FIELDS[type(e)] = _fields(type(e))
@@ -76,13 +84,13 @@ def event_values(event_id: str, position: int | None, audit_hash: str | None,
                 e.directive_id if "directive_id" in names else None, _unit_of(e, names),
                 day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
                 actor.id, actor.name, actor.role.value, actor.unit_id, what_vi, what_en,
-                None, None, None, None, audit_hash, e.model_dump_json())
+                None, None, None, None, audit_hash, e.model_dump_json()), None
     return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
             e.task_id if "task_id" in names else None,
             e.directive_id if "directive_id" in names else None, _unit_of(e, names), fact.day,
             e.occurred_at.astimezone(timezone.utc), actor.id, actor.name, actor.role.value,
             actor.unit_id, what_vi, what_en, fact.kind.value, fact.lead_unit_id, fact.due_on,
-            fact.original_due_on, audit_hash, e.model_dump_json())
+            fact.original_due_on, audit_hash, e.model_dump_json()), fact
 
 
 def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
@@ -185,30 +193,49 @@ def assigned_task_values(e: ev.TaskAssigned) -> tuple:
             None if frequency is None else frequency.value, e.product, e.assigned_on)
 
 
+#: The columns of the `task_periods` table, in its order: `task_rows` gives them as tuples.
+PERIOD_COLUMNS = ("task_id", "valid_from", "valid_until", "lead_unit_id", "assigned_on", "due_on",
+                  "original_due_on", "terminal", "terminal_on", "domain", "review_group",
+                  "review_group_key", "issuing_body", "key_task", "secrecy")
+
+_TASK_ID, _ISSUING_BODY, _DOMAIN, _REVIEW_GROUP, _KEY_TASK, _SECRECY = (
+    TASK_COLUMNS.index(c) for c in ("task_id", "issuing_body", "domain", "review_group",
+                                    "key_task", "secrecy"))
+
+
+def task_rows(task: tuple, facts: Iterable[TaskFact],
+              review_key: Callable[[str], str] = match_key) -> list[tuple]:
+    """The periods of a task, in `PERIOD_COLUMNS` order: its facts folded in business order
+    (`timeliness.fold`), each with the attributes of `task` (its `task_values`). The live
+    consumer (`derive_task`) and a bulk loader (which folds the facts of the tasks it
+    loaded) both call this. `review_key`: `names.match_key`, or a cache of it."""
+    group = task[_REVIEW_GROUP]
+    key = review_key(group) if group else None
+    task_id, domain, issuing_body = task[_TASK_ID], task[_DOMAIN], task[_ISSUING_BODY]
+    key_task, secrecy = task[_KEY_TASK], task[_SECRECY]
+    out = []
+    for period in fold(facts):
+        state = period.state
+        out.append((task_id, period.valid_from, period.valid_until, state.lead_unit_id,
+                     state.assigned_on, state.due_on, state.original_due_on,
+                     state.terminal.value if state.terminal else None, state.terminal_on,
+                     domain, group, key, issuing_body, key_task, secrecy))
+    return out
+
+
 def derive_task(task_id: str, fact_rows: Sequence[Mapping[str, Any]]) -> tuple[Row | None, list[Row]]:
     """The task's attribute row and its periods, from all its fact events.
 
     `fact_rows` carry the fact columns of the events table, and the payload of the
     assignment events (the attributes come from the first assignment in business order).
     """
-    facts = [fact_of(r) for r in fact_rows]
     assignments = sorted((r for r in fact_rows if r["fact_kind"] == FactKind.ASSIGNED.value),
                          key=lambda r: (_as_date(r["business_day"]), _order(r)))
     if not assignments:
         return None, []
-    task = dict(zip(TASK_COLUMNS, task_values(task_id, assignments[0]["payload"])))
-    review_key = match_key(task["review_group"]) if task["review_group"] else None
-    periods = [{
-        "task_id": task_id, "valid_from": period.valid_from, "valid_until": period.valid_until,
-        "lead_unit_id": period.state.lead_unit_id, "assigned_on": period.state.assigned_on,
-        "due_on": period.state.due_on, "original_due_on": period.state.original_due_on,
-        "terminal": period.state.terminal.value if period.state.terminal else None,
-        "terminal_on": period.state.terminal_on, "domain": task["domain"],
-        "review_group": task["review_group"], "review_group_key": review_key,
-        "issuing_body": task["issuing_body"], "key_task": task["key_task"],
-        "secrecy": task["secrecy"],
-    } for period in fold(facts)]
-    return task, periods
+    task = task_values(task_id, assignments[0]["payload"])
+    periods = task_rows(task, [fact_of(r) for r in fact_rows])
+    return dict(zip(TASK_COLUMNS, task)), [dict(zip(PERIOD_COLUMNS, p)) for p in periods]
 
 
 def derive_report(report_id: str, rows: Iterable[Mapping[str, Any]]) -> Row | None:
@@ -257,3 +284,76 @@ def derive_directive(directive_id: str, rows: Iterable[Mapping[str, Any]]) -> Ro
         else:
             out["revoked_on"] = _as_date(row["business_day"])
     return out
+
+
+class LoadedTasks:
+    """What a bulk loader keeps to derive the tasks of the partitions it loaded itself
+    (`task_rows`, the live consumer's fold) instead of leaving it to a pass over the whole
+    events table: each task's facts, and the attributes of its first assignment in
+    business order.
+
+    A task's events share its key, so they are all in one partition, hence one loader; the
+    rebuild checks that (`tasks` of different loaders must not meet) and also that every
+    repeated delivery was one this loader saw (`repeats`), else it derives the tasks from
+    the events table after all. A repeated delivery counts at its first place in the log,
+    as the events key keeps it: a later copy is dropped here; a copy that comes earlier in
+    the log than the one kept, or a fact sharing its id with an event that is not one,
+    marks the fold `unsure` (the rebuild then derives from the table)."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, tuple[str, TaskFact]] = {}  # event id -> (task, fact)
+        self.first: dict[str, tuple[tuple, tuple]] = {}  # task -> ((day, order), task values)
+        self.seen: set[str] = set()
+        self.repeats = 0
+        self.unsure = False
+
+    def add(self, event_id: str, e: ev.ContractEvent, fact: TaskFact | None) -> None:
+        """Note one event read (its row is copied either way: the events key drops repeats
+        and counts them)."""
+        if event_id in self.seen:
+            self.repeats += 1
+            kept = self.facts.get(event_id)
+            if kept is None:
+                self.unsure |= fact is not None
+            elif fact is None or fact.order < kept[1].order:
+                self.unsure = True
+            return
+        self.seen.add(event_id)
+        if fact is not None:
+            task_id = e.task_id
+            self.facts[event_id] = (task_id, fact)
+            if fact.kind is FactKind.ASSIGNED:
+                when = (fact.day, fact.order)
+                first = self.first.get(task_id)
+                if first is None or when < first[0]:
+                    self.first[task_id] = (when, assigned_task_values(e))
+
+    def tasks(self) -> set[str]:
+        """The tasks this loader holds facts of."""
+        return {task_id for task_id, _ in self.facts.values()}
+
+    def rows(self) -> tuple[list[tuple], list[tuple]]:
+        """The `tasks` rows (`TASK_COLUMNS`) and `task_periods` rows (`PERIOD_COLUMNS`) of
+        the tasks loaded; a task never assigned has neither, as `derive_task` gives."""
+        by_task: dict[str, list[TaskFact]] = {}
+        for task_id, fact in self.facts.values():
+            facts = by_task.get(task_id)
+            if facts is None:
+                by_task[task_id] = [fact]
+            else:
+                facts.append(fact)
+        keys: dict[str, str] = {}
+
+        def review_key(group: str) -> str:
+            key = keys.get(group)
+            if key is None:
+                key = keys[group] = match_key(group)
+            return key
+
+        tasks, periods = [], []
+        for task_id, facts in by_task.items():
+            first = self.first.get(task_id)
+            if first is not None:
+                tasks.append(first[1])
+                periods += task_rows(first[1], facts, review_key)
+        return tasks, periods

@@ -100,10 +100,10 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
         sa.Column("fact_original_due_on", sa.Date, nullable=True),
         sa.Column("audit_hash", sa.String(64), nullable=True),
         sa.Column("payload", sa.Text, nullable=False),
+        # what the history (API, dashboards), the as-of adjustment counts and the live
+        # consumer look events up by; nothing looks them up by log position
         *ix("events_task", "task_id", "business_day"),
         *ix("events_directive", "directive_id"),
-        *ix("events_source", "service", "position"),
-        *ix("events_log", "topic", "partition", "kafka_offset"),
     )
     event_tasks = sa.Table(
         f"{p}event_tasks", md,
@@ -213,18 +213,6 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
     )
     return ProjectionTables(p, md, events, event_tasks, tasks, task_periods, reports,
                             report_reviews, unit_versions, directives)
-
-
-def assignments_scratch(tables: ProjectionTables) -> sa.Table:
-    """A bulk load's scratch table (PostgreSQL, unlogged): the task attributes of every
-    assignment, as the loaders read them (`rows.task_values`), with the assignment's business
-    order; the derive takes each task's first into `tasks` and drops it. It is not one of
-    the generation's tables: nothing reads it but the derive."""
-    return sa.Table(
-        f"{tables.prefix}assignments", sa.MetaData(),
-        *[sa.Column(c.name, c.type, nullable=True) for c in tables.tasks.columns],
-        sa.Column("business_day", sa.Date, nullable=False), *_order_columns(),
-        prefixes=["UNLOGGED"])
 
 
 def generation_prefix(generation: int) -> str:

@@ -1,21 +1,14 @@
-"""The derived task tables of a bulk-loaded generation, computed by PostgreSQL in set-based
-statements (window functions) instead of folding every task in Python.
+"""The derived tables of a bulk-loaded generation other than the tasks', computed by
+PostgreSQL in set-based statements instead of event by event in Python.
 
-They compute exactly what `rows.derive_task` and `timeliness.fold` compute, task by task:
+They compute exactly what `rows.derive_report`, `derive_directive` and `direct_rows`
+compute: reports and directives from their events in log order (`DISTINCT ON`), links to
+the tasks a report or notification mentions, review verdicts and unit versions from the
+payloads (`jsonb`). A task's attributes and periods are folded by the rebuild's loaders
+themselves, with the live consumer's code (`rows.LoadedTasks`, `rows.task_rows`).
 
-- a task's attributes come from its first assignment in business order (day, then log
-  order), read from its payload by the loaders with `rows.task_values` (as the live
-  consumer reads them);
-- its periods: facts in business order; before the first assignment there is no state
-  (only a completion or withdrawal counts, as the terminal); from it on, the lead unit is
-  the one the latest of {the first assignment, later reassignments} names, the deadline the
-  one the latest of {the first assignment, later deadline adjustments} gives, the original
-  deadline the first assignment's; the terminal is the first completion or withdrawal. The
-  state after the last fact of each day holds from the next day; a day that leaves the
-  state as it was adds no period.
-
-The live consumer keeps using the Python functions (a few tasks at a time); the rebuild and
-`audit verify`'s replay use these on PostgreSQL. `tests/integration/test_setbased.py` and the
+The live consumer keeps using the Python functions (a few keys at a time); the rebuild and
+`audit verify`'s replay use these on PostgreSQL. `test_rebuild_equals_live.py` and the
 audit's comparison of a replay with the live read models check that both agree row for row.
 """
 
@@ -23,121 +16,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from dondoc_analytics.domain.names import match_key
-from dondoc_analytics.projections.rows import TASK_COLUMNS
 from dondoc_analytics.projections.schema import ProjectionTables
 
-#: business order of an event: its day, then its place in the log (code-point order of the
-#: topic, as Python compares it)
-_BUSINESS_ORDER = 'business_day, topic COLLATE "C", partition, kafka_offset'
-
-# the attributes of each task's first assignment: the loaders read every assignment's
-# (`rows.task_values`, as the live consumer does) into the scratch table
-_TASKS = """
-INSERT INTO "{tasks}" ({columns})
-SELECT DISTINCT ON (task_id) {columns} FROM "{assignments}" ORDER BY task_id, {order}
-"""
-
-# a repeated delivery of an event (dropped from the events table when its key was added)
-# leaves its assignment out too
-_REPEATED_ASSIGNMENTS = """
-DELETE FROM "{assignments}" AS a WHERE NOT EXISTS (
-    SELECT FROM "{events}" AS e
-    WHERE (e.topic, e.partition, e.kafka_offset) = (a.topic, a.partition, a.kafka_offset))
-"""
-
-# the facts of every task, read once from the (wide) events table
-_FACTS = """
-CREATE TEMPORARY TABLE analytics_facts ON COMMIT DROP AS
-SELECT task_id, fact_kind, business_day, topic, partition, kafka_offset, fact_lead_unit_id,
-       fact_due_on, fact_original_due_on
-FROM "{events}" WHERE fact_kind IS NOT NULL AND task_id IS NOT NULL
-"""
-
-_PERIODS = """
-INSERT INTO "{periods}" (task_id, valid_from, valid_until, lead_unit_id, assigned_on, due_on,
-    original_due_on, terminal, terminal_on, domain, review_group, review_group_key,
-    issuing_body, key_task, secrecy)
-WITH facts AS (
-    SELECT task_id, fact_kind AS k, business_day AS d, fact_lead_unit_id AS lu,
-           fact_due_on AS due, coalesce(fact_original_due_on, fact_due_on) AS orig,
-           row_number() OVER (PARTITION BY task_id ORDER BY {order}) AS n
-    FROM pg_temp.analytics_facts
-), marked AS (
-    SELECT facts.*,
-           min(n) FILTER (WHERE k = 'assigned') OVER whole AS an,
-           min(n) FILTER (WHERE k = 'completed') OVER whole AS cn,
-           min(n) FILTER (WHERE k = 'withdrawn') OVER whole AS wn,
-           min(d) FILTER (WHERE k IN ('completed', 'withdrawn')) OVER whole AS td
-    FROM facts WINDOW whole AS (PARTITION BY task_id)
-), assigned AS (
-    SELECT task_id, n, d, cn, wn, td,
-           array_agg(lu) FILTER (WHERE n = an OR k = 'reassigned') OVER upto AS leads,
-           array_agg(due) FILTER (WHERE n = an OR k = 'deadline_adjusted') OVER upto AS dues,
-           first_value(orig) OVER upto AS orig,
-           first_value(d) OVER upto AS assigned_on,
-           lead(d) OVER upto IS DISTINCT FROM d AS last_of_day
-    FROM marked WHERE n >= an
-    WINDOW upto AS (PARTITION BY task_id ORDER BY n)
-), daily AS (
-    SELECT task_id, n, d, assigned_on, orig,
-           leads[array_upper(leads, 1)] AS lu, dues[array_upper(dues, 1)] AS due,
-           CASE WHEN cn IS NOT NULL AND (wn IS NULL OR cn < wn) THEN 'completed'
-                WHEN wn IS NOT NULL THEN 'withdrawn' END AS terminal, td AS terminal_on,
-           least(cn, wn) AS tn
-    FROM assigned WHERE last_of_day
-), states AS (
-    SELECT task_id, n, d, lu, assigned_on, due, orig,
-           CASE WHEN tn <= n THEN terminal END AS terminal,
-           CASE WHEN tn <= n THEN terminal_on END AS terminal_on
-    FROM daily WHERE lu IS NOT NULL
-), changes AS (
-    SELECT states.*,
-           lag(n) OVER before AS pn, lag(lu) OVER before AS plu, lag(due) OVER before AS pdue,
-           lag(terminal) OVER before AS pterminal, lag(terminal_on) OVER before AS pterminal_on
-    FROM states WINDOW before AS (PARTITION BY task_id ORDER BY n)
-), periods AS (
-    SELECT task_id, n, d + 1 AS valid_from, lu, assigned_on, due, orig, terminal, terminal_on
-    FROM changes
-    WHERE pn IS NULL OR plu IS DISTINCT FROM lu OR pdue IS DISTINCT FROM due
-       OR pterminal IS DISTINCT FROM terminal OR pterminal_on IS DISTINCT FROM terminal_on
-)
-SELECT p.task_id, p.valid_from,
-       lead(p.valid_from) OVER (PARTITION BY p.task_id ORDER BY p.n) AS valid_until,
-       p.lu, p.assigned_on, p.due, p.orig, p.terminal, p.terminal_on, t.domain, t.review_group,
-       keys.review_group_key, t.issuing_body, t.key_task, t.secrecy
-FROM periods AS p
-JOIN "{tasks}" AS t ON t.task_id = p.task_id
-LEFT JOIN pg_temp.analytics_review_keys AS keys ON keys.review_group = t.review_group
-"""
-
-
-def derive_tasks(conn: sa.Connection, tables: ProjectionTables, assignments: sa.Table, *,
-                 repeated: bool) -> None:
-    """Fill `tasks` and `task_periods` of a generation from its `events` and the load's
-    scratch table of assignments (PostgreSQL), then drop that table. `repeated`: repeated
-    deliveries were dropped from the events table (their assignments are dropped here)."""
-    names = {"events": tables.events.name, "tasks": tables.tasks.name,
-             "periods": tables.task_periods.name, "order": _BUSINESS_ORDER,
-             "assignments": assignments.name, "columns": ", ".join(TASK_COLUMNS)}
-    conn.exec_driver_sql(_FACTS.format(**names))
-    conn.exec_driver_sql("ANALYZE pg_temp.analytics_facts")
-    if repeated:
-        conn.exec_driver_sql(_REPEATED_ASSIGNMENTS.format(**names))
-    conn.exec_driver_sql(_TASKS.format(**names))
-    conn.exec_driver_sql(f'DROP TABLE "{assignments.name}"')
-    groups = [g for (g,) in conn.exec_driver_sql(
-        f'SELECT DISTINCT review_group FROM "{tables.tasks.name}" WHERE review_group IS NOT NULL')]
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS analytics_review_keys "
-                         "(review_group text PRIMARY KEY, review_group_key text) ON COMMIT DROP")
-    conn.exec_driver_sql("TRUNCATE pg_temp.analytics_review_keys")
-    if groups:  # the key people's spellings share (Python's casefold, NFC): once per group
-        conn.execute(sa.text("INSERT INTO pg_temp.analytics_review_keys VALUES (:g, :k)"),
-                     [{"g": g, "k": match_key(g)} for g in groups])
-    conn.exec_driver_sql(_PERIODS.format(**names))
-    conn.exec_driver_sql("DROP TABLE pg_temp.analytics_facts")
-
-
+#: log order of an event (code-point order of the topic, as Python compares it)
 _LOG_ORDER = 'topic COLLATE "C", partition, kafka_offset'
 _LOG_ORDER_DESC = 'topic COLLATE "C" DESC, partition DESC, kafka_offset DESC'
 
