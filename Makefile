@@ -81,6 +81,12 @@ bench-backbone: install
 bench-commands: install
 	$(UV) run --frozen --no-sync python bench/commands.py $(BENCH_ARGS)
 
+# Directives registered in batches (POST /directives/batch) at several sizes, the downstream's
+# catch-up and a steady batched rate, beside the raw rate, e.g.
+# BENCH_ARGS="--sizes 1,10,50,200 --seconds 10 --steady 100x10 --steady 200x50 --json out.json".
+bench-batch-commands: install
+	$(UV) run --frozen --no-sync python bench/batch_commands.py $(BENCH_ARGS)
+
 lock: $(UV)
 	$(UV) lock
 

@@ -30,6 +30,7 @@ DIRECTIVE_ENDPOINTS = [
     ("GET", "/directives", None, READERS),
     ("GET", "/directives/{directive}", None, READERS),
     ("POST", "/directives", "notice", {"office"}),
+    ("POST", "/directives/batch", "batch", {"office"}),
     ("POST", "/directives/{directive}/amendments", {"summary": "Sửa trích yếu"}, {"office"}),
     ("POST", "/directives/{directive}/revocation",
      {"reason": "Thay thế", "decision": {"number": "9-TB/TU", "decided_on": "2018-03-10",
@@ -133,6 +134,8 @@ def test_directives_api_roles(directives, tokens, role, method, path, body, allo
         path = path.replace("{directive}", fresh_directive(directives, tokens))
     if body == "notice":
         body = notice(number=f"R{role}-{len(path)}-TB/TU")
+    elif body == "batch":
+        body = {"directives": [notice(number=f"R{role}-B{n}-TB/TU") for n in range(3)]}
     before = _log_size(directives)
     assert _call(client, method, path, body, {}).status_code == 401
     response = _call(client, method, path, body, headers(tokens, role))

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from dondoc_contracts import dlq_topic, topic_for
 from dondoc_directives.adapters.translate import translate
 from dondoc_directives.application.directory import DirectivesApp
-from dondoc_directives.entrypoints.api import routers
+from dondoc_directives.entrypoints.api import BatchBodyLimit, routers
 from dondoc_directives.projections import views
 from dondoc_platform.auth import TokenVerifier
 from dondoc_platform.clock import Clock
@@ -58,6 +58,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     api, _ = http_app(service="directives", title="dondoc directives", description=DESCRIPTION,
                       engine=engine, clock=clock, auth=auth, verifier=verifier,
                       routers=[lambda authenticated: routers(app, engine, projection, authenticated)])
+    api.add_middleware(BatchBodyLimit)
     api.state.application = app
     api.state.projection = projection
     api.state.clock = clock

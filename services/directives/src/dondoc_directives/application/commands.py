@@ -74,6 +74,19 @@ class IssueDirective(Strict):
     items: list[ItemInput] = Field(min_length=1, max_length=500)
 
 
+MAX_BATCH = 200
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+
+
+class IssueDirectives(Strict):
+    """Many directives registered at once (an import, a conference's notices): all or none."""
+
+    directives: list[IssueDirective] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"Each as the single command takes it; at most {MAX_BATCH} a request "
+                    f"(and {MAX_BATCH_BYTES // (1024 * 1024)} MiB)")
+
+
 class AmendDirective(Strict):
     summary: NonEmptyText | None = None
     items_added: list[ItemInput] = Field(default_factory=list, max_length=500)

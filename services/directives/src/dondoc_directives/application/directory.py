@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -177,6 +178,60 @@ class DirectivesApp(ServiceApplication):
                             field="directive_id") from None
 
     def issue_directive(self, command: IssueDirective, actor: Actor) -> Directive:
+        directive, claim = self._new_directive(command, actor, self._units_named([command]))
+        if self._claimed([claim.id]):
+            raise _duplicate_number(directive.number, command.issued_on)
+        try:
+            self.save(directive, claim)
+        except IntegrityError:
+            raise _duplicate_number(directive.number, command.issued_on) from None
+        return directive
+
+    def issue_directives(self, commands: Sequence[IssueDirective], actor: Actor) -> list[Directive]:
+        """Register many directives at once, all or nothing: every entry is checked as the
+        single command checks it (and against the others: a number twice in the batch) before
+        anything is recorded, then all are saved in one transaction. A refusal names the
+        entry (`directives[i].<field>`)."""
+        units = self._units_named(commands)
+        made: list[tuple[Directive, Claim]] = []
+        first_of: dict[UUID, int] = {}
+        for i, command in enumerate(commands):
+            try:
+                directive, claim = self._new_directive(command, actor, units)
+                if claim.id in first_of:
+                    raise _duplicate_number(directive.number, command.issued_on, within=first_of[claim.id])
+            except DomainError as e:
+                raise _in_entry(e, i, command.number) from None
+            first_of[claim.id] = i
+            made.append((directive, claim))
+        taken = self._claimed(list(first_of))
+        for i, (directive, claim) in enumerate(made):
+            if claim.id in taken:
+                raise _in_entry(_duplicate_number(directive.number, directive.issued_on), i,
+                                directive.number)
+        try:
+            self.save(*[o for pair in made for o in pair])
+        except IntegrityError:  # a number registered meanwhile by another request
+            raise conflict("duplicate_number",
+                           "Một số văn bản trong lô vừa được đăng ký bởi yêu cầu khác; không "
+                           "văn bản nào được ghi",
+                           "A number of the batch was registered meanwhile by another request; "
+                           "nothing was recorded", field="directives") from None
+        return [directive for directive, _ in made]
+
+    def _units_named(self, commands: Sequence[IssueDirective]) -> dict[UUID, Unit]:
+        """Every unit the commands' items name, read in one query."""
+        named = {u for command in commands for item in command.items
+                 for u in (item.lead_unit_id, *item.cooperating_unit_ids) if u}
+        return load_many(self, [unit_aggregate_id(u) for u in sorted(named)])
+
+    def _claimed(self, claim_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of `claim_ids` already taken (a directive number is never released)."""
+        return set(load_many(self, claim_ids))
+
+    def _new_directive(self, command: IssueDirective, actor: Actor,
+                       units: dict[UUID, Unit]) -> tuple[Directive, Claim]:
+        """The directive and its number's claim, every rule checked; nothing saved."""
         today = local_day(self.clock.now())
         if command.issued_on > today:
             raise DomainError("issued_in_future",
@@ -185,27 +240,17 @@ class DirectivesApp(ServiceApplication):
                               field="issued_on")
         review_group = _review_group(command.review_group, "review_group")
         items = self._items(command.items, "items", command.issued_on, review_group,
-                            start=1, existing=set())
+                            start=1, existing=set(), units=units)
         number = clean(command.number)
-        key = number_key(number, command.issued_on)
-        try:
-            existing: Claim = self.repository.get(claim_id("directive-number", key))
-        except AggregateNotFoundError:
-            existing = None  # type: ignore[assignment]
-        if existing is not None:
-            raise _duplicate_number(number, command.issued_on)
         directive = Directive(
             number=number, kind=command.kind.value, issuing_body=clean(command.issuing_body),
             issued_on=command.issued_on, summary=command.summary,
             signer=clean(command.signer) if command.signer else None,
             secrecy=command.secrecy.value, urgency=command.urgency.value,
             review_group=review_group, items=items, actor=_actor(actor), at=self.clock.now())
-        claim = Claim(kind="directive-number", key=key, owner=str(directive.id))
-        try:
-            self.save(directive, claim)
-        except IntegrityError:
-            raise _duplicate_number(number, command.issued_on) from None
-        return directive
+        claim = Claim(kind="directive-number", key=number_key(number, command.issued_on),
+                      owner=str(directive.id))
+        return directive, claim
 
     def amend_directive(self, directive_id: str, command: AmendDirective, actor: Actor,
                         expected: int | None = None) -> Directive:
@@ -273,13 +318,14 @@ class DirectivesApp(ServiceApplication):
         return directive
 
     def _items(self, items: Sequence[ItemInput], field: str, issued_on: date,
-               review_group: str | None, *, start: int, existing: set[str]) -> list[dict[str, Any]]:
+               review_group: str | None, *, start: int, existing: set[str],
+               units: dict[UUID, Unit] | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         seen = set(existing)
         next_id = start
-        # every unit the items name, read at once (a notice names several)
-        named = [u for item in items for u in (item.lead_unit_id, *item.cooperating_unit_ids) if u]
-        units = load_many(self, [unit_aggregate_id(u) for u in named])
+        if units is None:  # every unit the items name, read at once (a notice names several)
+            named = [u for item in items for u in (item.lead_unit_id, *item.cooperating_unit_ids) if u]
+            units = load_many(self, [unit_aggregate_id(u) for u in named])
         for i, item in enumerate(items):
             where = f"{field}[{i}]"
             item_id = item.item_id
@@ -344,8 +390,26 @@ def _taken(kind: str, owner: str) -> DomainError:
                     f"The code is already used by unit {owner}", field="code")
 
 
-def _duplicate_number(number: str, issued_on: date) -> DomainError:
+def _duplicate_number(number: str, issued_on: date, within: int | None = None) -> DomainError:
+    if within is not None:
+        return conflict("duplicate_number",
+                        f"Số văn bản {number} năm {issued_on.year} trùng với văn bản "
+                        f"directives[{within}] trong cùng lô",
+                        f"Directive number {number} of {issued_on.year} is also entry "
+                        f"directives[{within}] of the batch", field="number")
     return conflict("duplicate_number",
                     f"Số văn bản {number} năm {issued_on.year} đã được đăng ký",
                     f"Directive number {number} of {issued_on.year} is already registered",
                     field="number")
+
+
+def _in_entry(error: DomainError, index: int, number: str) -> DomainError:
+    """A refusal of one entry of a batch, named by its index: `directives[i].<field>`."""
+    where = f"directives[{index}]"
+    label = f"{where} ({clean(number)})"
+    return replace(
+        error, field=f"{where}.{error.field}" if error.field else where,
+        message_vi=f"Văn bản {label}: {error.message_vi}",
+        message_en=f"Entry {label}: {error.message_en}",
+        details=[{**d, "field": f"{where}.{d['field']}"} if d.get("field") else d
+                 for d in error.details] + [{"index": index}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
@@ -14,14 +15,17 @@ from dondoc_contracts.values import DirectiveItem, DirectiveKind, Secrecy, Urgen
 from dondoc_directives.application.commands import (
     AmendDirective,
     ChangeUnit,
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
     IssueDirective,
+    IssueDirectives,
     RegisterUnit,
     RevokeDirective,
 )
 from dondoc_directives.application.directory import DirectivesApp
 from dondoc_directives.projections import views
 from dondoc_platform.auth import SECRECY_ORDER, Principal
-from dondoc_platform.errors import forbidden, not_found
+from dondoc_platform.errors import DomainError, forbidden, not_found
 from dondoc_platform.http import (
     ErrorBody,
     Page,
@@ -87,6 +91,18 @@ class DirectiveView(BaseModel):
     version: int
     registered_at: datetime
     changed_at: datetime
+
+
+class IssuedEntry(BaseModel):
+    index: int = Field(description="The entry's position in the request, from 0")
+    directive_id: str
+    number: str
+    version: int
+    location: str = Field(description="Where the directive is read: /directives/{id}")
+
+
+class IssuedBatch(BaseModel):
+    directives: list[IssuedEntry]
 
 
 def _unit_view(row: Any) -> UnitView:
@@ -275,6 +291,29 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         response.headers["Location"] = f"/directives/{directive.id}"
         return view
 
+    @directives_router.post(
+        "/batch", response_model=IssuedBatch, status_code=201,
+        responses={**CONFLICT, 413: {"model": ErrorBody, "description": "body too large"}},
+        summary=f"Register up to {MAX_BATCH} directives at once, all or none",
+        description="Each entry as `POST /directives` takes it. Every entry is checked before "
+                    "anything is recorded; a refusal names the entry and its field "
+                    "(`directives[3].items[0].lead_unit_id`) and records nothing. All are "
+                    "saved in one transaction; each publishes its DirectiveIssued as the "
+                    f"single command does. At most {MAX_BATCH} entries (422 beyond) and "
+                    f"{MAX_BATCH_BYTES // (1024 * 1024)} MiB (413 beyond).")
+    def issue_directives(body: IssueDirectives, principal: Principal = office) -> IssuedBatch:
+        for i, entry in enumerate(body.directives):
+            if not principal.cleared_for(entry.secrecy):
+                raise forbidden(f"Bạn không được phép đăng ký văn bản ở độ mật này "
+                                f"(directives[{i}])",
+                                f"You are not cleared for this secrecy level (directives[{i}])")
+        with command(SERVICE, "issue_directives"):
+            issued = app.issue_directives(body.directives, principal.actor())
+        projection.recorded()
+        return IssuedBatch(directives=[
+            IssuedEntry(index=i, directive_id=str(d.id), number=d.number, version=d.version,
+                        location=f"/directives/{d.id}") for i, d in enumerate(issued)])
+
     @directives_router.post("/{directive_id}/amendments", response_model=DirectiveView,
                             responses=CONFLICT, summary="Amend a directive's summary or items")
     def amend_directive(directive_id: Annotated[str, Path(max_length=64)], body: AmendDirective,
@@ -305,3 +344,58 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
 
     return [units_router, directives_router]
 
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BatchBodyLimit:
+    """Refuses a batch body over MAX_BATCH_BYTES with a 413 before it is read whole (the
+    idempotency record reads a body into memory before the endpoint sees it)."""
+
+    def __init__(self, app: Any, path: str = "/directives/batch", limit: int = MAX_BATCH_BYTES) -> None:
+        self.app, self.path, self.limit = app, path, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        read = 0
+        refused = False
+
+        async def counted() -> Any:
+            nonlocal read, refused
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > self.limit and not refused:
+                # answered here: FastAPI turns any failure while it reads a body into a 400
+                refused = True
+                await self._refuse(send)
+                raise _TooLarge
+            return message
+
+        async def unless_refused(message: Any) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except _TooLarge:
+            pass
+
+    async def _refuse(self, send: Any) -> None:
+        mib = self.limit // (1024 * 1024)
+        error = DomainError("batch_too_large",
+                            f"Lô văn bản vượt quá {mib} MiB; chia thành nhiều lô nhỏ hơn",
+                            f"The batch is over {mib} MiB; send it in smaller batches",
+                            field="directives", status=413)
+        body = json.dumps(error.body()).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
