@@ -564,13 +564,8 @@ class Inbox(Protocol):
 
 
 def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox,
-              max_records: int = 500, linger_ms: int = 0, **options: Any) -> Any:
-    """Register `inbox` as a batch subscriber: at-least-once, raw records, safe headers.
-
-    With `linger_ms`, a poll that brought fewer than `max_records` records is followed by a
-    pause of that long, and what the consumer fetched meanwhile joins the batch: at a steady
-    rate the inbox's transaction (and its round trips) is shared by several events instead
-    of paid per event. Idle, nothing changes (the consumer waits in its poll as before)."""
+              max_records: int = 500, **options: Any) -> Any:
+    """Register `inbox` as a batch subscriber: at-least-once, raw records, safe headers."""
     from faststream.kafka import KafkaMessage  # noqa: F401 - the message class of the broker
 
     async def parse(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -598,29 +593,9 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
         auto_offset_reset="earliest", parser=parse, decoder=raw, **options,
     )
 
-    if linger_ms > 0:
-        subscriber.get_msg = _lingering(subscriber.get_msg, linger_ms / 1000, max_records)
-
     @subscriber
     async def handle(records: Any) -> None:
         batch = records if isinstance(records, tuple | list) else (records,)
         await inbox.handle(batch)
 
     return subscriber
-
-
-def _lingering(poll: Callable[[Any], Awaitable[tuple[Any, ...]]], seconds: float,
-               max_records: int) -> Callable[[Any], Awaitable[tuple[Any, ...]]]:
-    """FastStream's batch poll, followed by a pause and what the consumer fetched meanwhile
-    (aiokafka keeps fetching in the background; `getmany` with no timeout takes only what
-    it holds, in each partition's order after the first records)."""
-
-    async def get_msg(consumer: Any) -> tuple[Any, ...]:
-        records = await poll(consumer)
-        if not records or len(records) >= max_records:
-            return records
-        await asyncio.sleep(seconds)
-        more = await consumer.getmany(timeout_ms=0, max_records=max_records - len(records))
-        return (*records, *(record for batch in more.values() for record in batch))
-
-    return get_msg

@@ -121,23 +121,20 @@ class _Paced:
 
 def wake_on_commit(app: Application, store_url: str, *, poll_seconds: float, relay: OutboxRelay,
                    projections: tuple[StoreProjection, ...] = (),
-                   wake: tuple[Callable[[], None], ...] = (),
-                   relay_gap: float = 0.0) -> LogListener:
+                   wake: tuple[Callable[[], None], ...] = ()) -> LogListener:
     """A worker's listener for `app`'s log, waking its relay, its read models and `wake`.
     When it listens (PostgreSQL), the relay and the read models poll unwoken only every
     `poll_seconds` (the fallback); on SQLite they keep their short polls.
 
-    The relay is woken at a commit at once when idle, then at most every `relay_gap` seconds
-    (the other services wait for its events; under load one round then publishes the events
-    of several commits); the read models and `wake` at most every `FOLLOW_INTERVAL` (their
-    queries catch up by themselves first, and a round per commit would cost a transaction
-    per command under load)."""
+    The relay is woken at every commit (the other services wait for its events); the read
+    models and `wake` at most every `FOLLOW_INTERVAL` (their queries catch up by themselves
+    first, and a round per commit would cost a transaction per command under load)."""
     listener = LogListener.for_app(app, store_url)
     if listener.enabled:
         relay.idle_interval = max(relay.idle_interval, poll_seconds)
         for projection in projections:
             projection.follow_interval = max(projection.follow_interval, poll_seconds)
-    listener.on_commit(relay.wake, at_most_every=relay_gap)
+    listener.on_commit(relay.wake)
     for callback in (*(p.wake for p in projections), *wake):
         listener.on_commit(callback, at_most_every=FOLLOW_INTERVAL)
     return listener

@@ -63,15 +63,6 @@ class ServiceSettings(BaseSettings):
         "process wakes them at once (LISTEN/NOTIFY), so this is only the fallback (SQLite: "
         "0.05 s and 0.2 s)")
     consumer_max_records: int = Field(500, ge=1, le=10_000, description="records a consumer takes per poll")
-    consumer_linger_ms: int = Field(
-        20, ge=0, le=1000, description="after a poll that brought fewer than "
-        "DONDOC_CONSUMER_MAX_RECORDS records, a consumer waits this long and adds what arrived "
-        "meanwhile to the same batch: under a steady load one inbox transaction carries several "
-        "commands instead of one each (each batch waits this long more; 0: every poll is a batch)")
-    relay_wake_gap_ms: int = Field(
-        20, ge=0, le=1000, description="directives, tasks, reports: a worker's outbox relay is "
-        "woken by a commit at once when idle, then at most once per this gap: the commits within "
-        "it are relayed together when it ends (0: a round per commit)")
     clock: Literal["system", "manual"] = Field(
         "system", description="'manual' lets tests and demos move time through the admin API")
     manual_clock_start: AwareDatetime | None = Field(

@@ -54,7 +54,6 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                         batch_size=settings.relay_batch_size, route=lambda _: topic)
     projection.listeners.append(relay.wake)
     commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
-                             relay_gap=settings.relay_wake_gap_ms / 1000,
                              projections=(projection,))
     api, _ = http_app(service="directives", title="dondoc directives", description=DESCRIPTION,
                       engine=engine, clock=clock, auth=auth, verifier=verifier,

@@ -177,8 +177,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                      dead_letters=DeadLetters(publish_dead_letter, consumer))
     broker = make_broker(kafka, service="notifications")
     subscribe(broker, [settings.topic(s) for s in SOURCES], group_id=consumer,
-              inbox=_WakingInbox(inbox, planner_wake), max_records=settings.consumer_max_records,
-              linger_ms=settings.consumer_linger_ms)
+              inbox=_WakingInbox(inbox, planner_wake), max_records=settings.consumer_max_records)
     lag = ConsumerLagMonitor(kafka.bootstrap, {consumer: [settings.topic(s) for s in SOURCES]})
 
     async def start() -> None:

@@ -77,7 +77,6 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     watcher = OverdueWatcher(service, view, clock, interval=settings.watch_interval_seconds)
     # the watcher catches the view up when woken: an API replica's saves show at once
     commits = wake_on_commit(log, store_url, poll_seconds=settings.log_poll_seconds, relay=relay,
-                             relay_gap=settings.relay_wake_gap_ms / 1000,
                              wake=(watcher.wake,))
 
     broker = make_broker(kafka, service="reports", logger=None)
@@ -98,8 +97,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     inbox.applied.append(changes.notify)
     commits.on_commit(changes.notify)
     subscribe(broker, [topics["directives"], topics["tasks"]], group_id=consumer, inbox=inbox,
-              max_records=settings.consumer_max_records,
-              linger_ms=settings.consumer_linger_ms)
+              max_records=settings.consumer_max_records)
     lag = ConsumerLagMonitor(kafka.bootstrap, {consumer: [topics["directives"], topics["tasks"]]})
     # the process that runs the workers shows the reports awaited (API replicas do not)
     picture = SnapshotCollector("reports-awaited", lambda: awaited_reports(engine, clock))

@@ -71,7 +71,6 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     projection.listeners.append(relay.wake)
     watcher = DeadlineWatcher(app, projection, engine, clock, poll=settings.watcher_poll_seconds)
     commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
-                             relay_gap=settings.relay_wake_gap_ms / 1000,
                              projections=(projection,))
     # the queries waiting for their answer to change (`Prefer: wait`) look again at each
     # commit: a consumer's reactions, a command of any process. Without the listener
@@ -93,8 +92,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     broker = make_broker(kafka, service="tasks")
     group = f"{settings.topic_prefix}{CONSUMER}"
     subscribe(broker, consumed, group_id=group, inbox=inbox,
-              max_records=settings.consumer_max_records,
-              linger_ms=settings.consumer_linger_ms)
+              max_records=settings.consumer_max_records)
     lag = ConsumerLagMonitor(kafka.bootstrap, {group: consumed})
     # the process that runs the workers shows the office's picture (API replicas do not)
     picture = SnapshotCollector("tasks-office", lambda: office_picture(engine, clock))
