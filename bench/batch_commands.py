@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,7 +61,8 @@ from commands import (  # noqa: E402
     notice,
     percentile,
     processes,
-    raw_rate,
+    say,
+    stack_and_raw_baseline,
 )
 
 UNITS = 200
@@ -320,23 +320,12 @@ async def prepare(suite: Any, today: date) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> None:
-    from dondoc.dev import Stack, StackConfig
     from dondoc.dev.suite import ProcessSuite
     from dondoc_platform.calendar import local_day
     from dondoc_platform.clock import SystemClock
 
-    def say(line: str) -> None:
-        print(f"[bench] {line}", file=sys.stderr, flush=True)
-
-    stack = Stack(StackConfig.from_env())
-    left_running = [n for n in ("kafka", "postgres") if stack.components[n].running_pid() is not None]
-    stack.up(["kafka", "postgres"], report=say)
-    try:
+    with stack_and_raw_baseline(args) as (stack, results):
         postgres, kafka = stack.postgres.url, stack.kafka.address()
-        results: dict[str, Any] = {"machine_before": machine(), "settings": vars(args)}
-        say(f"raw baseline ({args.raw_seconds} s)")
-        results["raw_before"] = raw_rate(postgres, args.raw_seconds)
-        say(f"  {results['raw_before']['per_second']}/s")
         with tempfile.TemporaryDirectory(prefix="bench-batch-") as scratch, ProcessSuite(
                 Path(scratch) / "suite", kafka_bootstrap=kafka, postgres_url=postgres,
                 env={"DONDOC_LOG_LEVEL": "WARNING"}) as suite:
@@ -401,21 +390,13 @@ def main(args: argparse.Namespace) -> None:
                     f"{figures['tasks_behind_at_schedule_end']}; caught up "
                     f"{figures['caught_up_after_schedule_seconds']} s after it; end to end p50 "
                     f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
-        say(f"raw baseline again ({args.raw_seconds} s)")
-        results["raw_after"] = raw_rate(postgres, args.raw_seconds)
-        results["machine_after"] = machine()
-        raw = statistics.mean([results["raw_before"]["per_second"], results["raw_after"]["per_second"]])
-        results["raw_mean_per_second"] = round(raw, 1)
-        results["ratios_to_raw"] = {
-            size: {"accepted": round(f["notices_per_second"] / raw, 2),
-                   "whole_system": (round(f["system_notices_per_second"] / raw, 2)
-                                    if f["system_notices_per_second"] else None)}
-            for size, f in results["saturation"].items()}
-        emit(results, args.json)
-    finally:
-        started = [n for n in ("kafka", "postgres") if n not in left_running]
-        if started:
-            stack.down(started, report=say)
+    raw = results["raw_mean_per_second"]
+    results["ratios_to_raw"] = {
+        size: {"accepted": round(f["notices_per_second"] / raw, 2),
+               "whole_system": (round(f["system_notices_per_second"] / raw, 2)
+                                if f["system_notices_per_second"] else None)}
+        for size, f in results["saturation"].items()}
+    emit(results, args.json)
 
 
 def arguments() -> argparse.Namespace:

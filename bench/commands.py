@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -55,6 +56,7 @@ import urllib.parse
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 UNITS = 200
@@ -837,23 +839,43 @@ def emit(results: dict[str, Any], path: str | None) -> None:
         Path(path).write_text(text + "\n")
 
 
-def main(args: argparse.Namespace) -> None:
-    from dondoc.dev import Stack, StackConfig
-    from dondoc.dev.suite import ProcessSuite
+def say(line: str) -> None:
+    print(f"[bench] {line}", file=sys.stderr, flush=True)
 
-    def say(line: str) -> None:
-        print(f"[bench] {line}", file=sys.stderr, flush=True)
+
+@contextlib.contextmanager
+def stack_and_raw_baseline(args: argparse.Namespace) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The local Kafka and PostgreSQL (a running demo's are reused; what this starts, it
+    stops), and the raw rate measured on them before the run and again after it: yields the
+    stack and the results, which then hold `raw_before`, `raw_after`, `raw_mean_per_second`
+    and the machine's state before and after."""
+    from dondoc.dev import Stack, StackConfig
 
     stack = Stack(StackConfig.from_env())
-    # the local stack's own parts (a running demo's Kafka is reused); what this run starts, it stops
     left_running = [n for n in ("kafka", "postgres") if stack.components[n].running_pid() is not None]
     stack.up(["kafka", "postgres"], report=say)
     try:
-        postgres, kafka = stack.postgres.url, stack.kafka.address()
         results: dict[str, Any] = {"machine_before": machine(), "settings": vars(args)}
         say(f"raw baseline: eventsourcing saving one aggregate per transaction ({args.raw_seconds} s)")
-        results["raw_before"] = raw_rate(postgres, args.raw_seconds)
+        results["raw_before"] = raw_rate(stack.postgres.url, args.raw_seconds)
         say(f"  {results['raw_before']['per_second']}/s")
+        yield stack, results
+        say(f"raw baseline again ({args.raw_seconds} s)")
+        results["raw_after"] = raw_rate(stack.postgres.url, args.raw_seconds)
+        results["machine_after"] = machine()
+        results["raw_mean_per_second"] = round(statistics.mean(
+            [results["raw_before"]["per_second"], results["raw_after"]["per_second"]]), 1)
+    finally:
+        started = [n for n in ("kafka", "postgres") if n not in left_running]
+        if started:
+            stack.down(started, report=say)
+
+
+def main(args: argparse.Namespace) -> None:
+    from dondoc.dev.suite import ProcessSuite
+
+    with stack_and_raw_baseline(args) as (stack, results):
+        postgres, kafka = stack.postgres.url, stack.kafka.address()
         with tempfile.TemporaryDirectory(prefix="bench-commands-") as scratch, ProcessSuite(
                 Path(scratch) / "suite", kafka_bootstrap=kafka, postgres_url=postgres,
                 env={"DONDOC_LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}) as suite:
@@ -922,18 +944,11 @@ def main(args: argparse.Namespace) -> None:
                         suite.signer.jwks_file, postgres, idempotency)
                     say(f"  {figures['accepted_per_second']}/s answered; "
                         f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
-        say(f"raw baseline again ({args.raw_seconds} s)")
-        results["raw_after"] = raw_rate(postgres, args.raw_seconds)
-        results["machine_after"] = machine()
-        raw = statistics.mean([results["raw_before"]["per_second"], results["raw_after"]["per_second"]])
-        results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
-        for variant, figures in results.get("ceiling", {}).items():
-            results[f"ratio_ceiling_{variant}_to_raw"] = round(figures["accepted_per_second"] / raw, 2)
-        emit(results, args.json)
-    finally:
-        started = [n for n in ("kafka", "postgres") if n not in left_running]
-        if started:
-            stack.down(started, report=say)
+    raw = results["raw_mean_per_second"]
+    results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
+    for variant, figures in results.get("ceiling", {}).items():
+        results[f"ratio_ceiling_{variant}_to_raw"] = round(figures["accepted_per_second"] / raw, 2)
+    emit(results, args.json)
 
 
 def arguments() -> argparse.Namespace:
