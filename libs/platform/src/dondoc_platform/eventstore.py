@@ -20,7 +20,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
 
-from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, chain
+from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, canonical_originator, chain
 from dondoc_platform.stores import StoreURL
 
 INBOX_TABLE = "dondoc_inbox"
@@ -78,12 +78,12 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
         ]
         self._last_link = SQL("SELECT position, hash FROM {0}.{1} ORDER BY position DESC LIMIT 1"
                               ).format(schema, chain_t)
-        self._select_new = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {0}.{1} WHERE notification_id = ANY(%s) ORDER BY notification_id"
-        ).format(schema, Identifier(events_table_name))
-        self._insert_link = SQL("INSERT INTO {0}.{1} (position, previous_position, hash) "
-                                "VALUES (%s, %s, %s)").format(schema, chain_t)
+        # The insert answers each event's key with its position (the chain is made from them).
+        self.insert_events_statement += SQL(", originator_id, originator_version")
+        # One statement for a transaction's links, however many events it saved.
+        self._insert_links = SQL("INSERT INTO {0}.{1} (position, previous_position, hash) "
+                                 "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])"
+                                 ).format(schema, chain_t)
         self._insert_inbox = SQL("INSERT INTO {0}.{1} (consumer, event_id, topic, partition, "
                                  "kafka_offset) VALUES (%s, %s, %s, %s, %s)").format(schema, inbox_t)
         self._seen_inbox = SQL("SELECT 1 FROM {0}.{1} WHERE consumer = %s AND event_id = %s"
@@ -102,10 +102,13 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             "SET position = EXCLUDED.position, updated_at = now() WHERE {0}.{1}.position < EXCLUDED.position"
         ).format(schema, outbox_t)
         self._link_at = SQL("SELECT hash FROM {0}.{1} WHERE position = %s").format(schema, chain_t)
+        # The link looked up per event, not joined: as a prepared statement on its generic
+        # plan, a join merged the batch with the whole chain from its first link (a scan that
+        # grows with the log at every relay round).
         self._outbox_batch = SQL(
             "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
-            "c.hash FROM {0}.{1} e LEFT JOIN {0}.{2} c ON c.position = e.notification_id "
-            "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+            "(SELECT c.hash FROM {0}.{2} c WHERE c.position = e.notification_id) AS hash "
+            "FROM {0}.{1} e WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
         ).format(schema, Identifier(events_table_name), chain_t)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -116,19 +119,28 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if ids:
-            # Still inside the insert's transaction, which holds the events table's EXCLUSIVE
-            # lock: no other writer can take a position between the last link and ours.
-            curs.execute(self._last_link)
-            row = curs.fetchone()
-            before, previous = (row["position"], bytes(row["hash"])) if row else (0, GENESIS)
-            curs.execute(self._select_new, (list(ids),))
-            new = [LoggedEvent(r["notification_id"], r["originator_id"], r["originator_version"],
-                               r["topic"], bytes(r["state"])) for r in curs.fetchall()]
-            links = [(c.position, c.previous_position, c.hash) for c in chain(before, previous, new)]
-            curs.executemany(self._insert_link, links)
-        return ids
+        rows = curs.fetchall()
+        if not rows:
+            return []
+        # Still inside the insert's transaction, which holds the events table's EXCLUSIVE
+        # lock: no other writer can take a position between the last link and ours. The
+        # links are made from the events in hand, each matched to its position by the key
+        # the insert returned (not read back: one round trip fewer per save).
+        by_key = {(canonical_originator(e.originator_id), e.originator_version): e
+                  for e in stored_events}
+        new = []
+        for r in sorted(rows, key=lambda r: r["notification_id"]):
+            e = by_key[(canonical_originator(r["originator_id"]), r["originator_version"])]
+            new.append(LoggedEvent(r["notification_id"], e.originator_id, e.originator_version,
+                                   e.topic, e.state))
+        curs.execute(self._last_link)
+        row = curs.fetchone()
+        before, previous = (row["position"], bytes(row["hash"])) if row else (0, GENESIS)
+        links = list(chain(before, previous, new))
+        curs.execute(self._insert_links, ([c.position for c in links],
+                                          [c.previous_position for c in links],
+                                          [c.hash for c in links]))
+        return [r["notification_id"] for r in rows]
 
     # -- queries used by the relay and by audits ------------------------------------------
 
