@@ -184,6 +184,41 @@ class TestPostgresChainedStore(ChainedStoreContract):
             range(1011, 1016))
         assert all(e.audit_hash is not None for e in recorder.select_outbox_batch(1010, 5))
 
+    def test_reads_and_saves_cost_no_round_trip_they_do_not_need(
+            self, app: svc.Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Every round trip costs CPU in the service and in PostgreSQL: the relay's and the
+        # consumers' reads are one statement each, with no BEGIN and ROLLBACK around it,
+        # and a save makes its chain from the events in hand (nothing read back).
+        statements: list[str] = []
+        transactions: list[bool] = []
+        execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+        transaction = psycopg.Connection.transaction
+
+        def text(query: Any, cursor: psycopg.Cursor) -> str:
+            return query if isinstance(query, str) else query.as_string(cursor.connection)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", lambda self, query, *a, **k: (
+            statements.append(text(query, self)), execute(self, query, *a, **k))[1])
+        monkeypatch.setattr(psycopg.Cursor, "executemany", lambda self, query, *a, **k: (
+            statements.append(text(query, self)), executemany(self, query, *a, **k))[1])
+        monkeypatch.setattr(psycopg.Connection, "transaction", lambda self, *a, **k: (
+            transactions.append(True), transaction(self, *a, **k))[1])
+        recorder = recorder_of(app)
+        recorder.select_outbox_batch(0, 10)
+        recorder.set_outbox_position("relay", 10)
+        assert recorder.outbox_position("relay") == 10
+        recorder.inbox_seen("receipts", ["ce-1"])
+        assert (len(statements), transactions) == (4, [])
+
+        statements.clear()
+        tracked = svc.Tracked(unit="X")
+        tracked.note("một")
+        app.save(tracked)
+        assert transactions == [True]  # the save's own
+        assert not [s for s in statements if "= ANY" in s], statements
+        assert sum("_chain" in s and s.lstrip().upper().startswith("INSERT") for s in statements) == 1
+        assert verify_store(app) == []
+
 
 def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(n for child in node.get("Plans", []) for n in _nodes(child))]

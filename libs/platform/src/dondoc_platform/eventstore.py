@@ -9,6 +9,7 @@ Configure an application with `store_env(url)`; pass `inbox=InboxEntry(...)` to
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -144,6 +145,14 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     # -- queries used by the relay and by audits ------------------------------------------
 
+    @contextmanager
+    def _statement(self) -> Iterator[Any]:
+        """A cursor for one statement on its own, in autocommit (the pool's connections are):
+        a read, or a write that one statement makes atomic, without the BEGIN and the
+        ROLLBACK or COMMIT around it that a transaction costs (two round trips more)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            yield curs
+
     def record_inbox_only(self, entry: InboxEntry | Sequence[InboxEntry]) -> None:
         entries = _entries(entry)
         try:
@@ -153,13 +162,13 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             raise AlreadyApplied(", ".join(x.event_id for x in entries)) from e
 
     def inbox_has(self, consumer: str, event_id: str) -> bool:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._seen_inbox, (consumer, event_id))
             return curs.fetchone() is not None
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """The stored events of several aggregates (one query), each aggregate's in order."""
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._events_of_many, (list(originator_ids),), prepare=True)
             return [StoredEvent(originator_id=r["originator_id"],
                                 originator_version=r["originator_version"], topic=r["topic"],
@@ -167,24 +176,24 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     def inbox_seen(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` the consumer has recorded (one query)."""
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._seen_inbox_any, (consumer, list(event_ids)))
             return {r["event_id"] for r in curs.fetchall()}
 
     def select_links(self, after: int, limit: int) -> list[ChainLink]:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._select_links, (after, limit))
             return [ChainLink(r["position"], r["previous_position"], bytes(r["hash"]))
                     for r in curs.fetchall()]
 
     def link_hash(self, position: int) -> bytes | None:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._link_at, (position,))
             row = curs.fetchone()
             return bytes(row["hash"]) if row else None
 
     def select_outbox_batch(self, after: int, limit: int) -> list[OutboxEntry]:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._outbox_batch, (after, limit), prepare=True)
             return [OutboxEntry(
                 Notification(id=r["notification_id"], originator_id=r["originator_id"],
@@ -194,13 +203,13 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             ) for r in curs.fetchall()]
 
     def outbox_position(self, name: str) -> int:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._get_outbox, (name,))
             row = curs.fetchone()
             return int(row["position"]) if row else 0
 
     def set_outbox_position(self, name: str, position: int) -> None:
-        with self.datastore.transaction(commit=True) as curs:
+        with self._statement() as curs:
             curs.execute(self._set_outbox, (name, position))
 
 
