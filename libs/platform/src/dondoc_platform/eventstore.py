@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
@@ -445,12 +445,21 @@ class UnitOfWork:
         self.seen = seen  # event ids recorded before, or earlier in this batch
         self.loaded: dict[UUID, Any] = {}
         self.saved: dict[UUID, Any] = {}
+        # looked for and not found: not asked again within the batch (a batch of notices
+        # asks each for the administrator's calendar, which usually does not exist)
+        self.missing: set[UUID] = set()
         self.entries: list[InboxEntry] = []
 
     def get(self, aggregate_id: UUID) -> Any:
         if aggregate_id in self.loaded:
             return self.loaded[aggregate_id]
-        aggregate = self.app.repository.get(aggregate_id)
+        if aggregate_id in self.missing:
+            raise AggregateNotFoundError(aggregate_id)
+        try:
+            aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            self.missing.add(aggregate_id)
+            raise
         self.loaded[aggregate_id] = aggregate
         return aggregate
 
