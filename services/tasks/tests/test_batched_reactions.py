@@ -154,15 +154,26 @@ async def test_a_batch_is_recorded_in_one_transaction(kafka_bootstrap: str, stor
     app = TasksApp(env=store_env(store_url))
     try:
         transactions: list[int] = []
-        insert_events = app.recorder.insert_events
+        asked: list[Any] = []
+        insert_events, get = app.recorder.insert_events, app.repository.get
 
         def counted(stored_events: Any, **kwargs: Any) -> Any:
             transactions.append(len(kwargs.get("inbox") or ()))
             return insert_events(stored_events, **kwargs)
 
+        def counted_get(aggregate_id: Any, *args: Any, **kwargs: Any) -> Any:
+            asked.append(aggregate_id)
+            return get(aggregate_id, *args, **kwargs)
+
         app.recorder.insert_events = counted  # type: ignore[method-assign]
+        app.repository.get = counted_get  # type: ignore[method-assign]
         await _inbox(app).handle(records)
         assert transactions == [len(events)]  # every reaction and every inbox entry at once
+        # Each notice asks for its ledger (new: none) and for the administrator's calendar
+        # (none here): the calendar once per batch, not once per notice; a claim finds its
+        # task where the batch's own notice made it.
+        assert len(asked) == len(set(asked)) == NOTICES + 1, asked
+        app.repository.get = get  # type: ignore[method-assign]
         _applied_exactly_once(app, events)
         await _inbox(app).handle(records)  # redelivered: nothing new
         assert transactions == [len(events)]
@@ -170,27 +181,3 @@ async def test_a_batch_is_recorded_in_one_transaction(kafka_bootstrap: str, stor
     finally:
         app.close()
 
-
-async def test_a_batch_asks_for_a_missing_aggregate_once(kafka_bootstrap: str, store_url: str,
-                                                         topic_name: str) -> None:
-    # Each notice asks for its ledger (new: none) and for the administrator's calendar
-    # (none here): the calendar is asked for once per batch, not once per notice; a claim
-    # finds its task where the batch's own notice made it.
-    events = _events()
-    records = await _records(kafka_bootstrap, topic_name, events)
-    app = TasksApp(env=store_env(store_url))
-    try:
-        asked: list[Any] = []
-        get = app.repository.get
-
-        def counted(aggregate_id: Any, *args: Any, **kwargs: Any) -> Any:
-            asked.append(aggregate_id)
-            return get(aggregate_id, *args, **kwargs)
-
-        app.repository.get = counted  # type: ignore[method-assign]
-        await _inbox(app).handle(records)
-        assert len(asked) == NOTICES + 1, asked
-        assert len(set(asked)) == len(asked)
-        _applied_exactly_once(app, events)
-    finally:
-        app.close()
