@@ -615,7 +615,7 @@ def statements_reset(postgres_url: str) -> bool:
         return True
 
 
-def statements_top(postgres_url: str, commands: int, top: int = 20) -> list[dict[str, Any]]:
+def statements_top(postgres_url: str, commands: int, top: int = 60) -> list[dict[str, Any]]:
     """Since the reset, over every database: all statements together, then the `top` that
     took the most time and the `top` most often run (round trips cost CPU on both sides
     whatever their execution time), with their calls and milliseconds per command accepted."""
