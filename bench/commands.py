@@ -598,6 +598,51 @@ def sessions_opened(postgres_url: str) -> int:
         return int(conn.execute("select coalesce(sum(sessions), 0) from pg_stat_database").fetchone()[0])
 
 
+def statements_reset(postgres_url: str) -> bool:
+    """Forget what pg_stat_statements counted so far (`--statements`); False if the server
+    was not started with it (the dev Stack loads it; another server may not)."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        if conn.execute("select 1 from pg_available_extensions where name = 'pg_stat_statements'"
+                        ).fetchone() is None:
+            return False
+        conn.execute("create extension if not exists pg_stat_statements")
+        try:
+            conn.execute("select pg_stat_statements_reset()")
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            return False  # not in shared_preload_libraries
+        return True
+
+
+def statements_top(postgres_url: str, commands: int, top: int = 60) -> list[dict[str, Any]]:
+    """Since the reset, over every database: all statements together, then the `top` that
+    took the most time and the `top` most often run (round trips cost CPU on both sides
+    whatever their execution time), with their calls and milliseconds per command accepted."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "with s as (select coalesce(d.datname, '?') as datname, s.calls, s.total_exec_time,"
+            " s.rows, s.query, rank() over (order by s.total_exec_time desc) as by_time,"
+            " rank() over (order by s.calls desc) as by_calls from pg_stat_statements s"
+            " left join pg_database d on d.oid = s.dbid where d.datname is distinct from 'postgres')"
+            " select datname, calls, total_exec_time, rows, query from s"
+            " where by_time <= %s or by_calls <= %s order by total_exec_time desc",
+            (top, top)).fetchall()
+        total = conn.execute("select sum(total_exec_time), sum(calls) from pg_stat_statements s"
+                             " left join pg_database d on d.oid = s.dbid"
+                             " where d.datname is distinct from 'postgres'").fetchone()
+    per = max(commands, 1)
+    return [{"all": True, "total_ms": round(float(total[0] or 0), 1),
+             "calls": int(total[1] or 0), "ms_per_command": round(float(total[0] or 0) / per, 3),
+             "calls_per_command": round(int(total[1] or 0) / per, 2)}] + [
+        {"database": d.removeprefix("suite_").rsplit("_", 1)[0], "calls": c,
+         "calls_per_command": round(c / per, 2), "total_ms": round(t, 1),
+         "ms_per_command": round(t / per, 3), "rows": r, "query": " ".join(q.split())[:300]}
+        for d, c, t, r, q in rows]
+
+
 def processes(suite: Any, stack: Any) -> dict[str, int | None]:
     """The processes whose CPU a command costs: the services, PostgreSQL, Kafka."""
     pids = {name: suite[name].pidfile.read() for name in suite.names}
@@ -916,6 +961,7 @@ def main(args: argparse.Namespace) -> None:
             for rate in args.rate:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
                 sessions = sessions_opened(postgres)
+                counting = args.statements and statements_reset(postgres)
                 before, started = cpu_seconds(roots), time.perf_counter()
                 steady, memory = drive(plan_file, "steady", args, suite,
                                        Path(scratch) / f"steady-{rate}.json", rate=rate)
@@ -926,6 +972,8 @@ def main(args: argparse.Namespace) -> None:
                 figures["cpu"] = cpu_figures(before, cpu_seconds(roots), steady["cpu_seconds"],
                                              len(steady["accepted"]), time.perf_counter() - started)
                 figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
+                if counting:
+                    figures["statements"] = statements_top(postgres, len(steady["accepted"]))
                 used = steady["used_reports"]
                 plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
                 plan_file.write_text(json.dumps(plan))
@@ -979,6 +1027,9 @@ def arguments() -> argparse.Namespace:
                         help="the load generator's HTTP client: a small asyncio one, or httpx")
     parser.add_argument("--env", action="append", default=[],
                         help="NAME=value for every service process (repeatable)")
+    parser.add_argument("--statements", action="store_true",
+                        help="count each steady run's statements with pg_stat_statements "
+                             "(the dev Stack's PostgreSQL loads it) and report the top ones")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--plan")
     parser.add_argument("--mode", choices=["steady", "saturate"])

@@ -59,6 +59,22 @@ class ChainedStoreContract:
         assert app.recorder.max_notification_id() == AGGREGATES * (NOTES_EACH + 1)
         assert verify_store(app) == []
 
+    def test_aggregates_saved_together_are_chained_in_log_order(self, app: svc.Tracker,
+                                                                store_url: str) -> None:
+        # Several aggregates of several events each in one transaction: every event gets
+        # its link, made from the bytes stored at its own position.
+        together = [svc.Tracked(unit=f"T{i}") for i in range(3)]
+        for n, tracked in enumerate(together):
+            for k in range(n + 1):
+                tracked.note(f"ghi chú {k}")
+        app.save(*reversed(together))
+        _, chain = self.tables(app)
+        last = AGGREGATES * (NOTES_EACH + 1)
+        links = self.query(store_url, f"SELECT position, previous_position FROM {chain} "
+                                      "WHERE position > %s ORDER BY position", (last,))
+        assert links == [(last + i + 1, last + i) for i in range(9)]
+        assert verify_store(app) == []
+
     def test_one_altered_byte_of_one_event_is_named(self, app: svc.Tracker, store_url: str) -> None:
         events, _ = self.tables(app)
         ((state,),) = self.query(
@@ -145,3 +161,64 @@ class TestPostgresChainedStore(ChainedStoreContract):
         with psycopg.connect(store_url) as conn:
             return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
                     for row in conn.execute(sql, params).fetchall()]
+
+    def test_the_relays_read_touches_only_the_links_it_returns(self, app: svc.Tracker,
+                                                               store_url: str) -> None:
+        # The relay's statement is prepared; after a few runs PostgreSQL may keep its generic
+        # plan, which knows neither the position nor the limit. A join planned then merged
+        # the batch with the chain from its first link, at every relay round.
+        svc.write_events(app, aggregates=200, notes_each=4)
+        recorder = recorder_of(app)
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+            text = recorder._outbox_batch.as_string(conn).replace("%s", "$1", 1).replace("%s", "$2", 1)
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            conn.execute(f"PREPARE relay_batch (bigint, bigint) AS {text}")
+            ((plan,),) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE relay_batch (1010, 5)"
+                                      ).fetchall()
+        touched = sum(node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+                      for node in _nodes(plan[0]["Plan"])
+                      if node.get("Relation Name") == recorder.chain_table)
+        assert 0 < touched <= 5
+        assert [e.notification.id for e in recorder.select_outbox_batch(1010, 5)] == list(
+            range(1011, 1016))
+        assert all(e.audit_hash is not None for e in recorder.select_outbox_batch(1010, 5))
+
+    def test_reads_and_saves_cost_no_round_trip_they_do_not_need(
+            self, app: svc.Tracker, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Every round trip costs CPU in the service and in PostgreSQL: the relay's and the
+        # consumers' reads are one statement each, with no BEGIN and ROLLBACK around it,
+        # and a save makes its chain from the events in hand (nothing read back).
+        statements: list[str] = []
+        transactions: list[bool] = []
+        execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+        transaction = psycopg.Connection.transaction
+
+        def text(query: Any, cursor: psycopg.Cursor) -> str:
+            return query if isinstance(query, str) else query.as_string(cursor.connection)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", lambda self, query, *a, **k: (
+            statements.append(text(query, self)), execute(self, query, *a, **k))[1])
+        monkeypatch.setattr(psycopg.Cursor, "executemany", lambda self, query, *a, **k: (
+            statements.append(text(query, self)), executemany(self, query, *a, **k))[1])
+        monkeypatch.setattr(psycopg.Connection, "transaction", lambda self, *a, **k: (
+            transactions.append(True), transaction(self, *a, **k))[1])
+        recorder = recorder_of(app)
+        recorder.select_outbox_batch(0, 10)
+        recorder.set_outbox_position("relay", 10)
+        assert recorder.outbox_position("relay") == 10
+        recorder.inbox_seen("receipts", ["ce-1"])
+        assert (len(statements), transactions) == (4, [])
+
+        statements.clear()
+        tracked = svc.Tracked(unit="X")
+        tracked.note("một")
+        app.save(tracked)
+        assert transactions == [True]  # the save's own
+        assert not [s for s in statements if "= ANY" in s], statements
+        assert sum("_chain" in s and s.lstrip().upper().startswith("INSERT") for s in statements) == 1
+        assert verify_store(app) == []
+
+
+def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _nodes(child))]

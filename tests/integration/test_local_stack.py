@@ -8,6 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from dondoc.dev import Stack, StackConfig, StackError
@@ -37,6 +38,10 @@ def test_whole_stack_comes_up_reports_status_and_goes_down_leaving_nothing(tmp_p
         assert stack.prometheus.ready()
         states = {name: state for name, state, _ in stack.status() if name != "services"}
         assert all(state.startswith("running") for state in states.values()), states
+        # the statements' statistics are there to ask for (Debian's server ships the library)
+        with psycopg.connect(stack.postgres.url, autocommit=True) as conn:
+            conn.execute("create extension if not exists pg_stat_statements")
+            assert conn.execute("select count(*) from pg_stat_statements").fetchone()[0] > 0
         # `up` again is harmless
         again: list[str] = []
         stack.up(report=again.append)

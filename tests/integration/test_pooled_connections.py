@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import sqlalchemy as sa
 import pytest
 
 from dondoc_platform.projection import postgres_engine
@@ -77,5 +78,32 @@ def test_connections_of_a_burst_are_kept_for_the_next_one(postgres_database: str
         first = burst()
         assert len(first) == 12
         assert burst() == first
+    finally:
+        engine.dispose()
+
+
+def test_rows_inserted_together_go_as_one_statement(postgres_database: str) -> None:
+    # A notice's five tasks on the board, their parties, the register's parties: one
+    # statement each on PostgreSQL, not one per row (each a parse, bind and execution).
+    engine = postgres_engine(StoreURL.parse(postgres_database).sqlalchemy_url())
+    metadata = sa.MetaData()
+    things = sa.Table("things_inserted_together", metadata,
+                      sa.Column("thing_id", sa.String(20), primary_key=True),
+                      sa.Column("name", sa.Text, nullable=False),
+                      sa.Column("facts", sa.JSON, nullable=False))
+    statements: list[str] = []
+    try:
+        metadata.create_all(engine)
+        sa.event.listen(engine, "before_cursor_execute",
+                        lambda conn, cursor, statement, *_: statements.append(statement))
+        rows = [{"thing_id": f"T{i}", "name": f"Ban Tuyên giáo {i}", "facts": {"i": i}}
+                for i in range(7)]
+        with engine.begin() as conn:
+            conn.execute(things.insert(), rows)
+        assert len(statements) == 1 and statements[0].count("%(thing_id__") == 7, statements
+        with engine.connect() as conn:
+            stored = conn.execute(sa.select(things).order_by(things.c.thing_id)).all()
+        assert [(r.thing_id, r.name, r.facts) for r in stored] == [
+            (r["thing_id"], r["name"], r["facts"]) for r in rows]
     finally:
         engine.dispose()

@@ -80,6 +80,21 @@ def test_a_batch_registers_every_directive_in_one_transaction(client, office, se
     assert sorted(d["number"] for d in listed["items"]) == ["1-TB/TU", "2-TB/TU", "3-TB/TU"]
 
 
+def test_a_notice_reads_its_units_and_its_numbers_claim_in_one_query(client, office, service) -> None:
+    # One round trip for both, alone or in a batch; a number taken is still refused by it.
+    recorder = recorder_of(service.parts["app"])
+    reads: list[int] = []
+    select_events_of = recorder.select_events_of
+    recorder.select_events_of = lambda ids: (reads.append(len(ids)), select_events_of(ids))[1]
+    assert client.post("/directives", json=notice(number="7-TB/TU"), headers=office).status_code == 201
+    assert client.post("/directives/batch", json={"directives": notices(3)},
+                       headers=office).status_code == 201
+    taken = client.post("/directives", json=notice(number="2-TB/TU"), headers=office)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "duplicate_number"
+    assert len(reads) == 3
+    assert reads[1] > 3  # the batch's units and its three claims together
+
+
 BAD_ENTRIES = [
     ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "KHONGCO"}]},
      "directives[1].items[0].lead_unit_id", "unknown_unit", 422),
@@ -180,7 +195,9 @@ def test_a_number_taken_between_the_check_and_the_save_records_nothing(
     app = service.parts["app"]
     assert client.post("/directives", json=notice(number="3-TB/TU"), headers=office).status_code == 201
     before = _log_size(service)
-    monkeypatch.setattr(app, "_claimed", lambda ids: set())  # the check saw the number free
+    units_and_claims = app._units_and_claims
+    monkeypatch.setattr(app, "_units_and_claims",  # the check saw the number free
+                        lambda commands: (units_and_claims(commands)[0], set()))
     response = client.post("/directives/batch", json={"directives": notices(4)}, headers=office)
     assert response.status_code == 409, response.text
     assert response.json()["error"]["code"] == "duplicate_number"

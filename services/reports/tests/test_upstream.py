@@ -80,3 +80,38 @@ async def test_a_redelivered_event_changes_nothing_and_a_down_service_catches_up
     await h.start_service(at(date(2018, 6, 2)))
     await until(lambda: _tasks_of(h, "BTG"), what="t2 applied after the restart")
     assert await _tasks_of(h, "BTG") == {"t2"}
+
+
+def test_a_notices_tasks_reach_the_directory_in_one_statement(postgres_database: str) -> None:
+    # Five tasks of a notice (one of them delivered twice in the batch, one known already
+    # and assigned again): one upsert statement, each task once, the later row winning.
+    import sqlalchemy as sa
+
+    from dondoc_platform.inbox import Delivery
+    from dondoc_reports.adapters import directory
+    from dondoc_reports.adapters.sql import make_engine
+
+    engine = make_engine(postgres_database)
+    try:
+        directory.metadata.create_all(engine)
+
+        def delivered(*events: object) -> list[Delivery]:
+            return [Delivery(envelope=envelope_for(e, position=i + 1), event=e, topic="dondoc.tasks.v1",
+                             partition=0, offset=i) for i, e in enumerate(events)]
+
+        with engine.begin() as conn:
+            directory.apply_upstream(conn, delivered(task_assigned("t0", "BTG", assigned_on=date(2018, 3, 1))))
+        statements: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute",
+                        lambda conn, cursor, statement, *_: statements.append(statement))
+        batch = [task_assigned(f"t{i}", "BDV", assigned_on=date(2018, 3, 5)) for i in range(5)]
+        with engine.begin() as conn:
+            directory.apply_upstream(conn, delivered(*batch, batch[2]))
+        assert len(statements) == 1 and statements[0].count("%(task_id__") == 5, statements
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(directory.tasks.c.task_id, directory.tasks.c.lead_unit_id,
+                                          directory.tasks.c.assigned_on)
+                                .order_by(directory.tasks.c.task_id)).all()
+        assert [tuple(r) for r in rows] == [(f"t{i}", "BDV", date(2018, 3, 5)) for i in range(5)]
+    finally:
+        engine.dispose()

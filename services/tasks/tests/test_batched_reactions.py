@@ -154,18 +154,30 @@ async def test_a_batch_is_recorded_in_one_transaction(kafka_bootstrap: str, stor
     app = TasksApp(env=store_env(store_url))
     try:
         transactions: list[int] = []
-        insert_events = app.recorder.insert_events
+        asked: list[Any] = []
+        insert_events, get = app.recorder.insert_events, app.repository.get
 
         def counted(stored_events: Any, **kwargs: Any) -> Any:
             transactions.append(len(kwargs.get("inbox") or ()))
             return insert_events(stored_events, **kwargs)
 
+        def counted_get(aggregate_id: Any, *args: Any, **kwargs: Any) -> Any:
+            asked.append(aggregate_id)
+            return get(aggregate_id, *args, **kwargs)
+
         app.recorder.insert_events = counted  # type: ignore[method-assign]
+        app.repository.get = counted_get  # type: ignore[method-assign]
         await _inbox(app).handle(records)
         assert transactions == [len(events)]  # every reaction and every inbox entry at once
+        # Each notice asks for its ledger (new: none) and for the administrator's calendar
+        # (none here): the calendar once per batch, not once per notice; a claim finds its
+        # task where the batch's own notice made it.
+        assert len(asked) == len(set(asked)) == NOTICES + 1, asked
+        app.repository.get = get  # type: ignore[method-assign]
         _applied_exactly_once(app, events)
         await _inbox(app).handle(records)  # redelivered: nothing new
         assert transactions == [len(events)]
         _applied_exactly_once(app, events)
     finally:
         app.close()
+

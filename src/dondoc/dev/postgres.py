@@ -143,6 +143,10 @@ class PostgresCluster:
         self._init_cluster(bin_dir)
         options = (f"-p {self.config.port} -c listen_addresses=127.0.0.1 "
                    "-c unix_socket_directories='' -c max_connections=200 -c fsync=on")
+        if (bin_dir.parent / "lib" / "pg_stat_statements.so").exists():
+            # loaded (not created in any database) so that an operator or
+            # bench/commands.py --statements can ask which statements cost the time
+            options += " -c shared_preload_libraries=pg_stat_statements"
         result = self._run(
             [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
              "-o", options, "-w", "-t", str(int(self.config.start_timeout)), "start"],

@@ -9,18 +9,19 @@ Configure an application with `store_env(url)`; pass `inbox=InboxEntry(...)` to
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
 
-from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, chain
+from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, canonical_originator, chain
 from dondoc_platform.stores import StoreURL
 
 INBOX_TABLE = "dondoc_inbox"
@@ -78,12 +79,12 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
         ]
         self._last_link = SQL("SELECT position, hash FROM {0}.{1} ORDER BY position DESC LIMIT 1"
                               ).format(schema, chain_t)
-        self._select_new = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {0}.{1} WHERE notification_id = ANY(%s) ORDER BY notification_id"
-        ).format(schema, Identifier(events_table_name))
-        self._insert_link = SQL("INSERT INTO {0}.{1} (position, previous_position, hash) "
-                                "VALUES (%s, %s, %s)").format(schema, chain_t)
+        # The insert answers each event's key with its position (the chain is made from them).
+        self.insert_events_statement += SQL(", originator_id, originator_version")
+        # One statement for a transaction's links, however many events it saved.
+        self._insert_links = SQL("INSERT INTO {0}.{1} (position, previous_position, hash) "
+                                 "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])"
+                                 ).format(schema, chain_t)
         self._insert_inbox = SQL("INSERT INTO {0}.{1} (consumer, event_id, topic, partition, "
                                  "kafka_offset) VALUES (%s, %s, %s, %s, %s)").format(schema, inbox_t)
         self._seen_inbox = SQL("SELECT 1 FROM {0}.{1} WHERE consumer = %s AND event_id = %s"
@@ -102,10 +103,13 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             "SET position = EXCLUDED.position, updated_at = now() WHERE {0}.{1}.position < EXCLUDED.position"
         ).format(schema, outbox_t)
         self._link_at = SQL("SELECT hash FROM {0}.{1} WHERE position = %s").format(schema, chain_t)
+        # The link looked up per event, not joined: as a prepared statement on its generic
+        # plan, a join merged the batch with the whole chain from its first link (a scan that
+        # grows with the log at every relay round).
         self._outbox_batch = SQL(
             "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
-            "c.hash FROM {0}.{1} e LEFT JOIN {0}.{2} c ON c.position = e.notification_id "
-            "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
+            "(SELECT c.hash FROM {0}.{2} c WHERE c.position = e.notification_id) AS hash "
+            "FROM {0}.{1} e WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
         ).format(schema, Identifier(events_table_name), chain_t)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -116,21 +120,38 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if ids:
-            # Still inside the insert's transaction, which holds the events table's EXCLUSIVE
-            # lock: no other writer can take a position between the last link and ours.
-            curs.execute(self._last_link)
-            row = curs.fetchone()
-            before, previous = (row["position"], bytes(row["hash"])) if row else (0, GENESIS)
-            curs.execute(self._select_new, (list(ids),))
-            new = [LoggedEvent(r["notification_id"], r["originator_id"], r["originator_version"],
-                               r["topic"], bytes(r["state"])) for r in curs.fetchall()]
-            links = [(c.position, c.previous_position, c.hash) for c in chain(before, previous, new)]
-            curs.executemany(self._insert_link, links)
-        return ids
+        rows = curs.fetchall()
+        if not rows:
+            return []
+        # Still inside the insert's transaction, which holds the events table's EXCLUSIVE
+        # lock: no other writer can take a position between the last link and ours. The
+        # links are made from the events in hand, each matched to its position by the key
+        # the insert returned (not read back: one round trip fewer per save).
+        by_key = {(canonical_originator(e.originator_id), e.originator_version): e
+                  for e in stored_events}
+        new = []
+        for r in sorted(rows, key=lambda r: r["notification_id"]):
+            e = by_key[(canonical_originator(r["originator_id"]), r["originator_version"])]
+            new.append(LoggedEvent(r["notification_id"], e.originator_id, e.originator_version,
+                                   e.topic, e.state))
+        curs.execute(self._last_link)
+        row = curs.fetchone()
+        before, previous = (row["position"], bytes(row["hash"])) if row else (0, GENESIS)
+        links = list(chain(before, previous, new))
+        curs.execute(self._insert_links, ([c.position for c in links],
+                                          [c.previous_position for c in links],
+                                          [c.hash for c in links]))
+        return [r["notification_id"] for r in rows]
 
     # -- queries used by the relay and by audits ------------------------------------------
+
+    @contextmanager
+    def _statement(self) -> Iterator[Any]:
+        """A cursor for one statement on its own, in autocommit (the pool's connections are):
+        a read, or a write that one statement makes atomic, without the BEGIN and the
+        ROLLBACK or COMMIT around it that a transaction costs (two round trips more)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            yield curs
 
     def record_inbox_only(self, entry: InboxEntry | Sequence[InboxEntry]) -> None:
         entries = _entries(entry)
@@ -141,13 +162,13 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             raise AlreadyApplied(", ".join(x.event_id for x in entries)) from e
 
     def inbox_has(self, consumer: str, event_id: str) -> bool:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._seen_inbox, (consumer, event_id))
             return curs.fetchone() is not None
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """The stored events of several aggregates (one query), each aggregate's in order."""
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._events_of_many, (list(originator_ids),), prepare=True)
             return [StoredEvent(originator_id=r["originator_id"],
                                 originator_version=r["originator_version"], topic=r["topic"],
@@ -155,24 +176,24 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     def inbox_seen(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` the consumer has recorded (one query)."""
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._seen_inbox_any, (consumer, list(event_ids)))
             return {r["event_id"] for r in curs.fetchall()}
 
     def select_links(self, after: int, limit: int) -> list[ChainLink]:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._select_links, (after, limit))
             return [ChainLink(r["position"], r["previous_position"], bytes(r["hash"]))
                     for r in curs.fetchall()]
 
     def link_hash(self, position: int) -> bytes | None:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._link_at, (position,))
             row = curs.fetchone()
             return bytes(row["hash"]) if row else None
 
     def select_outbox_batch(self, after: int, limit: int) -> list[OutboxEntry]:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._outbox_batch, (after, limit), prepare=True)
             return [OutboxEntry(
                 Notification(id=r["notification_id"], originator_id=r["originator_id"],
@@ -182,13 +203,13 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
             ) for r in curs.fetchall()]
 
     def outbox_position(self, name: str) -> int:
-        with self.datastore.transaction(commit=False) as curs:
+        with self._statement() as curs:
             curs.execute(self._get_outbox, (name,))
             row = curs.fetchone()
             return int(row["position"]) if row else 0
 
     def set_outbox_position(self, name: str, position: int) -> None:
-        with self.datastore.transaction(commit=True) as curs:
+        with self._statement() as curs:
             curs.execute(self._set_outbox, (name, position))
 
 
@@ -424,12 +445,21 @@ class UnitOfWork:
         self.seen = seen  # event ids recorded before, or earlier in this batch
         self.loaded: dict[UUID, Any] = {}
         self.saved: dict[UUID, Any] = {}
+        # looked for and not found: not asked again within the batch (a batch of notices
+        # asks each for the administrator's calendar, which usually does not exist)
+        self.missing: set[UUID] = set()
         self.entries: list[InboxEntry] = []
 
     def get(self, aggregate_id: UUID) -> Any:
         if aggregate_id in self.loaded:
             return self.loaded[aggregate_id]
-        aggregate = self.app.repository.get(aggregate_id)
+        if aggregate_id in self.missing:
+            raise AggregateNotFoundError(aggregate_id)
+        try:
+            aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            self.missing.add(aggregate_id)
+            raise
         self.loaded[aggregate_id] = aggregate
         return aggregate
 

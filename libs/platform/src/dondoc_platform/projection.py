@@ -127,11 +127,18 @@ def postgres_engine(url: str, *, idle_before_ping: float = IDLE_BEFORE_PING,
     while in use fails that statement either way (and SQLAlchemy then empties the pool).
 
     Sessions run in UTC whatever the server's default time zone: timestamps read back then
-    come in the same offset as the answers built from a just-saved aggregate."""
+    come in the same offset as the answers built from a just-saved aggregate.
+
+    Rows inserted together (`conn.execute(table.insert(), rows)`: a notice's tasks on the
+    board, their parties, the reports' directory) go as one multi-row statement per page
+    (SQLAlchemy's "insertmanyvalues", which its psycopg dialect uses only with RETURNING
+    unless told), not one statement per row: each statement costs PostgreSQL a parse, a
+    bind and an execution, and psycopg a message."""
     connect_args = {"options": "-c TimeZone=UTC", **options.pop("connect_args", {})}
     options.setdefault("pool_size", POOL_SIZE)
     options.setdefault("max_overflow", MAX_OVERFLOW)
     engine = sa.create_engine(url, connect_args=connect_args, **options)
+    engine.dialect.use_insertmanyvalues_wo_returning = True
 
     @sa.event.listens_for(engine, "checkin")
     def _idle_from(dbapi_connection: Any, record: Any) -> None:

@@ -40,6 +40,14 @@ _NUMBER_SPACES = re.compile(r"\s+")
 _NUMBER_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 
 
+NUMBER_CLAIM = "directive-number"
+
+
+def _number_claim_id(command: IssueDirective) -> UUID:
+    """The id of the claim `_new_directive` makes for the command's number."""
+    return Claim.create_id(NUMBER_CLAIM, number_key(clean(command.number), command.issued_on))
+
+
 def number_key(number: str, issued_on: date) -> str:
     """Directive numbers restart every year: '125-TB/TU' of 2018 and of 2019 differ."""
     compact = _NUMBER_SPACES.sub("", _NUMBER_DASHES.sub("-", clean(number))).upper()
@@ -178,8 +186,9 @@ class DirectivesApp(ServiceApplication):
                             field="directive_id") from None
 
     def issue_directive(self, command: IssueDirective, actor: Actor) -> Directive:
-        directive, claim = self._new_directive(command, actor, self._units_named([command]))
-        if self._claimed([claim.id]):
+        units, taken = self._units_and_claims([command])
+        directive, claim = self._new_directive(command, actor, units)
+        if claim.id in taken:
             raise _duplicate_number(directive.number, command.issued_on)
         try:
             self.save(directive, claim)
@@ -192,7 +201,7 @@ class DirectivesApp(ServiceApplication):
         single command checks it (and against the others: a number twice in the batch) before
         anything is recorded, then all are saved in one transaction. A refusal names the
         entry (`directives[i].<field>`)."""
-        units = self._units_named(commands)
+        units, taken = self._units_and_claims(commands)
         made: list[tuple[Directive, Claim]] = []
         first_of: dict[UUID, int] = {}
         for i, command in enumerate(commands):
@@ -204,7 +213,6 @@ class DirectivesApp(ServiceApplication):
                 raise _in_entry(e, i, command.number) from None
             first_of[claim.id] = i
             made.append((directive, claim))
-        taken = self._claimed(list(first_of))
         for i, (directive, claim) in enumerate(made):
             if claim.id in taken:
                 raise _in_entry(_duplicate_number(directive.number, directive.issued_on), i,
@@ -219,15 +227,15 @@ class DirectivesApp(ServiceApplication):
                            "nothing was recorded", field="directives") from None
         return [directive for directive, _ in made]
 
-    def _units_named(self, commands: Sequence[IssueDirective]) -> dict[UUID, Unit]:
-        """Every unit the commands' items name, read in one query."""
+    def _units_and_claims(self, commands: Sequence[IssueDirective]) -> tuple[dict[UUID, Unit], set[UUID]]:
+        """Every unit the commands' items name, and which of their numbers' claims are taken
+        already (a directive number is never released): one query for both."""
         named = {u for command in commands for item in command.items
                  for u in (item.lead_unit_id, *item.cooperating_unit_ids) if u}
-        return load_many(self, [unit_aggregate_id(u) for u in sorted(named)])
-
-    def _claimed(self, claim_ids: Sequence[UUID]) -> set[UUID]:
-        """Those of `claim_ids` already taken (a directive number is never released)."""
-        return set(load_many(self, claim_ids))
+        claim_ids = {_number_claim_id(command) for command in commands}
+        found = load_many(self, [*(unit_aggregate_id(u) for u in sorted(named)), *claim_ids])
+        return ({key: unit for key, unit in found.items() if key not in claim_ids},
+                claim_ids & set(found))
 
     def _new_directive(self, command: IssueDirective, actor: Actor,
                        units: dict[UUID, Unit]) -> tuple[Directive, Claim]:
@@ -248,7 +256,7 @@ class DirectivesApp(ServiceApplication):
             signer=clean(command.signer) if command.signer else None,
             secrecy=command.secrecy.value, urgency=command.urgency.value,
             review_group=review_group, items=items, actor=_actor(actor), at=self.clock.now())
-        claim = Claim(kind="directive-number", key=number_key(number, command.issued_on),
+        claim = Claim(kind=NUMBER_CLAIM, key=number_key(number, command.issued_on),
                       owner=str(directive.id))
         return directive, claim
 

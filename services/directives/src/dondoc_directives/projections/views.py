@@ -122,7 +122,7 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
             directive_id = str(event.originator_id)
             conn.execute(directives.insert().values(**issued_row(
                 directive_id, event, event.items, event.originator_version, event.at)))
-            _replace_parties(conn, directive_id, event.items)
+            _insert_parties(conn, directive_id, event.items)  # a new directive has none yet
         elif isinstance(event, Directive.Amended):
             directive_id = str(event.originator_id)
             row = conn.execute(sa.select(directives.c["items"], directives.c.summary,
@@ -152,6 +152,11 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
 def _replace_parties(conn: sa.Connection, directive_id: str,
                      items: Sequence[dict[str, Any]]) -> None:
     conn.execute(parties.delete().where(parties.c.directive_id == directive_id))
+    _insert_parties(conn, directive_id, items)
+
+
+def _insert_parties(conn: sa.Connection, directive_id: str,
+                    items: Sequence[dict[str, Any]]) -> None:
     rows = _party_rows(directive_id, items)
     if rows:
         conn.execute(parties.insert(), rows)

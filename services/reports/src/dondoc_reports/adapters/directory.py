@@ -67,7 +67,10 @@ _UPSERTS: dict[tuple[str, str], Any] = {}
 
 def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], key: str) -> None:
     """Insert or replace rows (all with the same columns) in one statement execution; the
-    statement is built once per table and dialect, so SQLAlchemy compiles it once."""
+    statement is built once per table and dialect, so SQLAlchemy compiles it once. On
+    PostgreSQL it returns the keys: SQLAlchemy then sends the rows as one multi-row
+    statement ("insertmanyvalues"), not one statement per row (a notice's five tasks were
+    five round trips' worth of work for PostgreSQL)."""
     if not rows:
         return
     cache = (conn.dialect.name, table.name)
@@ -75,9 +78,12 @@ def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], ke
     if statement is None:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(table)
-        statement = _UPSERTS[cache] = insert.on_conflict_do_update(
+        statement = insert.on_conflict_do_update(
             index_elements=[key], set_={c.name: insert.excluded[c.name] for c in table.columns
                                         if c.name != key})
+        if conn.dialect.name == "postgresql":
+            statement = statement.returning(table.c[key])
+        _UPSERTS[cache] = statement
     conn.execute(statement, rows)
 
 
