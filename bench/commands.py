@@ -18,7 +18,10 @@ units (POST /directives), and a unit submits its self-review report item by item
 1. raw baseline: the `eventsourcing` library alone saving one aggregate per transaction, on
    the same PostgreSQL, one writer (measured before and after the load; both shown);
 2. saturation: `--concurrency` clients send commands back to back for `--seconds`; the rate
-   of accepted commands, then how long the other services need to catch up with it;
+   of accepted commands, then how long the other services need to catch up with it
+   (`--saturation last` runs it after the steady loads instead, `none` not at all: so a
+   steady rate can be measured without the saturation's aftermath on the database and
+   the broker);
 3. steady load: `--rate` commands per second (open loop) for `--steady-seconds`, for each
    rate given (a rate the machine carries, then 100/s); the acceptance
    latency, and for one command in `--sample` the time from its acceptance until its effect
@@ -894,24 +897,30 @@ def main(args: argparse.Namespace) -> None:
             say(f"waiting for the set-up to settle ({caught_up(suite):.1f} s)")
 
             roots = processes(suite, stack)
-            say(f"saturation: {args.concurrency} clients for {args.seconds} s")
-            sessions = sessions_opened(postgres)
-            before, started = cpu_seconds(roots), time.perf_counter()
-            saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
-            results["saturation"] = summarise(saturation)
-            results["saturation"]["catch_up_seconds"] = round(caught_up(suite), 1)
-            results["saturation"]["memory"] = memory
-            results["saturation"]["cpu"] = cpu_figures(
-                before, cpu_seconds(roots), saturation["cpu_seconds"], len(saturation["accepted"]),
-                time.perf_counter() - started)
-            results["saturation"]["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
-            used = saturation["used_reports"]
-            plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
-            plan_file.write_text(json.dumps(plan))
-            say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
-                f"{results['saturation']['catch_up_seconds']} s after; "
-                f"{results['saturation']['cpu']['cpu_ms_per_command']} ms CPU per command")
 
+            def saturate() -> None:
+                say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+                sessions = sessions_opened(postgres)
+                before, started = cpu_seconds(roots), time.perf_counter()
+                saturation, memory = drive(plan_file, "saturate", args, suite,
+                                           Path(scratch) / "sat.json")
+                figures = results["saturation"] = summarise(saturation)
+                figures["catch_up_seconds"] = round(caught_up(suite), 1)
+                figures["memory"] = memory
+                figures["cpu"] = cpu_figures(
+                    before, cpu_seconds(roots), saturation["cpu_seconds"],
+                    len(saturation["accepted"]), time.perf_counter() - started)
+                figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
+                used = saturation["used_reports"]
+                plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
+                plan_file.write_text(json.dumps(plan))
+                say(f"  {figures['accepted_per_second']}/s accepted, caught up "
+                    f"{figures['catch_up_seconds']} s after; "
+                    f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
+
+            results["phase_order"] = args.saturation
+            if args.saturation == "first":
+                saturate()
             results["steady"] = {}
             for rate in args.rate:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
@@ -931,6 +940,8 @@ def main(args: argparse.Namespace) -> None:
                 plan_file.write_text(json.dumps(plan))
                 say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
                     f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
+            if args.saturation == "last":
+                saturate()
             if args.ceiling:
                 for process in [*(p for more in suite.api_processes.values() for p in more),
                                 *suite.processes.values()]:
@@ -945,7 +956,9 @@ def main(args: argparse.Namespace) -> None:
                     say(f"  {figures['accepted_per_second']}/s answered; "
                         f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
     raw = results["raw_mean_per_second"]
-    results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
+    if "saturation" in results:
+        results["ratio_saturation_to_raw"] = round(
+            results["saturation"]["accepted_per_second"] / raw, 2)
     for variant, figures in results.get("ceiling", {}).items():
         results[f"ratio_ceiling_{variant}_to_raw"] = round(figures["accepted_per_second"] / raw, 2)
     emit(results, args.json)
@@ -959,6 +972,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, action="append",
                         help="a steady load in commands per second (repeatable; default 20, 100)")
     parser.add_argument("--concurrency", type=int, default=24, help="clients at saturation")
+    parser.add_argument("--saturation", choices=["first", "last", "none"], default="first",
+                        help="when the saturation run comes: before the steady rates (its "
+                             "aftermath - autovacuum, checkpoints, the broker's log work - then "
+                             "falls on them), after them, or not at all")
     parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
     parser.add_argument("--follow-per-second", type=float,
                         help="instead of --sample: follow about this many commands a second to "
