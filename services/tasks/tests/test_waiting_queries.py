@@ -45,20 +45,25 @@ def tokens(tmp_path: Path) -> Tokens:
     return Tokens.create(tmp_path)
 
 
-async def _serving(url: str, tokens: Tokens, body) -> None:
+async def _serving(url: str, tokens: Tokens, body, *, follower: bool = False) -> None:
+    """Run `body(client)` against the service's API with its log listener running (and, if
+    `follower`, the board's follower, unwoken never: only a commit's wake moves it)."""
     service = bootstrap(Settings(store_url=url), auth=tokens.auth())
     commits = service.parts["commits"]
     stop = asyncio.Event()
-    listening = asyncio.create_task(commits.run(stop))
+    workers = [asyncio.create_task(commits.run(stop))]
+    if follower:
+        workers.append(asyncio.create_task(service.parts["projection"].follow(stop, interval=NEVER)))
     try:
         if commits.enabled:  # PostgreSQL: the worker hears of other processes' commits
             await asyncio.wait_for(commits.listening.wait(), 30)
         transport = httpx.ASGITransport(app=service.api)
         async with httpx.AsyncClient(transport=transport, base_url="http://tasks") as client:
+            client.service = service  # for the tests that look inside
             await body(client)
     finally:
         stop.set()
-        await listening
+        await asyncio.gather(*workers)
         service.parts["app"].close()
         service.parts["engine"].dispose()
 
@@ -219,10 +224,9 @@ def test_a_waiting_query_is_looked_at_again_only_when_what_it_reads_changes(
     notice = issued([item("1", "BTG", by_date(date(2018, 6, 29)))], directive_id=mine)
     elsewhere = [issued([item("1", "UBND", by_date(date(2018, 6, 29)))], directive_id=other,
                         number=f"{n}-TB/TU") for n in (11, 12)]
-    service_box: dict[str, object] = {}
 
     async def body(client: httpx.AsyncClient) -> None:
-        service = service_box["service"]
+        service = client.service
         app, projection = service.parts["app"], service.parts["projection"]
         looks = {"history": 0}
         history = app.history
@@ -257,22 +261,4 @@ def test_a_waiting_query_is_looked_at_again_only_when_what_it_reads_changes(
         assert answer.status_code == 200 and answer.headers["etag"] != first.headers["etag"]
         assert answer.json()[-1]["type"] == "TaskProgressRecorded"
 
-    async def serving() -> None:
-        service = bootstrap(Settings(store_url=postgres_database), auth=tokens.auth())
-        service_box["service"] = service
-        commits, projection = service.parts["commits"], service.parts["projection"]
-        stop = asyncio.Event()
-        workers = [asyncio.create_task(commits.run(stop)),
-                   asyncio.create_task(projection.follow(stop, interval=NEVER))]
-        try:
-            await asyncio.wait_for(commits.listening.wait(), 30)
-            transport = httpx.ASGITransport(app=service.api)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tasks") as client:
-                await body(client)
-        finally:
-            stop.set()
-            await asyncio.gather(*workers)
-            service.parts["app"].close()
-            service.parts["engine"].dispose()
-
-    asyncio.run(serving())
+    asyncio.run(_serving(postgres_database, tokens, body, follower=True))
