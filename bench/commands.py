@@ -214,9 +214,27 @@ class Http:
     the services answer every command and query in JSON, through uvicorn. A connection is
     reused when the answer allows it and closed on any error."""
 
+    #: a connection left idle longer is closed, not reused: uvicorn closes a keep-alive
+    #: connection after 5 s idle, and a request written to it then reads nothing
+    IDLE_SECONDS = 4.0
+
     def __init__(self, timeout: float = 60) -> None:
         self.timeout = timeout
-        self.idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self.idle: dict[tuple[str, int],
+                        list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]] = {}
+
+    async def _connection(self, host: str, port: int) -> tuple[
+            asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A pooled connection used within `IDLE_SECONDS` (True: reused), else a new one."""
+        pool = self.idle.setdefault((host, port), [])
+        now = time.monotonic()
+        while pool:
+            reader, writer, since = pool.pop()
+            if now - since < self.IDLE_SECONDS:
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_connection(host, port)
+        return reader, writer, False
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)
@@ -237,9 +255,7 @@ class Http:
         if body is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
-        key = (host, port)
-        pool = self.idle.setdefault(key, [])
-        reader, writer = pool.pop() if pool else await asyncio.open_connection(host, port)
+        reader, writer, reused = await self._connection(host, port)
         try:
             async with asyncio.timeout(self.timeout):
                 writer.write(head + body if body is not None else head)
@@ -247,9 +263,15 @@ class Http:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
                 TimeoutError) as e:
             writer.close()
+            if reused and (isinstance(e, ConnectionError) or (
+                    isinstance(e, asyncio.IncompleteReadError) and not e.partial)):
+                # the server had closed the kept connection before reading this request (as
+                # a client library does, and safe: nothing of it was answered): once more,
+                # on a new connection
+                return await self.request(method, url, body=body, headers=headers, params=params)
             raise HttpError(f"{type(e).__name__}: {e}") from e
         if keep:
-            pool.append((reader, writer))
+            self.idle.setdefault((host, port), []).append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return Answer(status, content, etag)
@@ -285,7 +307,7 @@ class Http:
 
     def close(self) -> None:
         for pool in self.idle.values():
-            for _, writer in pool:
+            for _, writer, _ in pool:
                 writer.close()
         self.idle.clear()
 
