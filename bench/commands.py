@@ -37,7 +37,9 @@ units (POST /directives), and a unit submits its self-review report item by item
 
 For each run, the CPU time (user + system, from /proc) of every process involved — each
 service process, PostgreSQL (its postmaster and backends), Kafka, the load generator —
-from the start of the load until the other services caught up, and per accepted command.
+from the start of the load until the other services caught up, and per accepted command;
+and the transactions each service's database committed meanwhile (every autocommit query
+counts as one: about the round trips), in all and per accepted command.
 """
 
 from __future__ import annotations
@@ -623,6 +625,30 @@ def sessions_opened(postgres_url: str) -> int:
         return int(conn.execute("select coalesce(sum(sessions), 0) from pg_stat_database").fetchone()[0])
 
 
+def transactions(suite: Any) -> dict[str, int]:
+    """Transactions each service's database has committed or rolled back so far: on
+    PostgreSQL every autocommit statement (the queries, the idempotency record) counts as
+    one, so this is about the round trips that write or read. Backends report them at the
+    end of a transaction, at most once a second while busy: a phase's figure may miss the
+    last second of it."""
+    import psycopg
+
+    names = {name: urllib.parse.urlparse(url).path.lstrip("/")
+             for name, url in suite.databases.items()}
+    with psycopg.connect(next(iter(suite.databases.values())), autocommit=True) as conn:
+        rows = dict(conn.execute("select datname, xact_commit + xact_rollback from "
+                                 "pg_stat_database where datname = any(%s)",
+                                 [list(names.values())]).fetchall())
+    return {name: int(rows.get(database, 0)) for name, database in names.items()}
+
+
+def transaction_figures(before: dict[str, int], after: dict[str, int],
+                        accepted: int) -> dict[str, Any]:
+    counts = {name: after[name] - before.get(name, 0) for name in after}
+    return {"by_database": counts,
+            "per_command": round(sum(counts.values()) / accepted, 1) if accepted else None}
+
+
 def processes(suite: Any, stack: Any) -> dict[str, int | None]:
     """The processes whose CPU a command costs: the services, PostgreSQL, Kafka."""
     pids = {name: suite[name].pidfile.read() for name in suite.names}
@@ -920,22 +946,31 @@ def main(args: argparse.Namespace) -> None:
 
             roots = processes(suite, stack)
 
-            def saturate() -> None:
-                say(f"saturation: {args.concurrency} clients for {args.seconds} s")
-                sessions = sessions_opened(postgres)
+            def measure(mode: str, rate: float = 0) -> dict[str, Any]:
+                """One run of the load generator; its figures, and the plan without the
+                reports it submitted."""
+                sessions, statements = sessions_opened(postgres), transactions(suite)
                 before, started = cpu_seconds(roots), time.perf_counter()
-                saturation, memory = drive(plan_file, "saturate", args, suite,
-                                           Path(scratch) / "sat.json")
-                figures = results["saturation"] = summarise(saturation)
+                run, memory = drive(plan_file, mode, args, suite,
+                                    Path(scratch) / f"{mode}-{rate:g}.json", rate=rate)
+                figures = summarise(run)
+                if mode == "steady":
+                    figures["followed_one_command_in"] = sample_for(args, rate)
                 figures["catch_up_seconds"] = round(caught_up(suite), 1)
                 figures["memory"] = memory
-                figures["cpu"] = cpu_figures(
-                    before, cpu_seconds(roots), saturation["cpu_seconds"],
-                    len(saturation["accepted"]), time.perf_counter() - started)
+                figures["cpu"] = cpu_figures(before, cpu_seconds(roots), run["cpu_seconds"],
+                                             len(run["accepted"]), time.perf_counter() - started)
                 figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
-                used = saturation["used_reports"]
+                figures["postgresql_transactions"] = transaction_figures(
+                    statements, transactions(suite), len(run["accepted"]))
+                used = run["used_reports"]
                 plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
                 plan_file.write_text(json.dumps(plan))
+                return figures
+
+            def saturate() -> None:
+                say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+                figures = results["saturation"] = measure("saturate")
                 say(f"  {figures['accepted_per_second']}/s accepted, caught up "
                     f"{figures['catch_up_seconds']} s after; "
                     f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
@@ -946,20 +981,7 @@ def main(args: argparse.Namespace) -> None:
             results["steady"] = {}
             for rate in args.rate:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
-                sessions = sessions_opened(postgres)
-                before, started = cpu_seconds(roots), time.perf_counter()
-                steady, memory = drive(plan_file, "steady", args, suite,
-                                       Path(scratch) / f"steady-{rate}.json", rate=rate)
-                figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
-                figures["followed_one_command_in"] = sample_for(args, rate)
-                figures["catch_up_seconds"] = round(caught_up(suite), 1)
-                figures["memory"] = memory
-                figures["cpu"] = cpu_figures(before, cpu_seconds(roots), steady["cpu_seconds"],
-                                             len(steady["accepted"]), time.perf_counter() - started)
-                figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
-                used = steady["used_reports"]
-                plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
-                plan_file.write_text(json.dumps(plan))
+                figures = results["steady"][f"{rate:g}/s"] = measure("steady", rate)
                 say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
                     f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
             if args.saturation == "last":
