@@ -224,8 +224,11 @@ class StoreProjection:
         self._lock = threading.Lock()
         self._round = SharedRound()
         self.listeners: list[Callable[[], None]] = []
-        #: called after a catch-up that applied something, with the keys `apply` returned
+        #: called after a catch-up that applied something, with the keys `apply` returned;
+        #: with no key (anything may have changed) when another process applied events this
+        #: one had not seen (an API replica's query caught the read model up first)
         self.touched: list[Callable[[frozenset[str]], None]] = []
+        self._known: int | None = None  # the position this process last saw or reached
         self.follow_interval = FOLLOW_INTERVAL  # longer when commits wake it (logwake)
         self._woken: asyncio.Event | None = None  # the running `follow`'s, if any
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -257,24 +260,38 @@ class StoreProjection:
         return self._round.run(self._catch_up)
 
     def _catch_up(self) -> int:
-        if (self.app.recorder.max_notification_id() or 0) <= self.position():
+        head, position = self.app.recorder.max_notification_id() or 0, self.position()
+        if head <= position:
+            if self._passed_elsewhere(position):
+                self._tell(frozenset())
             return 0
-        applied, keys = 0, set[str]()
+        applied, keys, elsewhere = 0, set[str](), False
         with self._lock:  # `rebuild` runs under it too
             while True:
                 head = self.app.recorder.max_notification_id() or 0
                 if head <= self.position():
                     break
-                done = self._apply_page(keys)
+                done, skipped = self._apply_page(keys)
+                elsewhere |= skipped
                 if done == 0:
                     break
                 applied += done
         if applied:
             for listener in self.listeners:
                 listener()
-            for callback in self.touched:
-                callback(frozenset(keys))
+        if applied or elsewhere:
+            self._tell(frozenset() if elsewhere else frozenset(keys))
         return applied
+
+    def _passed_elsewhere(self, position: int) -> bool:
+        """Whether the position moved past what this process last saw without it (another
+        process applied those events); remembers `position` as seen."""
+        known, self._known = self._known, position
+        return known is not None and position > known
+
+    def _tell(self, keys: frozenset[str]) -> None:
+        for callback in self.touched:
+            callback(keys)
 
     def recorded(self) -> None:
         """Events were saved and the caller answers without the read model: tell the
@@ -283,7 +300,9 @@ class StoreProjection:
         for listener in self.listeners:
             listener()
 
-    def _apply_page(self, keys: set[str]) -> int:
+    def _apply_page(self, keys: set[str]) -> tuple[int, bool]:
+        """Apply the next page; how many events, and whether another process had applied
+        events since this one last looked (their keys are unknown here)."""
         where = self.positions.c.name == self.name
         with self.engine.begin() as conn:
             relaxed_commit(conn)
@@ -293,14 +312,16 @@ class StoreProjection:
                 position=self.positions.c.position))
             position = int(conn.execute(sa.select(self.positions.c.position).where(where)).scalar()
                            or 0)
+            elsewhere = self._passed_elsewhere(position)
             notifications = self.app.recorder.select_notifications(position + 1, self.page)
             if not notifications:
-                return 0
+                return 0, elsewhere
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
             keys.update(self.apply(conn, events) or ())
             conn.execute(self.positions.update().where(where).values(
                 position=notifications[-1].id))
-            return len(notifications)
+        self._known = notifications[-1].id  # committed
+        return len(notifications), elsewhere
 
     def observe_lag(self) -> int:
         """Set the projection's lag (events behind the log, age of the oldest one not yet
