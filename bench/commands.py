@@ -18,7 +18,10 @@ units (POST /directives), and a unit submits its self-review report item by item
 1. raw baseline: the `eventsourcing` library alone saving one aggregate per transaction, on
    the same PostgreSQL, one writer (measured before and after the load; both shown);
 2. saturation: `--concurrency` clients send commands back to back for `--seconds`; the rate
-   of accepted commands, then how long the other services need to catch up with it;
+   of accepted commands, then how long the other services need to catch up with it
+   (`--saturation last` runs it after the steady loads instead, `none` not at all: so a
+   steady rate can be measured without the saturation's aftermath on the database and
+   the broker);
 3. steady load: `--rate` commands per second (open loop) for `--steady-seconds`, for each
    rate given (a rate the machine carries, then 100/s); the acceptance
    latency, and for one command in `--sample` the time from its acceptance until its effect
@@ -34,7 +37,9 @@ units (POST /directives), and a unit submits its self-review report item by item
 
 For each run, the CPU time (user + system, from /proc) of every process involved — each
 service process, PostgreSQL (its postmaster and backends), Kafka, the load generator —
-from the start of the load until the other services caught up, and per accepted command.
+from the start of the load until the other services caught up, and per accepted command;
+and the transactions each service's database committed meanwhile (every autocommit query
+counts as one: about the round trips), in all and per accepted command.
 """
 
 from __future__ import annotations
@@ -211,9 +216,27 @@ class Http:
     the services answer every command and query in JSON, through uvicorn. A connection is
     reused when the answer allows it and closed on any error."""
 
+    #: a connection left idle longer is closed, not reused: uvicorn closes a keep-alive
+    #: connection after 5 s idle, and a request written to it then reads nothing
+    IDLE_SECONDS = 4.0
+
     def __init__(self, timeout: float = 60) -> None:
         self.timeout = timeout
-        self.idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self.idle: dict[tuple[str, int],
+                        list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]]] = {}
+
+    async def _connection(self, host: str, port: int) -> tuple[
+            asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A pooled connection used within `IDLE_SECONDS` (True: reused), else a new one."""
+        pool = self.idle.setdefault((host, port), [])
+        now = time.monotonic()
+        while pool:
+            reader, writer, since = pool.pop()
+            if now - since < self.IDLE_SECONDS:
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_connection(host, port)
+        return reader, writer, False
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)
@@ -234,9 +257,7 @@ class Http:
         if body is not None:
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
-        key = (host, port)
-        pool = self.idle.setdefault(key, [])
-        reader, writer = pool.pop() if pool else await asyncio.open_connection(host, port)
+        reader, writer, reused = await self._connection(host, port)
         try:
             async with asyncio.timeout(self.timeout):
                 writer.write(head + body if body is not None else head)
@@ -244,9 +265,15 @@ class Http:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
                 TimeoutError) as e:
             writer.close()
+            if reused and (isinstance(e, ConnectionError) or (
+                    isinstance(e, asyncio.IncompleteReadError) and not e.partial)):
+                # the server had closed the kept connection before reading this request (as
+                # a client library does, and safe: nothing of it was answered): once more,
+                # on a new connection
+                return await self.request(method, url, body=body, headers=headers, params=params)
             raise HttpError(f"{type(e).__name__}: {e}") from e
         if keep:
-            pool.append((reader, writer))
+            self.idle.setdefault((host, port), []).append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return Answer(status, content, etag)
@@ -282,7 +309,7 @@ class Http:
 
     def close(self) -> None:
         for pool in self.idle.values():
-            for _, writer in pool:
+            for _, writer, _ in pool:
                 writer.close()
         self.idle.clear()
 
@@ -643,6 +670,30 @@ def statements_top(postgres_url: str, commands: int, top: int = 60) -> list[dict
         for d, c, t, r, q in rows]
 
 
+def transactions(suite: Any) -> dict[str, int]:
+    """Transactions each service's database has committed or rolled back so far: on
+    PostgreSQL every autocommit statement (the queries, the idempotency record) counts as
+    one, so this is about the round trips that write or read. Backends report them at the
+    end of a transaction, at most once a second while busy: a phase's figure may miss the
+    last second of it."""
+    import psycopg
+
+    names = {name: urllib.parse.urlparse(url).path.lstrip("/")
+             for name, url in suite.databases.items()}
+    with psycopg.connect(next(iter(suite.databases.values())), autocommit=True) as conn:
+        rows = dict(conn.execute("select datname, xact_commit + xact_rollback from "
+                                 "pg_stat_database where datname = any(%s)",
+                                 [list(names.values())]).fetchall())
+    return {name: int(rows.get(database, 0)) for name, database in names.items()}
+
+
+def transaction_figures(before: dict[str, int], after: dict[str, int],
+                        accepted: int) -> dict[str, Any]:
+    counts = {name: after[name] - before.get(name, 0) for name in after}
+    return {"by_database": counts,
+            "per_command": round(sum(counts.values()) / accepted, 1) if accepted else None}
+
+
 def processes(suite: Any, stack: Any) -> dict[str, int | None]:
     """The processes whose CPU a command costs: the services, PostgreSQL, Kafka."""
     pids = {name: suite[name].pidfile.read() for name in suite.names}
@@ -939,46 +990,50 @@ def main(args: argparse.Namespace) -> None:
             say(f"waiting for the set-up to settle ({caught_up(suite):.1f} s)")
 
             roots = processes(suite, stack)
-            say(f"saturation: {args.concurrency} clients for {args.seconds} s")
-            sessions = sessions_opened(postgres)
-            before, started = cpu_seconds(roots), time.perf_counter()
-            saturation, memory = drive(plan_file, "saturate", args, suite, Path(scratch) / "sat.json")
-            results["saturation"] = summarise(saturation)
-            results["saturation"]["catch_up_seconds"] = round(caught_up(suite), 1)
-            results["saturation"]["memory"] = memory
-            results["saturation"]["cpu"] = cpu_figures(
-                before, cpu_seconds(roots), saturation["cpu_seconds"], len(saturation["accepted"]),
-                time.perf_counter() - started)
-            results["saturation"]["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
-            used = saturation["used_reports"]
-            plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
-            plan_file.write_text(json.dumps(plan))
-            say(f"  {results['saturation']['accepted_per_second']}/s accepted, caught up "
-                f"{results['saturation']['catch_up_seconds']} s after; "
-                f"{results['saturation']['cpu']['cpu_ms_per_command']} ms CPU per command")
 
+            def measure(mode: str, rate: float = 0) -> dict[str, Any]:
+                """One run of the load generator; its figures, and the plan without the
+                reports it submitted."""
+                sessions, committed = sessions_opened(postgres), transactions(suite)
+                counting = mode == "steady" and args.statements and statements_reset(postgres)
+                before, started = cpu_seconds(roots), time.perf_counter()
+                run, memory = drive(plan_file, mode, args, suite,
+                                    Path(scratch) / f"{mode}-{rate:g}.json", rate=rate)
+                figures = summarise(run)
+                if mode == "steady":
+                    figures["followed_one_command_in"] = sample_for(args, rate)
+                figures["catch_up_seconds"] = round(caught_up(suite), 1)
+                figures["memory"] = memory
+                figures["cpu"] = cpu_figures(before, cpu_seconds(roots), run["cpu_seconds"],
+                                             len(run["accepted"]), time.perf_counter() - started)
+                figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
+                figures["postgresql_transactions"] = transaction_figures(
+                    committed, transactions(suite), len(run["accepted"]))
+                if counting:
+                    figures["statements"] = statements_top(postgres, len(run["accepted"]))
+                used = run["used_reports"]
+                plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
+                plan_file.write_text(json.dumps(plan))
+                return figures
+
+            def saturate() -> None:
+                say(f"saturation: {args.concurrency} clients for {args.seconds} s")
+                figures = results["saturation"] = measure("saturate")
+                say(f"  {figures['accepted_per_second']}/s accepted, caught up "
+                    f"{figures['catch_up_seconds']} s after; "
+                    f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
+
+            results["phase_order"] = args.saturation
+            if args.saturation == "first":
+                saturate()
             results["steady"] = {}
             for rate in args.rate:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
-                sessions = sessions_opened(postgres)
-                counting = args.statements and statements_reset(postgres)
-                before, started = cpu_seconds(roots), time.perf_counter()
-                steady, memory = drive(plan_file, "steady", args, suite,
-                                       Path(scratch) / f"steady-{rate}.json", rate=rate)
-                figures = results["steady"][f"{rate:g}/s"] = summarise(steady)
-                figures["followed_one_command_in"] = sample_for(args, rate)
-                figures["catch_up_seconds"] = round(caught_up(suite), 1)
-                figures["memory"] = memory
-                figures["cpu"] = cpu_figures(before, cpu_seconds(roots), steady["cpu_seconds"],
-                                             len(steady["accepted"]), time.perf_counter() - started)
-                figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
-                if counting:
-                    figures["statements"] = statements_top(postgres, len(steady["accepted"]))
-                used = steady["used_reports"]
-                plan["submissions"] = plan["submissions"][: len(plan["submissions"]) - used]
-                plan_file.write_text(json.dumps(plan))
+                figures = results["steady"][f"{rate:g}/s"] = measure("steady", rate)
                 say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
                     f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
+            if args.saturation == "last":
+                saturate()
             if args.ceiling:
                 for process in [*(p for more in suite.api_processes.values() for p in more),
                                 *suite.processes.values()]:
@@ -993,7 +1048,9 @@ def main(args: argparse.Namespace) -> None:
                     say(f"  {figures['accepted_per_second']}/s answered; "
                         f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
     raw = results["raw_mean_per_second"]
-    results["ratio_saturation_to_raw"] = round(results["saturation"]["accepted_per_second"] / raw, 2)
+    if "saturation" in results:
+        results["ratio_saturation_to_raw"] = round(
+            results["saturation"]["accepted_per_second"] / raw, 2)
     for variant, figures in results.get("ceiling", {}).items():
         results[f"ratio_ceiling_{variant}_to_raw"] = round(figures["accepted_per_second"] / raw, 2)
     emit(results, args.json)
@@ -1007,6 +1064,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, action="append",
                         help="a steady load in commands per second (repeatable; default 20, 100)")
     parser.add_argument("--concurrency", type=int, default=24, help="clients at saturation")
+    parser.add_argument("--saturation", choices=["first", "last", "none"], default="first",
+                        help="when the saturation run comes: before the steady rates (its "
+                             "aftermath - autovacuum, checkpoints, the broker's log work - then "
+                             "falls on them), after them, or not at all")
     parser.add_argument("--sample", type=int, default=4, help="follow one command in N to its effect")
     parser.add_argument("--follow-per-second", type=float,
                         help="instead of --sample: follow about this many commands a second to "

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from dondoc_platform.longpoll import MAX_WAIT, Changes, matches, requested_wait, weak_etag
+from dondoc_platform.longpoll import MAX_WAIT, Changes, concerns, matches, requested_wait, weak_etag
 
 pytestmark = pytest.mark.unit
 
@@ -49,5 +49,51 @@ def test_a_waiter_wakes_at_a_notification_from_another_thread_and_none_is_lost()
         assert changes.generation == before + 1
         # a notification that came before the wait began is not waited for again
         await asyncio.wait_for(changes.wait(before, 600), 60)
+
+    asyncio.run(scenario())
+
+
+def test_a_change_concerns_the_queries_that_read_what_it_names() -> None:
+    task = frozenset({"task:T1"})
+    assert concerns(frozenset({"task:T1", "directive:D"}), task)
+    assert not concerns(frozenset({"task:T2", "directive:D"}), task)
+    assert not concerns(frozenset({"commit"}), task)
+    assert concerns(frozenset(), task)  # a change that names nothing may be anything
+    assert concerns(frozenset({"task:T2"}), None)  # a query that declared nothing: any change
+
+
+def test_a_waiter_sleeps_through_changes_of_other_keys_and_wakes_at_its_own() -> None:
+    async def scenario() -> None:
+        changes = Changes()
+        before = changes.mark()
+        mine = frozenset({"task:T1"})
+        waiting = asyncio.create_task(changes.wait(before, 600, mine))
+        anyone = asyncio.create_task(changes.wait(before, 600))
+        await asyncio.sleep(0)
+        changes.notify("task:T2", "directive:D2")
+        changes.notify("commit")
+        await asyncio.wait_for(anyone, 60)  # an undeclared waiter is woken by any change
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        threading.Thread(target=changes.notify, args=("task:T1",)).start()
+        await asyncio.wait_for(waiting, 60)
+        # looked before the changes, waits after them: its own is remembered, not waited for
+        await asyncio.wait_for(changes.wait(before, 600, mine), 60)
+        assert not changes.changed_since(before, frozenset({"task:T9"}))
+        assert changes.changed_since(before, frozenset({"directive:D2"}))
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_older_than_the_remembered_changes_looks_again() -> None:
+    async def scenario() -> None:
+        changes = Changes(remembered=2)
+        before = changes.mark()
+        for n in range(3):
+            changes.notify(f"task:T{n}")
+        await asyncio.sleep(0.05)
+        # the change of T0 is forgotten: the waiter cannot know it was not its own
+        assert changes.changed_since(before, frozenset({"task:T9"}))
+        assert not changes.changed_since(before + 1, frozenset({"task:T9"}))
 
     asyncio.run(scenario())

@@ -49,3 +49,48 @@ async def test_a_unit_task_list_waits_for_the_consumer_to_apply_a_task(
     answer = await asyncio.wait_for(waiting, 120)
     assert answer.status_code == 200
     assert [t["task_id"] for t in answer.json()["items"]] == ["t1", "t3"]
+
+
+async def test_a_unit_task_list_is_not_run_again_for_a_report_saved_in_the_log(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit's task list is made of the directory alone (`longpoll.reads`): a commit on the
+    service's log (a cycle opened, reports requested) does not run it again; the
+    directory's next batch does."""
+    h = harness
+    await h.produce(unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
+                    task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5)))
+    office = h.token("office")
+
+    async def listed() -> bool:
+        response = await h.client.get("/units/BTG/tasks", headers=office)
+        return [t["task_id"] for t in response.json()["items"]] == ["t1"]
+
+    await until(listed, what="t1 applied")
+    monkeypatch.setattr(longpoll, "FALLBACK", 600.0)
+    monkeypatch.setattr(longpoll, "MIN_GAP", 0.0)
+    directory, changes = h.service.parts["directory"], h.service.parts["changes"]
+    looks = {"n": 0}
+    unit_tasks = directory.unit_tasks
+
+    def counted(*args, **kwargs):
+        looks["n"] += 1
+        return unit_tasks(*args, **kwargs)
+
+    monkeypatch.setattr(directory, "unit_tasks", counted)
+    first = await h.client.get("/units/BTG/tasks", headers={**office, "Prefer": "wait=0"})
+    waiting = asyncio.create_task(h.client.get("/units/BTG/tasks", headers={
+        **office, "If-None-Match": first.headers["etag"], "Prefer": "wait=60"}))
+    await until(lambda: looks["n"] == 2, what="the waiting request's first look")
+    before = changes.generation
+    opened = await h.client.post("/cycles", headers=office, json={
+        "period": {"kind": "quarter", "label": "Quý II/2018", "starts_on": "2018-04-01",
+                   "ends_on": "2018-06-30"},
+        "data_cutoff_on": "2018-06-15", "due_on": "2018-06-29", "unit_ids": ["BTG"]})
+    assert opened.status_code == 201, opened.text
+    await until(lambda: changes.generation > before, what="the commit heard")
+    await asyncio.sleep(0.2)  # time for a wrong wake to run the query (none may come)
+    assert looks["n"] == 2 and not waiting.done()
+    await h.produce(task_assigned("t2", "BTG", assigned_on=date(2018, 3, 6)))
+    answer = await asyncio.wait_for(waiting, 120)
+    assert answer.status_code == 200
+    assert [t["task_id"] for t in answer.json()["items"]] == ["t1", "t2"]

@@ -45,20 +45,25 @@ def tokens(tmp_path: Path) -> Tokens:
     return Tokens.create(tmp_path)
 
 
-async def _serving(url: str, tokens: Tokens, body) -> None:
+async def _serving(url: str, tokens: Tokens, body, *, follower: bool = False) -> None:
+    """Run `body(client)` against the service's API with its log listener running (and, if
+    `follower`, the board's follower, unwoken never: only a commit's wake moves it)."""
     service = bootstrap(Settings(store_url=url), auth=tokens.auth())
     commits = service.parts["commits"]
     stop = asyncio.Event()
-    listening = asyncio.create_task(commits.run(stop))
+    workers = [asyncio.create_task(commits.run(stop))]
+    if follower:
+        workers.append(asyncio.create_task(service.parts["projection"].follow(stop, interval=NEVER)))
     try:
         if commits.enabled:  # PostgreSQL: the worker hears of other processes' commits
             await asyncio.wait_for(commits.listening.wait(), 30)
         transport = httpx.ASGITransport(app=service.api)
         async with httpx.AsyncClient(transport=transport, base_url="http://tasks") as client:
+            client.service = service  # for the tests that look inside
             await body(client)
     finally:
         stop.set()
-        await listening
+        await asyncio.gather(*workers)
         service.parts["app"].close()
         service.parts["engine"].dispose()
 
@@ -181,3 +186,79 @@ def test_without_notifications_the_fallback_look_finds_the_change(tmp_path: Path
         assert [t["lead_unit_id"] for t in answer.json()["items"]] == ["BTG"]
 
     asyncio.run(_serving(url, tokens, body))
+
+
+def record_progress_elsewhere(url: str, task_id: str, unit_id: str) -> None:
+    """The lead unit's claim, saved by another process (its own application)."""
+    from dondoc_contracts import Actor, Role
+    from dondoc_contracts.values import ClaimedStatus
+    from dondoc_tasks.application.commands import RecordProgress
+
+    app = TasksApp(env=store_env(url))
+    try:
+        app.record_progress(task_id, RecordProgress(status_claimed=ClaimedStatus.IN_PROGRESS,
+                                                    progress="Đã họp triển khai"),
+                            Actor(id=f"{unit_id}.a", role=Role.UNIT, unit_id=unit_id))
+    finally:
+        app.close()
+
+
+async def until(condition, deadline: float = 60) -> None:
+    ends = asyncio.get_running_loop().time() + deadline
+    while not condition():
+        assert asyncio.get_running_loop().time() < ends, "the condition never held"
+        await asyncio.sleep(0.01)
+
+
+def test_a_waiting_query_is_looked_at_again_only_when_what_it_reads_changes(
+        postgres_database: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task's history and a directive's list declare what they read (`longpoll.reads`):
+    commits of other tasks and directives, once the board's follower has applied them, do
+    not run them again (the fallback look made longer than the wait), and they end in 304;
+    a claim on the task itself, saved by another process, answers them at once (the
+    follower, woken by the commit because queries wait, catches the board up for them)."""
+    monkeypatch.setattr(longpoll, "FALLBACK", NEVER)
+    monkeypatch.setattr(longpoll, "MIN_GAP", 0.0)
+    office = tokens.headers("office")
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+    notice = issued([item("1", "BTG", by_date(date(2018, 6, 29)))], directive_id=mine)
+    elsewhere = [issued([item("1", "UBND", by_date(date(2018, 6, 29)))], directive_id=other,
+                        number=f"{n}-TB/TU") for n in (11, 12)]
+
+    async def body(client: httpx.AsyncClient) -> None:
+        service = client.service
+        app, projection = service.parts["app"], service.parts["projection"]
+        looks = {"history": 0}
+        history = app.history
+
+        def counted(task_id: str):
+            looks["history"] += 1
+            return history(task_id)
+
+        monkeypatch.setattr(app, "history", counted)
+        await asyncio.to_thread(react_elsewhere, postgres_database, notice)
+        listed = await client.get("/tasks", params={"directive_id": mine},
+                                  headers={**office, "Prefer": "wait=0"})
+        task_id = listed.json()["items"][0]["task_id"]
+        first = await client.get(f"/tasks/{task_id}/history", headers={**office, "Prefer": "wait=0"})
+        assert first.status_code == 200 and looks["history"] == 1
+        waiting_history = asyncio.create_task(client.get(f"/tasks/{task_id}/history", headers={
+            **office, "If-None-Match": first.headers["etag"], "Prefer": "wait=60"}))
+        waiting_list = asyncio.create_task(client.get("/tasks", params={"directive_id": mine},
+            headers={**office, "If-None-Match": listed.headers["etag"], "Prefer": "wait=4"}))
+        await until(lambda: looks["history"] == 2)  # its first look, then it waits
+        for notice_elsewhere in elsewhere:
+            await asyncio.to_thread(react_elsewhere, postgres_database, notice_elsewhere)
+        head = app.recorder.max_notification_id()
+        await until(lambda: projection.position() >= head)  # the follower applied them
+        await asyncio.sleep(0.2)  # time for a wrong wake to run the query (none may come)
+        assert looks["history"] == 2 and not waiting_history.done()
+        unchanged = await asyncio.wait_for(waiting_list, 60)
+        assert unchanged.status_code == 304
+
+        await asyncio.to_thread(record_progress_elsewhere, postgres_database, task_id, "BTG")
+        answer = await asyncio.wait_for(waiting_history, 30)
+        assert answer.status_code == 200 and answer.headers["etag"] != first.headers["etag"]
+        assert answer.json()[-1]["type"] == "TaskProgressRecorded"
+
+    asyncio.run(_serving(postgres_database, tokens, body, follower=True))

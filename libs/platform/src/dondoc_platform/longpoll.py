@@ -10,7 +10,9 @@ process learns that something was committed (`Changes.notify`: a commit on the s
 log, a consumer's batch applied), at most once every `min_gap` seconds per waiting request;
 a process told of nothing (SQLite, an API replica without a listener) looks again every
 `fallback` seconds. So authorisation, secrecy, filters, pagination and the ETag are the
-query's own: the middleware only compares answers.
+query's own: the middleware only compares answers. An endpoint may declare what its answer
+is made of (`reads(request, "task:T")`); the request is then looked at again only when a
+change names one of those keys (or names nothing), not at every commit of the process.
 
 A GET with `If-None-Match` and no `Prefer: wait` is an ordinary conditional GET (304 when
 the answer has not changed). Every other request passes through untouched.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections import deque
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,46 +36,103 @@ MIN_GAP = 0.02
 FALLBACK = 0.2
 
 
-class Changes:
-    """What a process knows of commits that may change its queries' answers: a counter and
-    the waiters to wake. `notify` may be called from any thread."""
+#: what a bare commit names (a process's log listener knows no more): it wakes the waiting
+#: queries that declared nothing; those that did wait for the change of what they read
+COMMIT = "commit"
+#: the scope entry where an endpoint declares what its answer is made of (`reads`)
+READS = "dondoc.reads"
 
-    def __init__(self) -> None:
+
+def concerns(keys: frozenset[str], interest: frozenset[str] | None) -> bool:
+    """Whether a change of `keys` (none: anything) may change an answer made of `interest`
+    (None: undeclared, anything may)."""
+    return interest is None or not keys or not keys.isdisjoint(interest)
+
+
+class Changes:
+    """What a process knows of commits that may change its queries' answers: a counter, the
+    keys of the recent changes, and the waiters to wake. `notify` may be called from any
+    thread.
+
+    A change may name what it touched (`notify("task:T", "directive:D")`); one that names
+    nothing may have touched anything. A waiting query that declared what its answer is made
+    of (`reads`) is woken only by the changes that name one of its keys, or name nothing; one
+    that declared nothing, by every change."""
+
+    def __init__(self, remembered: int = 1024) -> None:
         self.generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
+        #: (generation, keys) of the latest changes, for waiters that looked meanwhile
+        self._recent: deque[tuple[int, frozenset[str]]] = deque(maxlen=remembered)
+        self._waiters: list[tuple[frozenset[str] | None, asyncio.Event]] = []
+        self.requests_waiting = 0  # from their first look to their answer (`WaitForChange`)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a request waits for its answer to change now (read from the event loop's
+        thread; elsewhere a hint)."""
+        return self.requests_waiting > 0
 
     def mark(self) -> int:
         """The generation now, before a look (from the event loop the waiters run in)."""
         self._loop = asyncio.get_running_loop()
         return self.generation
 
-    def notify(self) -> None:
+    def notify(self, *keys: str) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # nobody has waited yet: nothing to wake
         try:
-            loop.call_soon_threadsafe(self._advance)
+            loop.call_soon_threadsafe(self._advance, frozenset(keys))
         except RuntimeError:
             pass  # the loop is closing
 
-    def _advance(self) -> None:
+    def _advance(self, keys: frozenset[str]) -> None:
         self.generation += 1
-        if self._event is not None:
-            self._event.set()
-            self._event = None
+        self._recent.append((self.generation, keys))
+        for interest, event in self._waiters:
+            if concerns(keys, interest):
+                event.set()
 
-    async def wait(self, after: int, timeout: float) -> None:
-        """Return when the generation has moved past `after`, or after `timeout` seconds."""
+    def changed_since(self, after: int, interest: frozenset[str] | None = None) -> bool:
+        """Whether a change after generation `after` concerns `interest` (yes, if the
+        changes since are too many to remember)."""
+        if self.generation == after:
+            return False
+        if not self._recent or self._recent[0][0] > after + 1:
+            return True
+        for generation, keys in reversed(self._recent):
+            if generation <= after:
+                return False
+            if concerns(keys, interest):
+                return True
+        return False
+
+    async def wait(self, after: int, timeout: float,
+                   interest: frozenset[str] | None = None) -> None:
+        """Return when a change after generation `after` concerns `interest`, or after
+        `timeout` seconds."""
         self._loop = asyncio.get_running_loop()
-        if self.generation != after:
+        if self.changed_since(after, interest):
             return
-        if self._event is None:
-            self._event = asyncio.Event()
+        waiter = (interest, asyncio.Event())
+        self._waiters.append(waiter)
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            await asyncio.wait_for(waiter[1].wait(), timeout)
         except TimeoutError:
             pass
+        finally:
+            self._waiters.remove(waiter)
+
+
+def reads(request: Any, *keys: str) -> None:
+    """Declare, from an endpoint, what its answer is made of ("task:<id>", "directive:<id>"):
+    if the request waits for its answer to change, it is looked at again only when a change
+    names one of these keys (or names nothing), besides the fallback look. Declare every
+    source of the answer, or nothing; outside a waiting request this does nothing."""
+    declared = request.scope.get(READS)
+    if declared is not None:
+        declared.update(keys)
 
 
 def weak_etag(*parts: Any) -> str:
@@ -142,11 +202,15 @@ class WaitForChange:
         deadline = loop.time() + (wait or 0.0)
         applied = [(b"preference-applied", f"wait={wait:g}".encode())] if wait is not None else []
         disconnected: asyncio.Future[None] | None = None
+        waits = if_none_match is not None and wait is not None
+        self.changes.requests_waiting += waits
         try:
             while True:
                 generation = self.changes.mark()
                 started = loop.time()
-                status, headers, body = await self._answer(scope)
+                declared: set[str] = set()
+                status, headers, body = await self._answer(scope, declared)
+                interest = frozenset(declared) or None
                 etag = _header(headers, b"etag")
                 if status != 200:
                     break  # an error, a redirect: answered as it is, at once
@@ -167,13 +231,15 @@ class WaitForChange:
                 await asyncio.sleep(max(0.0, min(left, started + min_gap - loop.time())))
                 left = deadline - loop.time()
                 if left > 0:
-                    told = asyncio.ensure_future(self.changes.wait(generation, min(left, fallback)))
+                    told = asyncio.ensure_future(
+                        self.changes.wait(generation, min(left, fallback), interest))
                     done, _ = await asyncio.wait({told, disconnected},
                                                  return_when=asyncio.FIRST_COMPLETED)
                     told.cancel()
                     if disconnected in done:
                         return  # the client went away: nobody to answer
         finally:
+            self.changes.requests_waiting -= waits
             if disconnected is not None and not disconnected.done():
                 disconnected.cancel()
         headers = [h for h in headers if h[0] != b"content-length"]
@@ -183,8 +249,10 @@ class WaitForChange:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Run the query once, keeping its answer (a GET has no body to read)."""
+    async def _answer(self, scope: Scope,
+                      declared: set[str]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Run the query once, keeping its answer (a GET has no body to read) and what the
+        endpoint declared it is made of (`reads`) in `declared`."""
         answer: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
 
         async def receive() -> Message:
@@ -197,7 +265,7 @@ class WaitForChange:
             elif message["type"] == "http.response.body":
                 answer["body"] += message.get("body", b"")
 
-        await self.app(dict(scope), receive, keep)
+        await self.app({**scope, READS: declared}, receive, keep)
         return answer["status"], answer["headers"], answer["body"]
 
 
@@ -214,4 +282,5 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
-__all__ = ["Changes", "WaitForChange", "matches", "requested_wait", "weak_etag"]
+__all__ = ["COMMIT", "Changes", "WaitForChange", "concerns", "matches", "reads", "requested_wait",
+           "weak_etag"]

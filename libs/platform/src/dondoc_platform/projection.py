@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,7 +29,56 @@ log = logging.getLogger(__name__)
 
 POSITIONS = "dondoc_projection_positions"
 
-Apply = Callable[[sa.Connection, Sequence[Any]], None]
+#: applies a page of events in the caller's transaction; may return what it changed, as keys
+#: (`longpoll.Changes`: "task:<id>", "directive:<id>"...) for the queries waiting on them
+Apply = Callable[[sa.Connection, Sequence[Any]], Iterable[str] | None]
+
+
+class SharedRound:
+    """Runs a piece of work for callers that need it to *start after they arrived* (a
+    catch-up that reads the log's head after a query came sees every commit made before
+    it), sharing one run among all the callers that arrive while another runs.
+
+    A caller that finds no run going starts one. Callers that arrive during a run wait for
+    it to end, then share the next: one of them runs it, the others wait for it and return
+    without running anything. So a burst of queries costs one run after the current one,
+    not one each; and a run that began before a caller arrived never counts as its own
+    (it may have read the head too early). A run that fails counts for nobody: its waiters
+    start another."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._started = 0   # runs begun
+        self._done = 0      # the number of the latest run that ended without an error
+        self._running = False
+        self.waiting = 0  # callers waiting for a run to end
+
+    def run(self, work: Callable[[], int]) -> int:
+        """`work()`'s result for the caller that ran it; 0 for those that shared a run."""
+        with self._turn:
+            needed = self._started + 1  # the next run to begin: it starts after this call
+            while True:
+                if self._done >= needed:
+                    return 0
+                if not self._running:
+                    self._running = True
+                    self._started += 1
+                    mine = self._started
+                    break
+                self.waiting += 1
+                self._turn.wait()
+                self.waiting -= 1
+        ended = False
+        try:
+            result = work()
+            ended = True
+            return result
+        finally:
+            with self._turn:
+                self._running = False
+                if ended:
+                    self._done = mine
+                self._turn.notify_all()
 
 
 class Moment(sa.types.TypeDecorator):
@@ -180,7 +229,13 @@ class StoreProjection:
         self.positions = positions_table(metadata)
         self.reader = reading(engine)
         self._lock = threading.Lock()
+        self._round = SharedRound()
         self.listeners: list[Callable[[], None]] = []
+        #: called after a catch-up that applied something, with the keys `apply` returned;
+        #: with no key (anything may have changed) when another process applied events this
+        #: one had not seen (an API replica's query caught the read model up first)
+        self.touched: list[Callable[[frozenset[str]], None]] = []
+        self._known: int | None = None  # the position this process last saw or reached
         self.follow_interval = FOLLOW_INTERVAL  # longer when commits wake it (logwake)
         self._woken: asyncio.Event | None = None  # the running `follow`'s, if any
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -204,26 +259,46 @@ class StoreProjection:
             return int(value or 0)
 
     def catch_up(self) -> int:
-        """Apply every event recorded after the tracked position; returns how many. Callers
-        that arrive while another applies the same events wait for it and find their work
-        done: a burst of commands costs one transaction, not one each."""
-        target = self.app.recorder.max_notification_id() or 0
-        if target <= self.position():
+        """Apply every event recorded before this call (and any after), so that a query that
+        follows sees them; returns how many this caller applied. Callers that arrive while a
+        catch-up runs share the next one (`SharedRound`): the waiting queries woken by one
+        commit, and the queries and commands arriving meanwhile, cost one look at the log
+        between them, not one each."""
+        return self._round.run(self._catch_up)
+
+    def _catch_up(self) -> int:
+        head, position = self.app.recorder.max_notification_id() or 0, self.position()
+        if head <= position:
+            if self._passed_elsewhere(position):
+                self._tell(frozenset())
             return 0
-        applied = 0
-        with self._lock:
+        applied, keys, elsewhere = 0, set[str](), False
+        with self._lock:  # `rebuild` runs under it too
             while True:
                 head = self.app.recorder.max_notification_id() or 0
                 if head <= self.position():
                     break
-                done = self._apply_page()
+                done, skipped = self._apply_page(keys)
+                elsewhere |= skipped
                 if done == 0:
                     break
                 applied += done
         if applied:
             for listener in self.listeners:
                 listener()
+        if applied or elsewhere:
+            self._tell(frozenset() if elsewhere else frozenset(keys))
         return applied
+
+    def _passed_elsewhere(self, position: int) -> bool:
+        """Whether the position moved past what this process last saw without it (another
+        process applied those events); remembers `position` as seen."""
+        known, self._known = self._known, position
+        return known is not None and position > known
+
+    def _tell(self, keys: frozenset[str]) -> None:
+        for callback in self.touched:
+            callback(keys)
 
     def recorded(self) -> None:
         """Events were saved and the caller answers without the read model: tell the
@@ -232,7 +307,9 @@ class StoreProjection:
         for listener in self.listeners:
             listener()
 
-    def _apply_page(self) -> int:
+    def _apply_page(self, keys: set[str]) -> tuple[int, bool]:
+        """Apply the next page; how many events, and whether another process had applied
+        events since this one last looked (their keys are unknown here)."""
         where = self.positions.c.name == self.name
         with self.engine.begin() as conn:
             relaxed_commit(conn)
@@ -242,14 +319,16 @@ class StoreProjection:
                 position=self.positions.c.position))
             position = int(conn.execute(sa.select(self.positions.c.position).where(where)).scalar()
                            or 0)
+            elsewhere = self._passed_elsewhere(position)
             notifications = self.app.recorder.select_notifications(position + 1, self.page)
             if not notifications:
-                return 0
+                return 0, elsewhere
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
-            self.apply(conn, events)
+            keys.update(self.apply(conn, events) or ())
             conn.execute(self.positions.update().where(where).values(
                 position=notifications[-1].id))
-            return len(notifications)
+        self._known = notifications[-1].id  # committed
+        return len(notifications), elsewhere
 
     def observe_lag(self) -> int:
         """Set the projection's lag (events behind the log, age of the oldest one not yet
@@ -311,4 +390,4 @@ class StoreProjection:
                     conn.execute(table.delete())
                 conn.execute(self.positions.update().where(
                     self.positions.c.name == self.name).values(position=0))
-        return self.catch_up()
+        return self._catch_up()

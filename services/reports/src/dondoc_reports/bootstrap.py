@@ -14,7 +14,7 @@ from dondoc_platform.inbox import DeadLetters, SqlInbox, aiokafka_publisher, sub
 from dondoc_platform.consumer_lag import ConsumerLagMonitor
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
 from dondoc_platform.logwake import wake_on_commit
-from dondoc_platform.longpoll import Changes
+from dondoc_platform.longpoll import COMMIT, Changes
 from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.runtime import Service
@@ -92,10 +92,11 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                      dead_letters=DeadLetters(publish_dead_letter, consumer))
     directory_view.metadata.create_all(engine)
     # the queries waiting for their answer to change (`Prefer: wait`) look again when the
-    # directory has applied a batch or the log has a new commit
+    # directory has applied a batch or the log has a new commit; those that read the
+    # directory only (`directory_view.READS`: a unit's tasks) when the directory has
     changes = Changes()
-    inbox.applied.append(changes.notify)
-    commits.on_commit(changes.notify)
+    inbox.applied.append(lambda: changes.notify(directory_view.READS))
+    commits.on_commit(lambda: changes.notify(COMMIT))
     subscribe(broker, [topics["directives"], topics["tasks"]], group_id=consumer, inbox=inbox,
               max_records=settings.consumer_max_records)
     lag = ConsumerLagMonitor(kafka.bootstrap, {consumer: [topics["directives"], topics["tasks"]]})
@@ -137,7 +138,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     built.parts = {"log": log, "view": view, "service": service, "watcher": watcher,  # type: ignore[attr-defined]
                    "relay": relay, "directory": directory, "inbox": inbox, "engine": engine,
                    "clock": clock, "topics": topics, "lag": lag, "picture": picture,
-                   "commits": commits}
+                   "commits": commits, "changes": changes}
     return built
 
 

@@ -14,7 +14,7 @@ from dondoc_platform.eventstore import store_env
 from dondoc_platform.inbox import DeadLetters, EventSourcedInbox, aiokafka_publisher, subscribe
 from dondoc_platform.kafka import TopicSpec, ensure_topics, event_topic, make_broker
 from dondoc_platform.logwake import wake_on_commit
-from dondoc_platform.longpoll import Changes
+from dondoc_platform.longpoll import COMMIT, MIN_GAP, Changes
 from dondoc_platform.metrics import SnapshotCollector
 from dondoc_platform.outbox import OutboxRelay
 from dondoc_platform.projection import StoreProjection, sql_engine
@@ -72,14 +72,20 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     watcher = DeadlineWatcher(app, projection, engine, clock, poll=settings.watcher_poll_seconds)
     commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
                              projections=(projection,))
-    # the queries waiting for their answer to change (`Prefer: wait`) look again at each
-    # commit: a consumer's reactions, a command of any process. Without the listener
-    # (SQLite), at each catch-up of the board that applied something; with it, not: the
-    # waiting queries catch the board up themselves, each wake would wake them all again
+    # the queries waiting for their answer to change (`Prefer: wait`): those that declared
+    # what they read (a task, a directive's tasks: `longpoll.reads`) look again when a
+    # catch-up of the board applied a change of it; the others at every commit too. While
+    # some wait, a commit wakes the board's follower within MIN_GAP: one catch-up for all
+    # of them (and those of the queries meanwhile are shared: `SharedRound`)
     changes = Changes()
-    commits.on_commit(changes.notify)
-    if not commits.enabled:
-        projection.listeners.append(changes.notify)
+    projection.touched.append(lambda keys: changes.notify(*keys))
+    commits.on_commit(lambda: changes.notify(COMMIT))
+
+    def catch_up_for_the_waiting() -> None:
+        if changes.waiting:
+            projection.wake()
+
+    commits.on_commit(catch_up_for_the_waiting, at_most_every=MIN_GAP)
 
     producer: dict[str, Any] = {}
 
@@ -135,7 +141,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
                       on_start=[start], on_stop=[stop, close])
     service.parts.update(app=app, relay=relay, projection=projection, watcher=watcher,
                          topic=topic, consumed=consumed, clock=clock, engine=engine, inbox=inbox,
-                         lag=lag, picture=picture, commits=commits)
+                         lag=lag, picture=picture, commits=commits, changes=changes)
     return service
 
 

@@ -60,6 +60,10 @@ tasks = sa.Table(
 )
 
 CONSUMER = "dondoc-reports-directory"
+#: what a change of this directory names, and what a query made of it alone declares
+#: (`longpoll.reads`): such a query waits for the directory's batches, not for every
+#: report saved in the service's log
+READS = "directory"
 
 
 _UPSERTS: dict[tuple[str, str], Any] = {}

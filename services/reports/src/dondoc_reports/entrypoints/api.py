@@ -4,7 +4,7 @@
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Response
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 
 from dondoc_contracts import Role
 from dondoc_platform.auth import Principal, TokenVerifier
@@ -24,10 +24,10 @@ from dondoc_platform.http import (
     expected_version,
     require_roles,
 )
-from dondoc_platform.longpoll import Changes
+from dondoc_platform.longpoll import Changes, reads
 from dondoc_platform.names import match_key
 from dondoc_platform.timecontrol import clock_router
-from dondoc_reports.adapters.directory import Directory
+from dondoc_reports.adapters.directory import READS as DIRECTORY_READS, Directory
 from dondoc_reports.application import access
 from dondoc_reports.application.service import ReportsService
 from dondoc_reports.entrypoints.schemas import (
@@ -297,8 +297,9 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
     @router.get("/units/{unit_id}/tasks", response_model=Page[UnitTaskOut], tags=["units"],
                 summary="The tasks a unit leads, as this service knows them (what it reports on)",
                 responses=_errors(403, 422))
-    def unit_tasks(unit_id: str, principal: Annotated[Principal, anyone],
+    def unit_tasks(unit_id: str, request: Request, principal: Annotated[Principal, anyone],
                    include_closed: bool = False, limit: Limit = 50, cursor: Cursor = None) -> Page:
+        reads(request, DIRECTORY_READS)  # the unit, its review group, its tasks: the directory only
         access.ensure_may_read_unit(principal, unit_id, directory.review_group_of(unit_id))
         offset = _offset(cursor)
         rows = directory.unit_tasks(unit_id, include_closed=include_closed, offset=offset,

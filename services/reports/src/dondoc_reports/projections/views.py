@@ -4,7 +4,6 @@ its position in the same transaction as the rows (a crash replays nothing twice)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
@@ -14,7 +13,7 @@ from eventsourcing.domain import DomainEvent
 
 from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.names import match_key
-from dondoc_platform.projection import reading, relaxed_commit
+from dondoc_platform.projection import SharedRound, reading, relaxed_commit
 from dondoc_reports.adapters.sql import UtcDateTime, jsonable
 from dondoc_reports.adapters.store import ReportsLog
 from dondoc_reports.domain.adjustment import AdjustmentRequest
@@ -260,7 +259,7 @@ class ReportsView:
         self.reader = reading(engine)
         self.log = log
         self.batch_size = batch_size
-        self._lock = threading.Lock()
+        self._round = SharedRound()
 
     def create(self) -> None:
         metadata.create_all(self.engine)
@@ -273,21 +272,22 @@ class ReportsView:
             return conn.execute(sa.select(positions.c.position).where(positions.c.name == VIEW)).scalar_one()
 
     def catch_up(self) -> int:
-        """Apply what the log holds beyond the view's position. Callers that arrive while
-        another applies the same events wait for it and find their work done: a burst of
-        commands costs one transaction, not one each."""
+        """Apply what the log holds beyond the view's position, every commit made before
+        this call included. Callers that arrive while a catch-up runs share the next one
+        (`SharedRound`): a burst of commands and queries costs one look at the log and one
+        transaction, not one each. Returns how many events this caller applied."""
+        return self._round.run(self._catch_up)
+
+    def _catch_up(self) -> int:
         target = self.log.recorder.max_notification_id() or 0
         if target <= self.position():
             return 0
         applied = 0
-        with self._lock:
-            if target <= self.position():
-                return 0
-            while True:
-                step = self._step()
-                applied += step
-                if step < self.batch_size:
-                    return applied
+        while True:  # one run at a time in this process (`SharedRound`); the row lock across processes
+            step = self._step()
+            applied += step
+            if step < self.batch_size:
+                return applied
 
     def _step(self) -> int:
         with self.engine.begin() as conn:

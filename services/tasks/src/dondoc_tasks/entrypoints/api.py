@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from dondoc_contracts import Role
@@ -23,7 +23,7 @@ from dondoc_platform.http import (
     page_of,
     require_roles,
 )
-from dondoc_platform.longpoll import weak_etag
+from dondoc_platform.longpoll import reads, weak_etag
 from dondoc_platform.names import canonical_review_group, clean
 from dondoc_platform.projection import StoreProjection, reading
 from dondoc_tasks.adapters.translate import translate
@@ -208,7 +208,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
 
     @tasks_router.get("", response_model=Page[TaskView],
                       summary="Tasks the caller may see, by deadline")
-    def list_tasks(response: Response, principal: Principal = task_readers,
+    def list_tasks(request: Request, response: Response, principal: Principal = task_readers,
                    directive_id: Annotated[str | None, Query(max_length=64)] = None,
                    lead_unit_id: Annotated[str | None, Query(max_length=128)] = None,
                    unit_id: Annotated[str | None, Query(
@@ -220,6 +220,8 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
                    domain: Annotated[str | None, Query(max_length=500)] = None,
                    key_task: bool | None = None,
                    cursor: Cursor = None, limit: Limit = 50) -> Page[TaskView]:
+        if directive_id is not None:  # the answer is some of this directive's tasks (and the day)
+            reads(request, board.directive_key(directive_id))
         projection.catch_up()
         now = app.clock.now()
         t = board.tasks.c
@@ -253,14 +255,17 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
         return page_of([task_view(r, now, year) for r in rows], offset, limit)
 
     @tasks_router.get("/{task_id}", response_model=TaskView, responses={404: {"model": ErrorBody}})
-    def get_task(task_id: TaskId, response: Response,
+    def get_task(task_id: TaskId, request: Request, response: Response,
                  principal: Principal = task_readers) -> TaskView:
+        reads(request, board.task_key(task_id))
         return answer(task_id, principal, response)
 
     @tasks_router.get("/{task_id}/history", response_model=list[HistoryEntry],
                       responses={404: {"model": ErrorBody}},
                       summary="Every event of the task, in order, across the years")
-    def task_history(task_id: TaskId, principal: Principal = task_readers) -> list[HistoryEntry]:
+    def task_history(task_id: TaskId, request: Request,
+                     principal: Principal = task_readers) -> list[HistoryEntry]:
+        reads(request, board.task_key(task_id))  # the task's events, shown once on the board
         task_row(task_id, principal)
         entries = []
         for event in app.history(task_id):

@@ -106,12 +106,26 @@ def _replace_parties(conn: sa.Connection, task_id: str, lead: str, cooperating: 
     conn.execute(parties.insert(), _party_rows(task_id, lead, cooperating))
 
 
-def applier(hold_seconds: float = HISTORY_HOLD_SECONDS) -> Callable[[sa.Connection, Sequence[Any]], None]:
+def applier(hold_seconds: float = HISTORY_HOLD_SECONDS) -> Callable[[sa.Connection, Sequence[Any]], set[str]]:
     """The board's apply function with the watcher's hold for late-recorded changes."""
     return lambda conn, events: apply(conn, events, hold_seconds)
 
 
-def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HISTORY_HOLD_SECONDS) -> None:
+def task_key(task_id: str) -> str:
+    """What a change of task `task_id` names (`longpoll.Changes`): its row, its history."""
+    return f"task:{task_id}"
+
+
+def directive_key(directive_id: str) -> str:
+    """What a change of one of a directive's tasks names: the directive's list of tasks."""
+    return f"directive:{directive_id}"
+
+
+def apply(conn: sa.Connection, events: Sequence[Any],
+          hold_seconds: float = HISTORY_HOLD_SECONDS) -> set[str]:
+    """Apply `events` to the board; returns what they changed (`task_key`, `directive_key`),
+    for the queries waiting on them."""
+    touched: set[str] = set()
     # New tasks are inserted together (a notice assigns several at once): their rows wait
     # here until an event that reads a task row, or the end of the page.
     assigned: list[dict[str, Any]] = []
@@ -128,7 +142,9 @@ def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HIST
         if not isinstance(event, Task.Event):
             continue
         task_id = str(event.originator_id)
+        touched.add(task_key(task_id))
         if isinstance(event, Task.Assigned):
+            touched.add(directive_key(event.directive_id))
             assigned.append(dict(
                 task_id=task_id, directive_id=event.directive_id,
                 directive_number=event.directive_number, directive_kind=event.directive_kind,
@@ -148,6 +164,7 @@ def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HIST
             continue
         insert_assigned()
         row = conn.execute(sa.select(tasks).where(tasks.c.task_id == task_id)).one()
+        touched.add(directive_key(row.directive_id))
         values: dict[str, Any] = {"version": event.originator_version, "changed_at": event.at}
         state, due_on, overdue_for = row.state, row.due_on, list(row.overdue_for)
         if isinstance(event, Task.ProgressRecorded):
@@ -192,6 +209,7 @@ def apply(conn: sa.Connection, events: Sequence[Any], hold_seconds: float = HIST
                                                          hold_seconds))
         conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
     insert_assigned()
+    return touched
 
 
 def _iso(day: date | None) -> str | None:
