@@ -26,10 +26,11 @@ import sqlalchemy as sa
 from aiokafka import TopicPartition
 from sqlalchemy.dialects import sqlite
 
-from dondoc_contracts import UndecodableEvent, decode, decode_mapped
+from dondoc_contracts import UndecodableEvent, decode
 from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 
 from dondoc_analytics.adapters import kafka
+from dondoc_analytics.adapters.compiled import contract_decoder
 from dondoc_analytics.projections import generations as gens, setbased
 from dondoc_analytics.projections.projector import Projector, copy_tuples
 from dondoc_analytics.projections.rows import (
@@ -74,6 +75,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     tasks = LoadedTasks() if fold else None
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
+    decode_record = contract_decoder().decode
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:
@@ -81,13 +83,14 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
             for record in records:
                 last[record.topic, record.partition] = record.offset
                 try:
-                    envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
+                    envelope, event, payload = decode_record(_headers(record.headers or ()),
+                                                             record.value)
                 except UndecodableEvent:
                     out.undecodable += 1
                     continue
                 row, fact = event_values_and_fact(
                     envelope.id, envelope.sequence, envelope.audit_hash, event, record.topic,
-                    record.partition, record.offset)
+                    record.partition, record.offset, payload)
                 rows.append(row)
                 if tasks is not None:
                     tasks.add(envelope.id, event, fact)
