@@ -58,6 +58,11 @@ class NotCompilable(TypeError):
 # --------------------------------------------------------------------------- generation
 
 
+_KNOWN = {annotated_types.MinLen: "min_length", annotated_types.MaxLen: "max_length",
+          annotated_types.Ge: "ge", annotated_types.Le: "le", annotated_types.Gt: "gt",
+          annotated_types.Lt: "lt"}
+
+
 def _constraints(metadata: list[Any], where: str) -> dict[str, Any]:
     """msgspec `Meta` keywords for pydantic's field metadata (and its `pattern`). Only
     constraints the generator knows are accepted."""
@@ -65,18 +70,9 @@ def _constraints(metadata: list[Any], where: str) -> dict[str, Any]:
     for item in metadata:
         if isinstance(item, FieldInfo):  # a Field(...) inside Annotated: its own metadata
             meta.update(_constraints(item.metadata, where))
-        elif isinstance(item, annotated_types.MinLen):
-            meta["min_length"] = item.min_length
-        elif isinstance(item, annotated_types.MaxLen):
-            meta["max_length"] = item.max_length
-        elif isinstance(item, annotated_types.Ge):
-            meta["ge"] = item.ge
-        elif isinstance(item, annotated_types.Le):
-            meta["le"] = item.le
-        elif isinstance(item, annotated_types.Gt):
-            meta["gt"] = item.gt
-        elif isinstance(item, annotated_types.Lt):
-            meta["lt"] = item.lt
+        elif type(item) in _KNOWN:  # MinLen, MaxLen, Ge, Le, Gt, Lt: the same keyword
+            name = _KNOWN[type(item)]
+            meta[name] = getattr(item, name)
         elif isinstance(item, AfterValidator) and item.func is nfc:
             pass  # the whole record must already be NFC (`ContractDecoder.decode`)
         elif type(item).__name__ == "_PydanticGeneralMetadata" and set(vars(item)) == {"pattern"}:
