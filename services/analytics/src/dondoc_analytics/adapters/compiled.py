@@ -120,8 +120,10 @@ class _Compiler:
         fields = [(name, self.wire_type(info.annotation, list(info.metadata),
                                         f"{model.__name__}.{name}"))
                   for name, info in model.model_fields.items()]
+        # gc=False: a decoded struct holds text, numbers, moments, enums and other structs,
+        # so it can be in no cycle; untracked, it does not make the collector run more often
         struct = msgspec.defstruct(f"{model.__name__}Wire", fields, kw_only=True,
-                                   forbid_unknown_fields=True)
+                                   forbid_unknown_fields=True, gc=False)
         self.structs[model] = struct
         return struct
 
