@@ -101,8 +101,7 @@ def test_period_columns_are_the_task_periods_table_in_order() -> None:
 
 
 def _loaded(event: ev.ContractEvent, partition: int, offset: int, event_id: str = "e1"):
-    row, fact = event_values_and_fact(event_id, 1, None, event, "t.dondoc.tasks", partition, offset,
-                                      event.model_dump_json())
+    row, fact = event_values_and_fact(event_id, 1, None, event, "t.dondoc.tasks", partition, offset)
     return row, fact
 
 

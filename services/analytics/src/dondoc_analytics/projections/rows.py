@@ -63,16 +63,14 @@ def event_values(event_id: str, position: int | None, audit_hash: str | None,
                  e: ev.ContractEvent, topic: str, partition: int, offset: int) -> tuple:
     """The `events` row of one consumed event, in `EVENT_COLUMNS` order (a bulk load copies
     these tuples as they are)."""
-    return event_values_and_fact(event_id, position, audit_hash, e, topic, partition, offset,
-                                 e.model_dump_json())[0]
+    return event_values_and_fact(event_id, position, audit_hash, e, topic, partition, offset)[0]
 
 
 def event_values_and_fact(event_id: str, position: int | None, audit_hash: str | None,
-                          e: ev.ContractEvent, topic: str, partition: int, offset: int,
-                          payload: str) -> tuple[tuple, TaskFact | None]:
+                          e: ev.ContractEvent, topic: str, partition: int,
+                          offset: int) -> tuple[tuple, TaskFact | None]:
     """`event_values`, and the timeliness fact the row's fact columns hold (a bulk loader
-    folds each task's facts itself, `task_rows`). `payload` is the event as its contract
-    serialises it (`e.model_dump_json()`; the rebuild's decoder gives it with the event)."""
+    folds each task's facts itself, `task_rows`)."""
     names = _FIELDS.get(type(e))
     if names is None:
         names = _FIELDS[type(e)] = _fields(type(e))
@@ -86,13 +84,13 @@ def event_values_and_fact(event_id: str, position: int | None, audit_hash: str |
                 e.directive_id if "directive_id" in names else None, _unit_of(e, names),
                 day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
                 actor.id, actor.name, actor.role.value, actor.unit_id, what_vi, what_en,
-                None, None, None, None, audit_hash, payload), None
+                None, None, None, None, audit_hash, e.model_dump_json()), None
     return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
             e.task_id if "task_id" in names else None,
             e.directive_id if "directive_id" in names else None, _unit_of(e, names), fact.day,
             e.occurred_at.astimezone(timezone.utc), actor.id, actor.name, actor.role.value,
             actor.unit_id, what_vi, what_en, fact.kind.value, fact.lead_unit_id, fact.due_on,
-            fact.original_due_on, audit_hash, payload), fact
+            fact.original_due_on, audit_hash, e.model_dump_json()), fact
 
 
 def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
