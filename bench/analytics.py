@@ -205,6 +205,45 @@ def database(server: str, name: str) -> str:
     return server.rpartition("/")[0] + "/" + name
 
 
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children, living and reaped (`/proc`): a server's
+    backends and parallel workers, or the broker's JVM."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(p: int) -> list[str]:
+        text = Path(f"/proc/{p}/stat").read_text()
+        return text[text.rindex(")") + 2:].split()  # fields from the state on
+
+    own = stat(pid)
+    total = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != pid:
+            try:
+                fields = stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            if int(fields[1]) == pid:  # a living child
+                total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def python_cpu() -> float:
+    """CPU seconds of this process and its reaped children (the rebuild's loaders)."""
+    import resource
+
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def cpu_now(args: argparse.Namespace) -> dict[str, float]:
+    out = {"python": python_cpu()}
+    if args.postgres_pid:
+        out["postgresql"] = process_tree_cpu(args.postgres_pid)
+    if args.kafka_pid:
+        out["kafka"] = process_tree_cpu(args.kafka_pid)
+    return out
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -273,9 +312,16 @@ async def run(args: argparse.Namespace, say) -> dict:
     if not args.reuse or args.rebuild:
         say("3. projection rebuild from Kafka offset 0…")
         load_before = os.getloadavg()[0]
+        cpu_before = cpu_now(args)
         started = time.perf_counter()
         report = await parts.projection.rebuild()
         rebuild_seconds = time.perf_counter() - started
+        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_now(args).items()}
+        results["rebuild_cpu_seconds"] = cpu
+        results["rebuild_cpu_us_per_event"] = sum(cpu.values()) / report.events * 1e6
+        say("   CPU: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
+            + f" = {results['rebuild_cpu_us_per_event']:.1f} µs per event"
+            + ("" if len(cpu) == 3 else " (--postgres-pid and --kafka-pid add the servers)"))
         results["rebuild_seconds"] = rebuild_seconds
         results["rebuild_events_per_second"] = report.events / rebuild_seconds
         results["rebuild_breakdown"] = report.seconds
@@ -342,6 +388,11 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="with --reuse: measure the COPY baseline and the rebuild (2-3) again")
     parser.add_argument("--no-audit", action="store_true", help="skip step 5")
+    parser.add_argument("--postgres-pid", type=int, default=None,
+                        help="the stack's PostgreSQL server (postmaster) process: its CPU, "
+                             "with its backends', is reported for the rebuild")
+    parser.add_argument("--kafka-pid", type=int, default=None,
+                        help="the stack's Kafka broker process: its CPU during the rebuild")
     parser.add_argument("--key", type=Path, default=None,
                         help="the checkpoint key (made if missing; default: a new one)")
     args = parser.parse_args()
@@ -360,6 +411,8 @@ def main() -> None:
                                   prometheus_port=free_port()))
         stack.up(["kafka", "postgres"], report=say)
         args.kafka, args.database = stack.kafka.address(), stack.postgres.url
+        args.postgres_pid = args.postgres_pid or stack.postgres.running_pid()
+        args.kafka_pid = args.kafka_pid or stack.kafka.running_pid()
     try:
         results = asyncio.run(run(args, say))
     finally:

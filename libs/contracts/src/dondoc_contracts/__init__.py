@@ -13,11 +13,13 @@ from dondoc_contracts.envelope import (
     UnknownType,
     UnsupportedVersion,
     ValidationFailed,
+    contract_of,
     decode,
     decode_mapped,
     dlq_topic,
     encode,
     envelope_for,
+    envelope_of,
     event_id,
     event_topic,
     topic_for,
@@ -28,6 +30,7 @@ from dondoc_contracts.events import CATALOGUE, ICT
 __all__ = [
     "AUDIT_CHECKPOINT_TOPIC", "Actor", "BY_CE_TYPE", "BY_KEY", "CATALOGUE", "ContractEvent",
     "Envelope", "ICT", "InvalidJson", "MissingHeader", "Role", "SERVICES", "SYSTEM_ACTOR",
-    "UndecodableEvent", "UnknownType", "UnsupportedVersion", "ValidationFailed", "decode", "decode_mapped",
-    "dlq_topic", "encode", "envelope_for", "event_id", "event_topic", "nfc", "topic_for",
+    "UndecodableEvent", "UnknownType", "UnsupportedVersion", "ValidationFailed", "contract_of",
+    "decode", "decode_mapped", "dlq_topic", "encode", "envelope_for", "envelope_of", "event_id",
+    "event_topic", "nfc", "topic_for",
 ]

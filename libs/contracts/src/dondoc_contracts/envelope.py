@@ -175,19 +175,7 @@ def decode(
 def decode_mapped(h: Mapping[str, str], value: bytes | None) -> tuple[Envelope, ContractEvent]:
     """`decode` of a record whose headers are already a `header_map` (a bulk reader makes
     the map in its own loop)."""
-    for required in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
-        if not h.get(required):
-            raise MissingHeader(f"header {required} is missing")
-    if h["ce_specversion"] != SPEC_VERSION:
-        raise UnsupportedVersion(f"CloudEvents specversion {h['ce_specversion']!r} is not 1.0")
-    ce_type = h["ce_type"]
-    model = BY_CE_TYPE.get(ce_type)
-    if model is None:
-        base, _, version = ce_type.rpartition(".v")
-        known = {c.ce_type.rpartition(".v")[0] for c in CATALOGUE}
-        if base in known and version.isdigit():
-            raise UnsupportedVersion(f"{ce_type}: version {version} is not supported here")
-        raise UnknownType(f"{ce_type}: not an event type of the dondoc catalogue")
+    model = contract_of(h)
     if value is None:
         raise InvalidJson("the message has no value")
     try:
@@ -202,13 +190,37 @@ def decode_mapped(h: Mapping[str, str], value: bytes | None) -> tuple[Envelope, 
         where = ".".join(str(p) for p in first["loc"]) or "(root)"
         raise ValidationFailed(f"{model.event_type}: {where}: {first['msg']} "
                                f"({e.error_count()} error(s))") from e
+    return envelope_of(h, model, event), event
+
+
+def contract_of(h: Mapping[str, str]) -> type[ContractEvent]:
+    """The contract a record's headers name (a `header_map`), or why there is none: the
+    first step of `decode_mapped`, for a reader that validates the value its own way."""
+    for required in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
+        if not h.get(required):
+            raise MissingHeader(f"header {required} is missing")
+    if h["ce_specversion"] != SPEC_VERSION:
+        raise UnsupportedVersion(f"CloudEvents specversion {h['ce_specversion']!r} is not 1.0")
+    ce_type = h["ce_type"]
+    model = BY_CE_TYPE.get(ce_type)
+    if model is None:
+        base, _, version = ce_type.rpartition(".v")
+        known = {c.ce_type.rpartition(".v")[0] for c in CATALOGUE}
+        if base in known and version.isdigit():
+            raise UnsupportedVersion(f"{ce_type}: version {version} is not supported here")
+        raise UnknownType(f"{ce_type}: not an event type of the dondoc catalogue")
+    return model
+
+
+def envelope_of(h: Mapping[str, str], model: type[ContractEvent], event: ContractEvent) -> Envelope:
+    """The envelope of a record whose headers (`contract_of`) and value were accepted: the
+    last step of `decode_mapped`."""
     sequence = h.get("ce_sequence")
     subject = h.get("ce_subject")
-    envelope = Envelope(
-        id=h["ce_id"], type=ce_type, source=h["ce_source"],
+    return Envelope(
+        id=h["ce_id"], type=h["ce_type"], source=h["ce_source"],
         subject=event.subject if subject is None else subject,
         time=event.occurred_at, sequence=int(sequence) if sequence and sequence.isdigit() else None,
         correlation_id=h.get("ce_correlationid"), causation_id=h.get("ce_causationid"),
         audit_hash=h.get("ce_audithash"), data_version=model.version,
     )
-    return envelope, event
