@@ -274,15 +274,14 @@ class StoreProjection:
             return 0
         applied, keys, elsewhere = 0, set[str](), False
         with self._lock:  # `rebuild` runs under it too
-            while True:
-                head = self.app.recorder.max_notification_id() or 0
-                if head <= self.position():
-                    break
+            # the head read above serves the first round: it was read after this call began
+            while head > self.position():
                 done, skipped = self._apply_page(keys)
                 elsewhere |= skipped
                 if done == 0:
                     break
                 applied += done
+                head = self.app.recorder.max_notification_id() or 0
         if applied:
             for listener in self.listeners:
                 listener()
