@@ -101,3 +101,48 @@ def test_a_waiter_older_than_the_remembered_changes_looks_again() -> None:
         assert not changes.changed_since(before + 1, frozenset({"task:T9"}))
 
     asyncio.run(scenario())
+
+
+def test_the_document_declares_the_wait_headers_and_the_304_of_every_get() -> None:
+    from fastapi import Header
+    from fastapi.testclient import TestClient
+
+    from dondoc_platform.http import create_app
+
+    app = create_app(service="example", title="example", description="example")
+
+    @app.get("/things")
+    def things() -> dict[str, int]:
+        return {"count": 3}
+
+    @app.get("/own")
+    def own(if_none_match: str | None = Header(default=None, alias="If-None-Match",
+                                                description="the endpoint's own")) -> dict:
+        return {}
+
+    @app.post("/things")
+    def add() -> dict[str, int]:
+        return {"count": 4}
+
+    document = app.openapi()
+    get = document["paths"]["/things"]["get"]
+    headers = {p["name"]: p for p in get["parameters"] if p["in"] == "header"}
+    assert set(headers) == {"If-None-Match", "Prefer"}
+    assert not any(p["required"] for p in headers.values())
+    assert "304" in get["responses"] and "ETag" in get["responses"]["200"]["headers"]
+    post = document["paths"]["/things"]["post"]
+    assert "304" not in post["responses"] and "parameters" not in post
+    own_headers = [p for p in document["paths"]["/own"]["get"]["parameters"]
+                   if p["name"].lower() == "if-none-match"]
+    assert [p["description"] for p in own_headers] == ["the endpoint's own"]
+    assert app.openapi() is document  # built once
+
+    # what the document says is what the middleware does
+    client = TestClient(app)
+    assert "etag" not in client.get("/things").headers  # untouched unless asked
+    first = client.get("/things", headers={"Prefer": "wait=0"})
+    again = client.get("/things", headers={"If-None-Match": first.headers["etag"],
+                                           "Prefer": "wait=0"})
+    assert (first.status_code, again.status_code) == (200, 304)
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["preference-applied"] == "wait=0"

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dondoc_contracts import Role
 from dondoc_platform.auth import AuthError, Principal, TokenVerifier
 from dondoc_platform.errors import DomainError, forbidden, validation_error
-from dondoc_platform.longpoll import Changes, WaitForChange
+from dondoc_platform.longpoll import Changes, WaitForChange, document as document_waits
 
 HTTP_REQUESTS = Counter("dondoc_http_requests_total", "HTTP requests served",
                         ["service", "method", "route", "status"])
@@ -109,6 +109,7 @@ def create_app(*, service: str, title: str, description: str, version: str = "1.
     app.add_middleware(RequestMetrics, service=service)
     # outside the metrics: each run of a waiting query is timed as a request of its own
     app.add_middleware(WaitForChange, changes=changes)
+    document_waits(app)
     return app
 
 

@@ -282,5 +282,59 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
-__all__ = ["COMMIT", "Changes", "WaitForChange", "concerns", "matches", "reads", "requested_wait",
-           "weak_etag"]
+#: the request headers `WaitForChange` reads, as OpenAPI parameters of every GET
+WAIT_PARAMETERS = (
+    {"name": "If-None-Match", "in": "header", "required": False,
+     "description": ("Thẻ ETag của câu trả lời đã có: trả 304 nếu câu trả lời chưa đổi. / "
+                     "The ETag of the answer the caller has: 304 while the answer has not "
+                     "changed (RFC 9110, weak comparison; `*` matches any answer)."),
+     "schema": {"type": "string", "maxLength": 1024}},
+    {"name": "Prefer", "in": "header", "required": False,
+     "description": ("`wait=N`: chờ tối đa N giây (không quá 60) cho đến khi câu trả lời khác "
+                     "`If-None-Match`. / `wait=N` (RFC 7240): with `If-None-Match`, answer as "
+                     "soon as the answer differs from it, else 304 after N seconds (at most "
+                     f"{MAX_WAIT:g}); `Preference-Applied` tells the wait applied."),
+     "schema": {"type": "string", "maxLength": 256}},
+)
+_ETAG = {"description": ("Thẻ của câu trả lời này (khi yêu cầu có `If-None-Match` hoặc "
+                         "`Prefer: wait`) / This answer's entity tag (always when the request "
+                         "has `If-None-Match` or `Prefer: wait`; otherwise if the query has one)"),
+         "schema": {"type": "string"}}
+_NOT_MODIFIED = {
+    "description": ("Câu trả lời chưa đổi so với `If-None-Match` (hết thời gian chờ) / "
+                    "The answer still matches `If-None-Match` (at the end of the wait, if any)"),
+    "headers": {"ETag": _ETAG}}
+
+
+def document(app: Any) -> None:
+    """Declare in a FastAPI app's OpenAPI document what `WaitForChange` does for every GET:
+    the `If-None-Match` and `Prefer` headers, the `ETag` of a 200 and the 304 answer.
+    Operations that declare these headers themselves keep their own."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if getattr(app, "_waits_documented", False):
+            return app.openapi_schema
+        schema = build()
+        for path_item in schema.get("paths", {}).values():
+            operation = path_item.get("get")
+            if operation is None:
+                continue
+            parameters = operation.setdefault("parameters", [])
+            declared = {(p.get("in"), p.get("name", "").lower()) for p in parameters}
+            parameters += [dict(p) for p in WAIT_PARAMETERS
+                           if ("header", p["name"].lower()) not in declared]
+            responses = operation.setdefault("responses", {})
+            ok = responses.get("200")
+            if ok is not None:
+                ok.setdefault("headers", {}).setdefault("ETag", dict(_ETAG))
+            responses.setdefault("304", dict(_NOT_MODIFIED))
+        app.openapi_schema = schema
+        app._waits_documented = True
+        return schema
+
+    app.openapi = openapi
+
+
+__all__ = ["COMMIT", "Changes", "WAIT_PARAMETERS", "WaitForChange", "concerns", "document",
+           "matches", "reads", "requested_wait", "weak_etag"]
