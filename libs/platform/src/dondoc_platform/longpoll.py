@@ -303,7 +303,9 @@ _ETAG = {"description": ("Thẻ của câu trả lời này (khi yêu cầu có 
 _NOT_MODIFIED = {
     "description": ("Câu trả lời chưa đổi so với `If-None-Match` (hết thời gian chờ) / "
                     "The answer still matches `If-None-Match` (at the end of the wait, if any)"),
-    "headers": {"ETag": _ETAG}}
+    "headers": {"ETag": {"description": ("Thẻ của câu trả lời hiện tại / The current "
+                                         "answer's entity tag"),
+                         "schema": {"type": "string"}}}}
 
 
 def document(app: Any) -> None:
