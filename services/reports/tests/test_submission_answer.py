@@ -98,3 +98,56 @@ def test_a_submission_is_answered_as_the_view_then_shows_it(
         assert [r["status"] for r in listed.json()["items"]] == ["accepted"]
     finally:
         close_offline(service)
+
+
+def test_a_submission_reads_the_units_tasks_once_and_not_the_unit(
+        postgres_database: str, tmp_path: Path) -> None:
+    """The submission is checked against the directory's facts of its tasks; its answer shows
+    their lines from the same facts (not read again), and the unit's review group is read only
+    for a caller whose access depends on it (a reviewer's), not for the unit itself."""
+    import sqlalchemy as sa
+
+    service, signer = offline_service(tmp_path, [
+        unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
+        task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5), due_on=date(2018, 9, 30)),
+        task_assigned("t5", "BTG", assigned_on=date(2018, 3, 5), secrecy="mat"),
+    ], at(date(2018, 6, 20)), store_url=postgres_database)
+    try:
+        client = TestClient(service.api)
+        office = {"Authorization": "Bearer " + signer.token(subject="o", roles=["office"], name="VP")}
+        unit = {"Authorization": "Bearer " + signer.token(subject="u", roles=["unit"], name="BTG",
+                                                          unit_id="BTG")}
+        reviewer = {"Authorization": "Bearer " + signer.token(
+            subject="r", roles=["reviewer"], name="Tổ rà soát", review_group=XD, clearance="mat")}
+        opened = client.post("/cycles", headers=office, json={
+            "period": PERIOD, "data_cutoff_on": "2018-06-15", "due_on": "2018-07-18",
+            "unit_ids": ["BTG"]})
+        report_id = opened.json()["obligations"][0]["report_id"]
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        def reads_of(table: str) -> int:
+            return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")
+                       and f"FROM {table}" in s)
+
+        engine = service.parts["engine"]
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        answer = client.post(f"/reports/{report_id}/submissions", headers=unit, json={"lines": [
+            {"task_id": "t1", "status_claimed": "in_progress", "progress": "Đang làm"},
+            {"task_id": "t5", "status_claimed": "not_started"}]})
+        assert answer.status_code == 201, answer.text
+        # the unit is not cleared for t5: its line is hidden, from the facts the check read
+        assert answer.json()["submissions"][0]["hidden_lines"] == 1
+        assert reads_of("rpt_tasks") == 1
+        assert reads_of("rpt_units") == 0
+
+        statements.clear()
+        shown = client.get(f"/reports/{report_id}", headers=reviewer)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["submissions"][0]["hidden_lines"] == 0
+        assert reads_of("rpt_units") == 1  # a reviewer's access depends on the unit's group
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    finally:
+        close_offline(service)
