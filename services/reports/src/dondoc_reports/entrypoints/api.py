@@ -27,7 +27,7 @@ from dondoc_platform.http import (
 from dondoc_platform.longpoll import Changes, reads
 from dondoc_platform.names import match_key
 from dondoc_platform.timecontrol import clock_router
-from dondoc_reports.adapters.directory import READS as DIRECTORY_READS, Directory
+from dondoc_reports.adapters.directory import READS as DIRECTORY_READS, Directory, unit_key
 from dondoc_reports.application import access
 from dondoc_reports.application.service import ReportsService
 from dondoc_reports.entrypoints.schemas import (
@@ -309,7 +309,8 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                 responses=_errors(403, 422))
     def unit_tasks(unit_id: str, request: Request, principal: Annotated[Principal, anyone],
                    include_closed: bool = False, limit: Limit = 50, cursor: Cursor = None) -> Page:
-        reads(request, DIRECTORY_READS)  # the unit, its review group, its tasks: the directory only
+        # the unit, its review group, its tasks: the directory only, and this unit's part of it
+        reads(request, DIRECTORY_READS, unit_key(unit_id))
         ensure_may_read(principal, unit_id)
         offset = _offset(cursor)
         rows = directory.unit_tasks(unit_id, include_closed=include_closed, offset=offset,
