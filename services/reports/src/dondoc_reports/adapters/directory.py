@@ -174,15 +174,25 @@ def facts(row: Any) -> TaskFacts:
 
 
 class Directory:
-    """Queries on the local view."""
+    """Queries on the local view. The frequent ones (a submission's tasks, a unit) are built
+    once: SQLAlchemy then neither rebuilds nor re-keys them at each call, and on PostgreSQL a
+    list of ids travels as one array (`= ANY`), so the statement's text is the same whatever
+    the list's length (psycopg prepares it once) instead of an `IN` list rendered per call."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.reader = reading(engine)
+        if engine.dialect.name == "postgresql":
+            ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))
+            self._tasks_by_id = sa.select(tasks).where(tasks.c.task_id == sa.any_(ids))
+        else:
+            self._tasks_by_id = sa.select(tasks).where(
+                tasks.c.task_id.in_(sa.bindparam("ids", expanding=True)))
+        self._unit = sa.select(units).where(units.c.unit_id == sa.bindparam("unit_id"))
 
     def unit(self, unit_id: str) -> Any | None:
         with self.reader.connect() as conn:
-            return conn.execute(sa.select(units).where(units.c.unit_id == unit_id)).first()
+            return conn.execute(self._unit, {"unit_id": unit_id}).first()
 
     def units(self, unit_ids: Iterable[str]) -> dict[str, Any]:
         wanted = list(set(unit_ids))
@@ -216,7 +226,7 @@ class Directory:
         if not wanted:
             return {}
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(tasks).where(tasks.c.task_id.in_(wanted))).all()
+            rows = conn.execute(self._tasks_by_id, {"ids": wanted}).all()
         return {r.task_id: r for r in rows}
 
     def task_facts(self, task_ids: Iterable[str]) -> dict[str, TaskFacts]:
