@@ -660,10 +660,20 @@ def statements_top(postgres_url: str, commands: int, top: int = 60) -> list[dict
         total = conn.execute("select sum(total_exec_time), sum(calls) from pg_stat_statements s"
                              " left join pg_database d on d.oid = s.dbid"
                              " where d.datname is distinct from 'postgres'").fetchone()
+        by_database = conn.execute(
+            "select coalesce(d.datname, '?'), sum(s.total_exec_time), sum(s.calls)"
+            " from pg_stat_statements s left join pg_database d on d.oid = s.dbid"
+            " where d.datname is distinct from 'postgres' group by 1 order by 1").fetchall()
     per = max(commands, 1)
     return [{"all": True, "total_ms": round(float(total[0] or 0), 1),
              "calls": int(total[1] or 0), "ms_per_command": round(float(total[0] or 0) / per, 3),
              "calls_per_command": round(int(total[1] or 0) / per, 2)}] + [
+        # every statement of one database together (the top lists leave the small ones out)
+        {"all": True, "database": d.removeprefix("suite_").rsplit("_", 1)[0],
+         "total_ms": round(float(t or 0), 1), "calls": int(c or 0),
+         "ms_per_command": round(float(t or 0) / per, 3),
+         "calls_per_command": round(int(c or 0) / per, 2)}
+        for d, t, c in by_database] + [
         {"database": d.removeprefix("suite_").rsplit("_", 1)[0], "calls": c,
          "calls_per_command": round(c / per, 2), "total_ms": round(t, 1),
          "ms_per_command": round(t / per, 3), "rows": r, "query": " ".join(q.split())[:300]}

@@ -122,3 +122,30 @@ async def test_each_event_is_applied_once_however_batches_repeat_it(inbox_engine
         assert set(conn.execute(sa.select(inbox_table.c.event_id).where(
             inbox_table.c.kafka_offset >= 7)).scalars()) == {*odd, "h,i"}
         assert conn.execute(sa.select(positions.c.kafka_offset)).scalar() == 12
+
+
+async def test_the_applied_callbacks_are_told_what_the_batch_changed(inbox_engine: sa.Engine) -> None:
+    """`SqlInbox.applied` callbacks get the keys `apply` returned for the batch that
+    committed (the reports service wakes only the queries of the units a batch touched);
+    a batch seen before changed nothing (empty); an `apply` that says nothing may have
+    changed anything (None)."""
+    metadata = sa.MetaData()
+    inbox_tables(metadata)
+    metadata.create_all(inbox_engine)
+
+    async def publish(topic, key, value, headers) -> None:
+        raise AssertionError("nothing here is a dead letter")
+
+    told: list[frozenset[str] | None] = []
+    inbox = SqlInbox(inbox_engine, metadata, consumer="keys", dead_letters=DeadLetters(publish, "keys"),
+                     apply=lambda conn, ds: {f"offset:{d.offset}" for d in ds})
+    inbox.applied.append(told.append)
+    await inbox.handle([carrying(0, 1), carrying(1, 2)])
+    await inbox.handle([carrying(1, 2)])  # seen before: nothing applied
+    await inbox.handle([carrying(2, 2), carrying(3, 3)])  # one seen before, one new
+    assert told == [frozenset({"offset:0", "offset:1"}), frozenset(), frozenset({"offset:3"})]
+    silent = SqlInbox(inbox_engine, metadata, consumer="silent",
+                      dead_letters=DeadLetters(publish, "silent"), apply=lambda conn, ds: None)
+    silent.applied.append(told.append)
+    await silent.handle([carrying(4, 4)])
+    assert told[-1] is None

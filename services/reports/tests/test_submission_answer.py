@@ -98,3 +98,114 @@ def test_a_submission_is_answered_as_the_view_then_shows_it(
         assert [r["status"] for r in listed.json()["items"]] == ["accepted"]
     finally:
         close_offline(service)
+
+
+def test_a_submission_reads_the_units_tasks_once_and_not_the_unit(
+        postgres_database: str, tmp_path: Path) -> None:
+    """The submission is checked against the directory's facts of its tasks; its answer shows
+    their lines from the same facts (not read again), and the unit's review group is read only
+    for a caller whose access depends on it (a reviewer's), not for the unit itself."""
+    import sqlalchemy as sa
+
+    service, signer = offline_service(tmp_path, [
+        unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
+        task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5), due_on=date(2018, 9, 30)),
+        task_assigned("t5", "BTG", assigned_on=date(2018, 3, 5), secrecy="mat"),
+    ], at(date(2018, 6, 20)), store_url=postgres_database)
+    try:
+        client = TestClient(service.api)
+        office = {"Authorization": "Bearer " + signer.token(subject="o", roles=["office"], name="VP")}
+        unit = {"Authorization": "Bearer " + signer.token(subject="u", roles=["unit"], name="BTG",
+                                                          unit_id="BTG")}
+        reviewer = {"Authorization": "Bearer " + signer.token(
+            subject="r", roles=["reviewer"], name="Tổ rà soát", review_group=XD, clearance="mat")}
+        opened = client.post("/cycles", headers=office, json={
+            "period": PERIOD, "data_cutoff_on": "2018-06-15", "due_on": "2018-07-18",
+            "unit_ids": ["BTG"]})
+        report_id = opened.json()["obligations"][0]["report_id"]
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        def reads_of(table: str) -> int:
+            return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT")
+                       and f"FROM {table}" in s)
+
+        engine = service.parts["engine"]
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        answer = client.post(f"/reports/{report_id}/submissions", headers=unit, json={"lines": [
+            {"task_id": "t1", "status_claimed": "in_progress", "progress": "Đang làm"},
+            {"task_id": "t5", "status_claimed": "not_started"}]})
+        assert answer.status_code == 201, answer.text
+        # the unit is not cleared for t5: its line is hidden, from the facts the check read
+        assert answer.json()["submissions"][0]["hidden_lines"] == 1
+        assert reads_of("rpt_tasks") == 1
+        assert reads_of("rpt_units") == 0
+
+        statements.clear()
+        shown = client.get(f"/reports/{report_id}", headers=reviewer)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["submissions"][0]["hidden_lines"] == 0
+        assert reads_of("rpt_units") == 1  # a reviewer's access depends on the unit's group
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    finally:
+        close_offline(service)
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_submissions_applied_together_show_as_each_was_answered(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The view applies consecutive submissions in the log together (`_reports_submitted`:
+    three statements for them all); each report then shows exactly as its submission was
+    answered: a late one marked overdue first, a resubmission after a review beside a first
+    submission, every submitted report out of the overdue schedule."""
+    store = request.getfixturevalue("postgres_database") if backend == "postgres" else None
+    units = ["BTG", "BDV", "UBKT", "VP"]
+    service, signer = offline_service(tmp_path, [
+        *(unit_registered(u, f"Đơn vị {u}", XD) for u in units),
+        *(task_assigned(f"t-{u}", u, assigned_on=date(2018, 3, 5), due_on=date(2018, 9, 30))
+          for u in units),
+    ], at(date(2018, 6, 20)), store_url=store)
+    try:
+        client, view = TestClient(service.api), service.parts["view"]
+        office = {"Authorization": "Bearer " + signer.token(subject="o", roles=["office"], name="VP")}
+        opened = {}
+        for due in ("2018-06-18", "2018-07-18"):  # one cycle already late, one not
+            cycle = client.post("/cycles", headers=office, json={
+                "period": PERIOD, "data_cutoff_on": "2018-06-15", "due_on": due, "unit_ids": units})
+            assert cycle.status_code == 201, cycle.text
+            opened[due] = {o["unit_id"]: o["report_id"] for o in cycle.json()["obligations"]}
+        late, on_time = opened["2018-06-18"], opened["2018-07-18"]
+
+        def submit(report_id: str, unit: str) -> dict[str, Any]:
+            token = signer.token(subject=unit, roles=["unit"], name=unit, unit_id=unit)
+            answer = client.post(f"/reports/{report_id}/submissions",
+                                 headers={"Authorization": f"Bearer {token}"}, json={"lines": [{
+                                     "task_id": f"t-{unit}", "status_claimed": "in_progress",
+                                     "progress": "Đang triển khai", "delay_reason": "Chờ kinh phí"}]})
+            assert answer.status_code == 201, answer.text
+            return answer.json()
+
+        answers = {on_time[u]: submit(on_time[u], u) for u in units[:3]}
+        answers[late["BTG"]] = submit(late["BTG"], "BTG")  # marked overdue, then submitted
+        returned = client.post(f"/reports/{on_time['BTG']}/reviews", headers=office, json={
+            "revision": 1, "lines": [{"task_id": "t-BTG", "verdict": "returned",
+                                      "quality": "generic"}]})  # the view caught up here
+        assert returned.status_code == 201, returned.text
+        answers[on_time["BTG"]] = submit(on_time["BTG"], "BTG")  # revision 2
+        answers[late["VP"]] = submit(late["VP"], "VP")
+        answers[late["BDV"]] = submit(late["BDV"], "BDV")
+        position = view.position()
+        for report_id, answered in answers.items():  # the first query applies the last three
+            shown = client.get(f"/reports/{report_id}", headers=office)
+            assert shown.json() == answered
+        assert view.position() > position
+        assert answers[on_time["BTG"]]["revision"] == 2
+        assert answers[on_time["BTG"]]["first_submitted_on"] == "2018-06-20"
+        assert answers[late["BDV"]]["overdue_at"] is not None
+        # the late cycle was opened after its due day: its reports were never scheduled
+        awaited = {r for r, _ in view.overdue_due(at(date(2030, 1, 1)), 100)}
+        assert awaited == {on_time["VP"]}
+    finally:
+        close_offline(service)

@@ -94,3 +94,67 @@ async def test_a_unit_task_list_is_not_run_again_for_a_report_saved_in_the_log(
     answer = await asyncio.wait_for(waiting, 120)
     assert answer.status_code == 200
     assert [t["task_id"] for t in answer.json()["items"]] == ["t1", "t2"]
+
+
+async def test_a_unit_task_list_waits_for_its_own_units_changes_only(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit's task list declares its unit's key (`directory.unit_key`): a batch assigning
+    tasks to other units, or holding only events the directory ignores, does not run it
+    again; its own unit's new task does, and so does a task of its completed (the directory's
+    update names the unit that leads it) or moved to another unit."""
+    from dondoc_contracts import TaskCompleted, TaskProgressRecorded, TaskReassigned
+
+    h = harness
+    await h.produce(unit_registered("BTG", "Ban Tuyên giáo Tỉnh ủy", XD),
+                    unit_registered("BDV", "Ban Dân vận Tỉnh ủy", XD),
+                    task_assigned("t1", "BTG", assigned_on=date(2018, 3, 5)))
+    office = h.token("office")
+
+    async def listed(unit: str, *expected: str) -> bool:
+        response = await h.client.get(f"/units/{unit}/tasks", headers=office)
+        return [t["task_id"] for t in response.json()["items"]] == list(expected)
+
+    await until(lambda: listed("BTG", "t1"), what="t1 applied")
+    monkeypatch.setattr(longpoll, "FALLBACK", 600.0)
+    monkeypatch.setattr(longpoll, "MIN_GAP", 0.0)
+    monkeypatch.setattr(longpoll, "MAX_WAIT", 600.0)  # only a wake answers within the test
+    directory, changes = h.service.parts["directory"], h.service.parts["changes"]
+    looks: dict[str, int] = {}
+    unit_tasks = directory.unit_tasks
+
+    def counted(unit_id, *args, **kwargs):
+        looks[unit_id] = looks.get(unit_id, 0) + 1
+        return unit_tasks(unit_id, *args, **kwargs)
+
+    monkeypatch.setattr(directory, "unit_tasks", counted)
+
+    async def waiting_on_btg() -> asyncio.Task:
+        first = await h.client.get("/units/BTG/tasks", headers={**office, "Prefer": "wait=0"})
+        looked = looks["BTG"]
+        waiting = asyncio.create_task(h.client.get("/units/BTG/tasks", headers={
+            **office, "If-None-Match": first.headers["etag"], "Prefer": "wait=600"}))
+        await until(lambda: looks["BTG"] == looked + 1, what="the waiting request's first look")
+        return waiting
+
+    waiting = await waiting_on_btg()
+    looked, before = looks["BTG"], changes.generation
+    progress = TaskProgressRecorded.example().model_copy(update={"task_id": "t1", "unit_id": "BTG"})
+    await h.produce(progress, task_assigned("t9", "BDV", assigned_on=date(2018, 3, 6)))
+    await until(lambda: listed("BDV", "t9"), what="BDV's task applied")
+    await until(lambda: changes.generation > before, what="the batch's change told")
+    assert looks["BTG"] == looked and not waiting.done()  # not BTG's change: no look
+    await h.produce(task_assigned("t2", "BTG", assigned_on=date(2018, 3, 6)))
+    answer = await asyncio.wait_for(waiting, 120)
+    assert [t["task_id"] for t in answer.json()["items"]] == ["t1", "t2"]
+
+    waiting = await waiting_on_btg()
+    await h.produce(TaskCompleted.example().model_copy(update={
+        "task_id": "t1", "lead_unit_id": "BTG", "completed_on": date(2018, 6, 1)}))
+    answer = await asyncio.wait_for(waiting, 120)
+    assert [t["task_id"] for t in answer.json()["items"]] == ["t2"]
+
+    waiting = await waiting_on_btg()
+    await h.produce(TaskReassigned.example().model_copy(update={
+        "task_id": "t2", "previous_lead_unit_id": "BTG", "lead_unit_id": "BDV"}))
+    answer = await asyncio.wait_for(waiting, 120)
+    assert answer.json()["items"] == []

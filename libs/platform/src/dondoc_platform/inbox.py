@@ -170,7 +170,9 @@ def _insert(engine: sa.Engine, table: sa.Table):
     return dialect.insert(table)
 
 
-ApplySql = Callable[[sa.Connection, Sequence[Delivery]], None]
+#: applies a batch in the caller's transaction; may return what it changed, as keys
+#: (`longpoll.Changes`), for the callbacks of `SqlInbox.applied`
+ApplySql = Callable[[sa.Connection, Sequence[Delivery]], Iterable[str] | None]
 #: the last offset handled per (topic, partition)
 Latest = dict[tuple[str, int], int]
 
@@ -315,8 +317,10 @@ class SqlInbox:
         self.retry_base = retry_base
         self.inbox, self.positions = ensure_inbox_tables(metadata)
         self._writes = _InboxWrites(engine, self.inbox, self.positions)
-        #: called (in the event loop) after each batch's transaction has committed
-        self.applied: list[Callable[[], None]] = []
+        #: called (in the event loop) after each batch's transaction has committed, with the
+        #: keys `apply` returned for it (empty: the batch changed nothing, all seen before or
+        #: naming nothing; None: `apply` did not say, so anything may have changed)
+        self.applied: list[Callable[[frozenset[str] | None], None]] = []
 
     async def handle(self, records: Sequence[Record]) -> None:
         deliveries: list[Delivery] = []
@@ -336,9 +340,9 @@ class SqlInbox:
     async def _apply_with_retries(self, deliveries: list[Delivery], *, isolate: bool) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                await asyncio.to_thread(self._transaction, deliveries)
+                changed = await asyncio.to_thread(self._transaction, deliveries)
                 for callback in self.applied:
-                    callback()
+                    callback(changed)
                 return
             except sa.exc.OperationalError:
                 await asyncio.sleep(1.0)  # the database itself is away: the message comes again
@@ -361,13 +365,18 @@ class SqlInbox:
                                      f"{type(error).__name__}: {error} (after {self.max_attempts} attempts)")
         await asyncio.to_thread(self._transaction, [delivery], outcome="dead_letter")
 
-    def _transaction(self, deliveries: Sequence[Delivery], outcome: str = "applied") -> None:
+    def _transaction(self, deliveries: Sequence[Delivery],
+                     outcome: str = "applied") -> frozenset[str] | None:
+        """Record and apply the batch in one transaction; returns what `apply` said it
+        changed (see `applied`)."""
         started = time.perf_counter()
+        changed: list[frozenset[str] | None] = []  # from the attempt that commits
         try:
-            fresh = self._transaction_all_new(deliveries, outcome)
+            fresh = self._transaction_all_new(deliveries, outcome, changed)
         except SeenBefore:  # a redelivery: again, skipping what was recorded before
+            changed.clear()
             with self.engine.begin() as conn:
-                fresh = self.record(conn, deliveries, outcome)
+                fresh = self._record(conn, deliveries, outcome, changed)
         skipped = len(deliveries) - len(fresh)
         metrics.APPLY_SECONDS.labels(self.consumer).observe(time.perf_counter() - started)
         if outcome == "applied":
@@ -376,8 +385,10 @@ class SqlInbox:
             metrics.INBOX_SKIPPED.labels(self.consumer).inc(skipped)
         if fresh:
             _observe_lag(self.consumer, fresh[-1])
+        return changed[-1] if changed else frozenset()
 
-    def _transaction_all_new(self, deliveries: Sequence[Delivery], outcome: str) -> list[Delivery]:
+    def _transaction_all_new(self, deliveries: Sequence[Delivery], outcome: str,
+                             changed: list[frozenset[str] | None]) -> list[Delivery]:
         """The usual case, an event consumed for the first time, at the cost of a plain
         insert into the inbox (on PostgreSQL; elsewhere `record`). The unique key of the
         inbox still decides: if one event of the batch was recorded before, the insert
@@ -385,7 +396,7 @@ class SqlInbox:
         says so."""
         if not self._writes.postgres:
             with self.engine.begin() as conn:
-                return self.record(conn, deliveries, outcome)
+                return self._record(conn, deliveries, outcome, changed)
         first: dict[str, Delivery] = {}
         for d in deliveries:  # an event twice in one batch: recorded and applied once
             first.setdefault(d.event_id, d)
@@ -393,15 +404,19 @@ class SqlInbox:
         latest = _latest((d.topic, d.partition, d.offset) for d in deliveries)
         with self.engine.begin() as conn:
             if not self._writes.record_all_new(conn, self.consumer, fresh, latest, outcome):
-                return self.record(conn, deliveries, outcome)
+                return self._record(conn, deliveries, outcome, changed)
             if outcome == "applied":
-                self.apply(conn, fresh)
+                changed.append(_keys(self.apply(conn, fresh)))
         return fresh
 
     def record(self, conn: sa.Connection, deliveries: Sequence[Delivery],
                outcome: str = "applied") -> list[Delivery]:
         """Inside the caller's transaction: record the inbox rows, move the positions, apply
         the events not seen before. Returns the events applied (the fresh ones)."""
+        return self._record(conn, deliveries, outcome, [])
+
+    def _record(self, conn: sa.Connection, deliveries: Sequence[Delivery], outcome: str,
+                changed: list[frozenset[str] | None]) -> list[Delivery]:
         new_ids = self._writes.record(conn, self.consumer, deliveries, outcome)
         fresh, seen = [], set()
         for d in deliveries:
@@ -409,7 +424,7 @@ class SqlInbox:
                 fresh.append(d)
                 seen.add(d.event_id)
         if fresh and outcome == "applied":
-            self.apply(conn, fresh)
+            changed.append(_keys(self.apply(conn, fresh)))
         return fresh
 
     def _move_positions_only(self, records: Sequence[Record]) -> None:
@@ -426,6 +441,10 @@ class SqlInbox:
             return conn.execute(sa.select(self.inbox.c.event_id).where(
                 self.inbox.c.consumer == self.consumer, self.inbox.c.event_id == event_id
             )).first() is not None
+
+
+def _keys(said: Iterable[str] | None) -> frozenset[str] | None:
+    return None if said is None else frozenset(said)
 
 
 @dataclass(frozen=True)

@@ -93,9 +93,17 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     directory_view.metadata.create_all(engine)
     # the queries waiting for their answer to change (`Prefer: wait`) look again when the
     # directory has applied a batch or the log has a new commit; those that read the
-    # directory only (`directory_view.READS`: a unit's tasks) when the directory has
+    # directory only (a unit's tasks: `directory_view.READS` and the unit's key) when the
+    # directory has changed their unit, or something that may concern any unit
     changes = Changes()
-    inbox.applied.append(lambda: changes.notify(directory_view.READS))
+
+    def directory_changed(keys: frozenset[str] | None) -> None:
+        if keys is None:
+            changes.notify(directory_view.READS)
+        elif keys:
+            changes.notify(*keys)
+
+    inbox.applied.append(directory_changed)
     commits.on_commit(lambda: changes.notify(COMMIT))
     subscribe(broker, [topics["directives"], topics["tasks"]], group_id=consumer, inbox=inbox,
               max_records=settings.consumer_max_records)

@@ -60,23 +60,35 @@ tasks = sa.Table(
 )
 
 CONSUMER = "dondoc-reports-directory"
-#: what a change of this directory names, and what a query made of it alone declares
-#: (`longpoll.reads`): such a query waits for the directory's batches, not for every
-#: report saved in the service's log
+#: what a change of this directory that may concern any unit names, and what every query
+#: made of it alone declares (`longpoll.reads`): such a query waits for the directory's
+#: batches, not for every report saved in the service's log
 READS = "directory"
+
+
+def unit_key(unit_id: str) -> str:
+    """What a change of one unit's row or of the tasks it leads names, and what a query of
+    that unit's tasks declares besides `READS`: it then waits for its own unit's changes
+    only, not for every batch of the directory (a new notice's tasks concern five units of
+    the province's hundreds)."""
+    return f"{READS}:unit:{unit_id}"
 
 
 _UPSERTS: dict[tuple[str, str], Any] = {}
 
 
-def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], key: str) -> None:
-    """Insert or replace rows (all with the same columns) in one statement execution; the
-    statement is built once per table and dialect, so SQLAlchemy compiles it once. On
-    PostgreSQL it returns the keys: SQLAlchemy then sends the rows as one multi-row
-    statement ("insertmanyvalues"), not one statement per row (a notice's five tasks were
-    five round trips' worth of work for PostgreSQL)."""
+def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], key: str,
+            unit: str) -> set[str]:
+    """Insert or replace rows (all with the same columns) in one statement execution, and
+    return the keys of the units whose lists this changed (`unit_key`; `READS` if a row
+    replaced may have belonged to another unit). The statement is built once per table and
+    dialect, so SQLAlchemy compiles it once. On PostgreSQL it returns each row's unit and
+    whether it was new (a row just inserted has no `xmax`): SQLAlchemy then sends the rows
+    as one multi-row statement ("insertmanyvalues"), not one statement per row (a notice's
+    five tasks were five round trips' worth of work for PostgreSQL). SQLite does not say
+    which rows were new: its batches name `READS`."""
     if not rows:
-        return
+        return set()
     cache = (conn.dialect.name, table.name)
     statement = _UPSERTS.get(cache)
     if statement is None:
@@ -86,9 +98,16 @@ def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], ke
             index_elements=[key], set_={c.name: insert.excluded[c.name] for c in table.columns
                                         if c.name != key})
         if conn.dialect.name == "postgresql":
-            statement = statement.returning(table.c[key])
+            statement = statement.returning(table.c[unit],
+                                            sa.literal_column("xmax = 0").label("inserted"))
         _UPSERTS[cache] = statement
-    conn.execute(statement, rows)
+    result = conn.execute(statement, rows)
+    if conn.dialect.name != "postgresql":
+        return {READS}
+    changed: set[str] = set()
+    for row in result:
+        changed.add(unit_key(row[0]) if row.inserted or table is units else READS)
+    return changed
 
 
 def _unit_row(event: UnitRegistered | UnitChanged) -> dict[str, Any]:
@@ -109,34 +128,42 @@ def _task_row(event: TaskAssigned) -> dict[str, Any]:
             "domain": event.domain, "key_task": event.key_task, "secrecy": event.secrecy.value}
 
 
-def apply_upstream(conn: sa.Connection, deliveries: Sequence[Delivery]) -> None:
-    """The effect of the directory's and tasks' events on the local view."""
+def _update_task(conn: sa.Connection, task_id: str, **values: Any) -> set[str]:
+    """Change a task's row; the key of the unit that leads it (none if it is unknown)."""
+    led_by = conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values)
+                          .returning(tasks.c.lead_unit_id)).scalar()
+    return set() if led_by is None else {unit_key(led_by)}
+
+
+def apply_upstream(conn: sa.Connection, deliveries: Sequence[Delivery]) -> set[str]:
+    """The effect of the directory's and tasks' events on the local view; returns what it
+    changed (`unit_key` of each unit concerned, `READS` for a change that may concern any),
+    for the queries waiting on it. Events of other types change nothing and name nothing."""
     assigned: list[dict[str, Any]] = []  # consecutive new tasks go in one statement
+    changed: set[str] = set()
     for delivery in deliveries:
         event = delivery.event
         if isinstance(event, TaskAssigned):
             row = _task_row(event)
             assigned = [r for r in assigned if r["task_id"] != row["task_id"]] + [row]
             continue
-        _upsert(conn, tasks, assigned, "task_id")
+        changed |= _upsert(conn, tasks, assigned, "task_id", "lead_unit_id")
         assigned = []
         if isinstance(event, UnitRegistered | UnitChanged):
-            _upsert(conn, units, [_unit_row(event)], "unit_id")
+            changed |= _upsert(conn, units, [_unit_row(event)], "unit_id", "unit_id")
         elif isinstance(event, TaskCompleted):
-            conn.execute(tasks.update().where(tasks.c.task_id == event.task_id)
-                         .values(completed_on=event.completed_on))
+            changed |= _update_task(conn, event.task_id, completed_on=event.completed_on)
         elif isinstance(event, TaskWithdrawn):
-            conn.execute(tasks.update().where(tasks.c.task_id == event.task_id)
-                         .values(withdrawn_on=event.withdrawn_on))
+            changed |= _update_task(conn, event.task_id, withdrawn_on=event.withdrawn_on)
         elif isinstance(event, TaskReassigned):
-            conn.execute(tasks.update().where(tasks.c.task_id == event.task_id)
-                         .values(lead_unit_id=event.lead_unit_id))
+            _update_task(conn, event.task_id, lead_unit_id=event.lead_unit_id)
+            changed.add(READS)  # the unit it leaves too, whatever the row said before
         elif isinstance(event, TaskDeadlineAdjusted):
             values: dict[str, Any] = {"due_on": event.due_on}
             if event.original_due_on is not None:
                 values["original_due_on"] = event.original_due_on
-            conn.execute(tasks.update().where(tasks.c.task_id == event.task_id).values(**values))
-    _upsert(conn, tasks, assigned, "task_id")
+            changed |= _update_task(conn, event.task_id, **values)
+    return changed | _upsert(conn, tasks, assigned, "task_id", "lead_unit_id")
 
 
 def facts(row: Any) -> TaskFacts:
@@ -147,15 +174,25 @@ def facts(row: Any) -> TaskFacts:
 
 
 class Directory:
-    """Queries on the local view."""
+    """Queries on the local view. The frequent ones (a submission's tasks, a unit) are built
+    once: SQLAlchemy then neither rebuilds nor re-keys them at each call, and on PostgreSQL a
+    list of ids travels as one array (`= ANY`), so the statement's text is the same whatever
+    the list's length (psycopg prepares it once) instead of an `IN` list rendered per call."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.reader = reading(engine)
+        if engine.dialect.name == "postgresql":
+            ids = sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))
+            self._tasks_by_id = sa.select(tasks).where(tasks.c.task_id == sa.any_(ids))
+        else:
+            self._tasks_by_id = sa.select(tasks).where(
+                tasks.c.task_id.in_(sa.bindparam("ids", expanding=True)))
+        self._unit = sa.select(units).where(units.c.unit_id == sa.bindparam("unit_id"))
 
     def unit(self, unit_id: str) -> Any | None:
         with self.reader.connect() as conn:
-            return conn.execute(sa.select(units).where(units.c.unit_id == unit_id)).first()
+            return conn.execute(self._unit, {"unit_id": unit_id}).first()
 
     def units(self, unit_ids: Iterable[str]) -> dict[str, Any]:
         wanted = list(set(unit_ids))
@@ -189,7 +226,7 @@ class Directory:
         if not wanted:
             return {}
         with self.reader.connect() as conn:
-            rows = conn.execute(sa.select(tasks).where(tasks.c.task_id.in_(wanted))).all()
+            rows = conn.execute(self._tasks_by_id, {"ids": wanted}).all()
         return {r.task_id: r for r in rows}
 
     def task_facts(self, task_ids: Iterable[str]) -> dict[str, TaskFacts]:

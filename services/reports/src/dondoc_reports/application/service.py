@@ -5,6 +5,7 @@ and saves every new event in one transaction; nothing is recorded when a rule re
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,7 @@ from dondoc_reports.adapters.store import ReportsLog
 from dondoc_reports.application import access
 from dondoc_reports.domain.adjustment import AdjustmentRequest, check_request
 from dondoc_reports.domain.cycle import ReportCycle, check_cycle_dates
-from dondoc_reports.domain.obligations import obligations
+from dondoc_reports.domain.obligations import TaskFacts, obligations
 from dondoc_reports.domain.report import Report
 
 
@@ -41,6 +42,15 @@ def _uuid(value: str | UUID, field: str, what_vi: str, what_en: str) -> UUID:
 def _concurrent_change() -> DomainError:
     return conflict("concurrent_change", "Dữ liệu vừa được người khác thay đổi, hãy tải lại",
                     "Someone changed this meanwhile; reload and try again", field="If-Match")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A report just submitted, with the directory's facts of the tasks the submission was
+    checked against (its answer shows their lines: read once, not again for the answer)."""
+
+    report: Report
+    tasks: dict[str, TaskFacts]
 
 
 class ReportsService:
@@ -173,7 +183,7 @@ class ReportsService:
 
     def submit_report(self, report_id: str, *, lines: list[dict[str, Any]], summary: str | None,
                       expected_version: int | None, principal: Principal,
-                      submitted_on: date | None = None) -> Report:
+                      submitted_on: date | None = None) -> Submitted:
         """A unit answers its report item by item (first submission or a revision); or the
         office records a report it received (on paper, or in its own tracking book), on the
         day it was received. Only the office gives that day; a unit's report is dated today."""
@@ -199,7 +209,7 @@ class ReportsService:
         report.submit(lines=lines, summary=summary, tasks=tasks, required=required,
                       actor=actor_of(principal), at=now, submitted_on=day)
         self._save(report, answered_from_aggregates=True)
-        return report
+        return Submitted(report, tasks)
 
     @staticmethod
     def _received_on(report: Report, day: date, today: date) -> date:

@@ -27,7 +27,7 @@ from dondoc_platform.http import (
 from dondoc_platform.longpoll import Changes, reads
 from dondoc_platform.names import match_key
 from dondoc_platform.timecontrol import clock_router
-from dondoc_reports.adapters.directory import READS as DIRECTORY_READS, Directory
+from dondoc_reports.adapters.directory import READS as DIRECTORY_READS, Directory, unit_key
 from dondoc_reports.application import access
 from dondoc_reports.application.service import ReportsService
 from dondoc_reports.entrypoints.schemas import (
@@ -128,6 +128,13 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
     reviewer = require_roles(authenticated, Role.OFFICE, Role.REVIEWER)
     router = APIRouter()
 
+    def ensure_may_read(principal: Principal, unit_id: str, fallback: str | None = None) -> None:
+        """`access.ensure_may_read_unit`, reading the unit's review group only when the
+        answer depends on it (a reviewer's): the office's and the unit's own do not."""
+        if not access.may_read_unit(principal, unit_id, None):
+            access.ensure_may_read_unit(principal, unit_id,
+                                        directory.review_group_of(unit_id, fallback))
+
     def fresh() -> None:
         """What a caller wrote shows in its next query, whichever process answered the
         command (a report submitted is answered before the view has caught up)."""
@@ -135,13 +142,15 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
 
     def detail(row: Mapping[str, Any], submissions: Sequence[Mapping[str, Any]],
                reviews: Sequence[Mapping[str, Any]], principal: Principal,
-               response: Response | None) -> ReportDetail:
-        """A report as `principal` may see it: lines on tasks above their clearance hidden."""
-        access.ensure_may_read_unit(principal, row["unit_id"],
-                                    directory.review_group_of(row["unit_id"], row["review_group"]))
+               response: Response | None, known: Mapping[str, Any] | None = None) -> ReportDetail:
+        """A report as `principal` may see it: lines on tasks above their clearance hidden.
+        `known`: the directory's rows (or facts) of tasks already read in this request; only
+        the others are read."""
+        ensure_may_read(principal, row["unit_id"], row["review_group"])
         task_ids = {line["task_id"] for s in submissions for line in s["lines"]}
-        hidden = {t for t, task in directory.task_rows(task_ids).items()
-                  if not principal.cleared_for(task.secrecy)}
+        tasks = {t: known[t] for t in task_ids if t in known} if known else {}
+        tasks.update(directory.task_rows(task_ids - tasks.keys()))
+        hidden = {t for t, task in tasks.items() if not principal.cleared_for(task.secrecy)}
 
         def visible(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
             shown = [line for line in lines if line["task_id"] not in hidden]
@@ -260,13 +269,14 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                       response: Response, if_match: IfMatch = None,
                       idempotency_key: IdempotencyKey = None) -> ReportDetail:
         with command(SERVICE, "submit_report"):
-            report = service.submit_report(
+            submitted = service.submit_report(
                 report_id, lines=[plain(line) for line in body.lines], summary=body.summary,
                 expected_version=expected_version(if_match), principal=principal,
                 submitted_on=body.submitted_on)
         # answered from the report just saved, as the view will show it: the view follows
-        # without holding up the caller (its next query catches it up)
-        return detail(*answered_rows(report), principal, response)
+        # without holding up the caller (its next query catches it up); its tasks as the
+        # submission was checked against them
+        return detail(*answered_rows(submitted.report), principal, response, submitted.tasks)
 
     @router.post("/reports/{report_id}/reviews", status_code=201, response_model=ReportDetail,
                  tags=["reports"],
@@ -288,7 +298,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                 summary="A unit's reports, by due day", responses=_errors(403, 422))
     def unit_obligations(unit_id: str, principal: Annotated[Principal, anyone],
                          limit: Limit = 50, cursor: Cursor = None) -> Page:
-        access.ensure_may_read_unit(principal, unit_id, directory.review_group_of(unit_id))
+        ensure_may_read(principal, unit_id)
         offset = _offset(cursor)
         fresh()
         rows, total = view.reports(unit_id=unit_id, offset=offset, limit=limit)
@@ -299,8 +309,9 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                 responses=_errors(403, 422))
     def unit_tasks(unit_id: str, request: Request, principal: Annotated[Principal, anyone],
                    include_closed: bool = False, limit: Limit = 50, cursor: Cursor = None) -> Page:
-        reads(request, DIRECTORY_READS)  # the unit, its review group, its tasks: the directory only
-        access.ensure_may_read_unit(principal, unit_id, directory.review_group_of(unit_id))
+        # the unit, its review group, its tasks: the directory only, and this unit's part of it
+        reads(request, DIRECTORY_READS, unit_key(unit_id))
+        ensure_may_read(principal, unit_id)
         offset = _offset(cursor)
         rows = directory.unit_tasks(unit_id, include_closed=include_closed, offset=offset,
                                     limit=limit + 1)
@@ -359,7 +370,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         row = view.adjustment(request_id)
         if row is None:
             raise not_found("đề nghị điều chỉnh", "Adjustment request", request_id, field="request_id")
-        access.ensure_may_read_unit(principal, row.unit_id, directory.review_group_of(row.unit_id))
+        ensure_may_read(principal, row.unit_id)
         _etag(response, row.version)
         return AdjustmentOut.model_validate(row)
 
