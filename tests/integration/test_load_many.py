@@ -14,7 +14,7 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate, event
 
 from dondoc_platform.application import ServiceApplication
-from dondoc_platform.eventstore import load_many, store_env
+from dondoc_platform.eventstore import InboxEntry, load_many, logged_events, store_env
 
 pytestmark = pytest.mark.integration
 
@@ -91,5 +91,26 @@ def test_an_aggregate_is_loaded_as_eventsourcing_makes_it_without_a_protocol_che
         assert together[other.id].title == "Sổ khác"
         # a caller's own projector is still used
         assert app.repository.get(ledger.id, projector_func=lambda a, evs: "mine") == "mine"
+    finally:
+        app.close()
+
+
+def test_aggregates_are_saved_without_a_protocol_check_each(store_url: str,
+                                                             protocol_checks: list[type]) -> None:
+    """Alone, in a group commit, and with an inbox entry (a consumer's reaction): every event
+    recorded, in order, and no runtime-protocol check per aggregate saved."""
+    app = Books(env=store_env(store_url))
+    try:
+        first, second = Ledger("Sổ một"), Ledger("Sổ hai")
+        first.add("dòng a")
+        protocol_checks.clear()
+        app.save(first, second)  # the group commit's path
+        second.add("dòng b")
+        app.save(second, inbox=InboxEntry(consumer="books", event_id="e-1"))  # alone
+        assert protocol_checks == []
+        assert [(e.originator_id, e.originator_version) for e in logged_events(app)] == [
+            (first.id, 1), (first.id, 2), (second.id, 1), (second.id, 2)]
+        assert app.repository.get(second.id).lines == ["dòng b"]
+        assert app.recorder.inbox_has("books", "e-1")
     finally:
         app.close()
