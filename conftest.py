@@ -110,6 +110,18 @@ def topic_name() -> str:
     return f"test.{uuid.uuid4().hex[:10]}"
 
 
+# -- the event loop of the tests' own code -------------------------------------------------
+
+if os.environ.get("DONDOC_TEST_EVENT_LOOP") == "uvloop":
+    # the services run on uvloop (`ServiceSettings.event_loop`); with this set, the tests
+    # that drive a service's parts in-process (consumers, relays, listeners, the HTTP app)
+    # run on it too
+    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable]:
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+
+
 # -- a full run must really exercise the real services --------------------------------------
 
 _REAL_MARKERS = ("integration", "e2e")

@@ -17,7 +17,6 @@ bodies as the services: how many commands per second this machine could answer i
 commands cost nothing."""
 
 import argparse
-import asyncio
 import uuid
 from typing import Annotated
 
@@ -61,7 +60,7 @@ class CeilingSettings(ServiceSettings):
 
 
 def main() -> None:
-    from dondoc_platform.runtime import Service, serve, tune_garbage_collector
+    from dondoc_platform.runtime import Service, run, tune_garbage_collector
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -70,7 +69,7 @@ def main() -> None:
     settings = CeilingSettings(http_port=args.port, role="api")
     service = Service(name="ceiling", settings=settings, api=ceiling_app(args.idempotency_store))
     tune_garbage_collector()
-    asyncio.run(serve(service, "api"))
+    run(service, "api")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ units (POST /directives), and a unit submits its self-review report item by item
 For each run, the CPU time (user + system, from /proc) of every process involved — each
 service process, PostgreSQL (its postmaster and backends), Kafka, the load generator —
 from the start of the load until the other services caught up, and per accepted command;
+the same by kind (`cpu_by_kind`): user and system time apart, and the context switches of
+each process's threads, voluntary (waits: futexes, epoll, sockets) and involuntary
+(preempted), with the whole machine's time by mode (user, system, softirq, steal…);
 and the transactions each service's database committed meanwhile (every autocommit query
 counts as one: about the round trips), in all and per accepted command.
 """
@@ -52,6 +55,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -551,8 +555,11 @@ def run_load(args: argparse.Namespace) -> None:
         asyncio.run(load.steady(args.rate, args.seconds))
     else:
         asyncio.run(load.saturate(args.concurrency, args.seconds))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     Path(args.out).write_text(json.dumps({
         "cpu_seconds": time.process_time(),
+        "usage": {"user": usage.ru_utime, "system": usage.ru_stime,
+                  "voluntary": usage.ru_nvcsw, "involuntary": usage.ru_nivcsw},
         "mode": args.mode, "wall": load.wall, "started": load.started, "sent": load.sent,
         "accepted": load.accepted,
         "refused": load.refused, "effects": load.effects, "poll_errors": load.poll_errors,
@@ -587,12 +594,41 @@ def rss_mib(pid: int) -> float | None:
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
+#: what `process_usage` gives for each root: CPU seconds in user and in kernel (system) mode,
+#: and the context switches of its threads: voluntary (it waited: a futex, epoll, a socket)
+#: and involuntary (the scheduler took the core away)
+USAGE_KINDS = ("user", "system", "voluntary", "involuntary")
 
-def cpu_seconds(roots: dict[str, int | None]) -> dict[str, float]:
-    """CPU time (user + system) each root process and all its descendants used so far, from
-    /proc: the live ones' own time and the time of the children they have reaped (a
-    PostgreSQL backend that ended is in its postmaster's `cutime`)."""
-    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, seconds)
+
+def _thread_switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of a live process's threads (each thread's
+    /proc/<pid>/task/<tid>/status; the process's own status counts its main thread only).
+    Threads that ended meanwhile are not counted: their switches are not kept anywhere
+    /proc shows, short of the process's own getrusage."""
+    voluntary = involuntary = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0, 0
+    for task in tasks:
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return voluntary, involuntary
+
+
+def process_usage(roots: dict[str, int | None], switches: bool = True) -> dict[str, dict[str, float]]:
+    """For each root process and all its descendants, so far: CPU seconds in user and in
+    system mode (from /proc/<pid>/stat: the live ones' own time and the time of the children
+    they have reaped — a PostgreSQL backend that ended is in its postmaster's `cutime` and
+    `cstime`) and, with `switches`, the context switches of the live ones' threads."""
+    stats: dict[int, tuple[int, float, float]] = {}  # pid -> (parent, user, system)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -600,19 +636,48 @@ def cpu_seconds(roots: dict[str, int | None]) -> dict[str, float]:
             fields = (entry / "stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue  # gone meanwhile
-        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / TICKS)
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 after the name
+        user, system, children_user, children_system = (int(f) for f in fields[11:15])
+        stats[int(entry.name)] = (int(fields[1]), (user + children_user) / TICKS,
+                                  (system + children_system) / TICKS)
     children: dict[int, list[int]] = {}
-    for pid, (parent, _) in stats.items():
+    for pid, (parent, _, _) in stats.items():
         children.setdefault(parent, []).append(pid)
     totals = {}
     for name, root in roots.items():
-        total, todo = 0.0, [root] if root in stats else []
+        usage = dict.fromkeys(USAGE_KINDS, 0.0)
+        todo = [root] if root in stats else []
         while todo:
             pid = todo.pop()
-            total += stats[pid][1]
+            usage["user"] += stats[pid][1]
+            usage["system"] += stats[pid][2]
+            if switches:
+                voluntary, involuntary = _thread_switches(pid)
+                usage["voluntary"] += voluntary
+                usage["involuntary"] += involuntary
             todo.extend(children.get(pid, []))
-        totals[name] = total
+        totals[name] = usage
     return totals
+
+
+def cpu_seconds(roots: dict[str, int | None]) -> dict[str, float]:
+    """CPU time (user + system) each root process and all its descendants used so far."""
+    return {name: u["user"] + u["system"]
+            for name, u in process_usage(roots, switches=False).items()}
+
+
+def machine_times() -> dict[str, float]:
+    """The whole machine's CPU seconds by mode since boot and its context switches
+    (/proc/stat): `steal` is time the hypervisor gave this VM's virtual cores to others."""
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    figures: dict[str, float] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        parts = line.split()
+        if parts[0] == "cpu":
+            figures.update({n: int(v) / TICKS for n, v in zip(names, parts[1:9])})
+        elif parts[0] == "ctxt":
+            figures["context_switches"] = int(parts[1])
+    return figures
 
 
 def sessions_opened(postgres_url: str) -> int:
@@ -727,6 +792,56 @@ def cpu_figures(before: dict[str, float], after: dict[str, float], load_generato
         "cpu_ms_per_command": round(total * 1000 / commands, 2) if commands else None,
         "load_generator_share": round(load_generator / total, 3) if total else None,
     }
+
+
+def usage_figures(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]],
+                  load_generator: dict[str, float], commands: int, seconds: float,
+                  machine_before: dict[str, float], machine_after: dict[str, float]) -> dict[str, Any]:
+    """The CPU by kind: for each process and in all, user and system CPU-seconds and context
+    switches (voluntary, involuntary), in the phase and per command accepted; and the whole
+    machine's time by mode (our processes and everyone else's), as shares of its cores."""
+    used = {name: {k: after[name][k] - before.get(name, {}).get(k, 0.0) for k in USAGE_KINDS}
+            for name in after}
+    used["load generator"] = {k: load_generator.get(k, 0.0) for k in USAGE_KINDS}
+    used["all"] = {k: sum(u[k] for u in used.values()) for k in USAGE_KINDS}
+    per = max(commands, 1)
+
+    def shown(u: dict[str, float]) -> dict[str, float]:
+        return {"user_seconds": round(u["user"], 2), "system_seconds": round(u["system"], 2),
+                "user_ms_per_command": round(u["user"] * 1000 / per, 2),
+                "system_ms_per_command": round(u["system"] * 1000 / per, 2),
+                "system_share": round(u["system"] / (u["user"] + u["system"]), 3)
+                if u["user"] + u["system"] else None,
+                "voluntary_switches": int(u["voluntary"]),
+                "involuntary_switches": int(u["involuntary"]),
+                "voluntary_per_command": round(u["voluntary"] / per, 1),
+                "involuntary_per_command": round(u["involuntary"] / per, 1)}
+
+    modes = {k: machine_after[k] - machine_before.get(k, 0.0) for k in machine_after}
+    cores = os.cpu_count() or 1
+    return {
+        "by_process": {name: shown(u) for name, u in used.items()},
+        "machine_cores_by_mode": {k: round(v / seconds, 3) for k, v in modes.items()
+                                  if k != "context_switches"} if seconds else None,
+        "machine_context_switches_per_second": round(modes.get("context_switches", 0) / seconds)
+        if seconds else None,
+        "machine_cores": cores,
+    }
+
+
+def usage_line(figures: dict[str, Any]) -> str:
+    """The printed summary of `usage_figures`: per command, user + system ms and the
+    voluntary / involuntary switches, in all and for each process."""
+    def one(name: str, u: dict[str, Any]) -> str:
+        return (f"{name} {u['user_ms_per_command']}+{u['system_ms_per_command']} ms "
+                f"{u['voluntary_per_command']}/{u['involuntary_per_command']} cs")
+    by = figures["by_process"]
+    modes = figures["machine_cores_by_mode"] or {}
+    return ("per command (user+system, voluntary/involuntary switches): "
+            + "; ".join(one(n, u) for n, u in by.items())
+            + f" | machine cores: user {modes.get('user')}, system {modes.get('system')}, "
+              f"softirq {modes.get('softirq')}, steal {modes.get('steal')}, idle {modes.get('idle')}; "
+              f"{figures['machine_context_switches_per_second']} switches/s")
 
 
 def load_argv(plan_file: Path, mode: str, args: argparse.Namespace, out: Path, rate: float,
@@ -1006,7 +1121,8 @@ def main(args: argparse.Namespace) -> None:
                 reports it submitted."""
                 sessions, committed = sessions_opened(postgres), transactions(suite)
                 counting = mode == "steady" and args.statements and statements_reset(postgres)
-                before, started = cpu_seconds(roots), time.perf_counter()
+                before, whole_before = process_usage(roots), machine_times()
+                started = time.perf_counter()
                 run, memory = drive(plan_file, mode, args, suite,
                                     Path(scratch) / f"{mode}-{rate:g}.json", rate=rate)
                 figures = summarise(run)
@@ -1014,8 +1130,15 @@ def main(args: argparse.Namespace) -> None:
                     figures["followed_one_command_in"] = sample_for(args, rate)
                 figures["catch_up_seconds"] = round(caught_up(suite), 1)
                 figures["memory"] = memory
-                figures["cpu"] = cpu_figures(before, cpu_seconds(roots), run["cpu_seconds"],
-                                             len(run["accepted"]), time.perf_counter() - started)
+                after, whole_after = process_usage(roots), machine_times()
+                elapsed = time.perf_counter() - started
+                figures["cpu"] = cpu_figures(
+                    {n: u["user"] + u["system"] for n, u in before.items()},
+                    {n: u["user"] + u["system"] for n, u in after.items()},
+                    run["cpu_seconds"], len(run["accepted"]), elapsed)
+                figures["cpu_by_kind"] = usage_figures(before, after, run.get("usage", {}),
+                                                       len(run["accepted"]), elapsed,
+                                                       whole_before, whole_after)
                 figures["postgresql_sessions_opened"] = sessions_opened(postgres) - sessions
                 figures["postgresql_transactions"] = transaction_figures(
                     committed, transactions(suite), len(run["accepted"]))
@@ -1032,6 +1155,7 @@ def main(args: argparse.Namespace) -> None:
                 say(f"  {figures['accepted_per_second']}/s accepted, caught up "
                     f"{figures['catch_up_seconds']} s after; "
                     f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command")
+                say("  " + usage_line(figures["cpu_by_kind"]))
 
             results["phase_order"] = args.saturation
             if args.saturation == "first":
@@ -1041,7 +1165,10 @@ def main(args: argparse.Namespace) -> None:
                 say(f"steady load: {rate} commands/s for {args.steady_seconds} s")
                 figures = results["steady"][f"{rate:g}/s"] = measure("steady", rate)
                 say(f"  {figures['accepted_per_second']}/s accepted; end to end p50 "
-                    f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms")
+                    f"{figures['end_to_end_p50_ms']} ms, p99 {figures['end_to_end_p99_ms']} ms; "
+                    f"{figures['cpu']['cpu_ms_per_command']} ms CPU per command, "
+                    f"{figures['cpu']['cores_busy']} cores busy")
+                say("  " + usage_line(figures["cpu_by_kind"]))
             if args.saturation == "last":
                 saturate()
             if args.ceiling:

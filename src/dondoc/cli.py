@@ -147,11 +147,10 @@ def serve(
     role: Annotated[str | None, typer.Option(help="api, worker or all (default: DONDOC_ROLE)")] = None,
 ) -> None:
     """Run one service (its HTTP API, its workers, or both) until SIGTERM / Ctrl-C."""
-    import asyncio
     import importlib
 
     from dondoc_platform.logs import configure_logging
-    from dondoc_platform.runtime import serve as run, tune_garbage_collector
+    from dondoc_platform.runtime import run, tune_garbage_collector
 
     if service not in SERVICE_NAMES:
         errors.print(f"[red]unknown service {service}[/]; choose among {', '.join(SERVICE_NAMES)}")
@@ -164,7 +163,7 @@ def serve(
     configure_logging(settings.log_level, settings.log_json, service)
     service_parts = module.bootstrap(settings)
     tune_garbage_collector()
-    asyncio.run(run(service_parts, role))
+    run(service_parts, role)
 
 
 @dev.command("token")

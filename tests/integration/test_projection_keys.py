@@ -66,3 +66,41 @@ def test_a_catch_up_names_what_it_applied_or_anything_when_another_process_appli
             app.close()
         worker_engine.dispose()
         replica_engine.dispose()
+
+
+def test_a_catch_up_asks_the_head_and_the_position_once_and_pages_up_to_the_head(
+        postgres_database: str) -> None:
+    """A catch-up applies what was recorded before it began, page after page, reading the
+    log's head and its position once: at a steady rate it runs many times a second, and two
+    more statements after each page (the head and the position again) were a good part of
+    the read models' statements."""
+    app, engine, projection, told = process(postgres_database)
+    writer = open_app(postgres_database)
+    projection.page = 3
+    heads = []
+    asked_head = app.recorder.max_notification_id
+
+    def counted_head() -> int | None:
+        heads.append(1)
+        return asked_head()
+
+    app.recorder.max_notification_id = counted_head
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        write_events(writer, aggregates=4, notes_each=1)  # 8 events: pages of 3, 3, 2
+        assert projection.catch_up() == 8
+        positions = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+                     and "projection_positions" in s]
+        pages = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+        assert len(heads) == 1
+        assert len(positions) == 1 + 3  # once before the pages, then under each page's lock
+        assert len(pages) == 3 * 2  # each page locks its position, then moves it
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select count(*) from seen")).scalar() == 8
+        assert projection.catch_up() == 0 and len(heads) == 2 and len(told) == 1
+    finally:
+        for opened in (app, writer):
+            opened.close()
+        engine.dispose()

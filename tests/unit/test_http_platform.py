@@ -126,6 +126,54 @@ def test_roles_and_missing_tokens(signer: DevSigner, verifier: TokenVerifier) ->
     assert denied.status_code == 403 and calls == []
 
 
+class _ThreadNoting(TokenVerifier):
+    """A verifier that notes the thread each verification ran in."""
+
+    def __init__(self, settings: AuthSettings, fetches: bool) -> None:
+        super().__init__(settings)
+        self.fetches = fetches
+        self.threads: list[int] = []
+
+    @property
+    def fetches_keys(self) -> bool:
+        return self.fetches
+
+    def verify(self, token: str) -> Principal:
+        import threading
+
+        self.threads.append(threading.get_ident())
+        return super().verify(token)
+
+
+@pytest.mark.parametrize("fetches", [False, True], ids=["keys from a file", "keys from a URL"])
+def test_the_token_is_checked_on_the_event_loop_unless_keys_may_be_fetched(
+        signer: DevSigner, fetches: bool) -> None:
+    """FastAPI sends a sync dependency to its thread pool and back (two thread switches per
+    request for the token and the role check): both run on the event loop, but a verifier
+    that may fetch keys over the network must not block it."""
+    import threading
+
+    verifier = _ThreadNoting(AuthSettings(jwks_file=str(signer.jwks_file)), fetches)
+    app = create_app(service="test", title="t", description="d")
+    authenticated = authenticator(verifier)
+    loop_threads: list[int] = []
+
+    @app.get("/who")
+    async def who(principal: Principal = require_roles(authenticated, Role.OFFICE)) -> dict:
+        loop_threads.append(threading.get_ident())
+        return {"subject": principal.subject}
+
+    office = {"Authorization": f"Bearer {signer.token(subject='o', roles=['office'])}"}
+    unit = {"Authorization": f"Bearer {signer.token(subject='u', roles=['unit'], unit_id='BTG')}"}
+    with TestClient(app) as client:  # one event loop (in one thread) for all the requests
+        assert client.get("/who", headers=office).json() == {"subject": "o"}
+        assert client.get("/who", headers=unit).status_code == 403
+        assert client.get("/who").status_code == 401
+    assert len(verifier.threads) == 2 and len(loop_threads) == 1
+    on_the_loop = [t == loop_threads[0] for t in verifier.threads]
+    assert on_the_loop == ([False, False] if fetches else [True, True])
+
+
 def test_version_preconditions(verifier: TokenVerifier) -> None:
     app, _ = _app(verifier)
     client = TestClient(app)

@@ -108,6 +108,13 @@ class TokenVerifier:
         self._loaded_at = 0.0
         self._client = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
 
+    @property
+    def fetches_keys(self) -> bool:
+        """Whether `verify` may fetch the issuer's keys over the network (a JWKS URL): then
+        it must not run on an event loop. From a file, keys are read at most every 2 s, for
+        an unknown `kid` only."""
+        return self._client is not None
+
     def _reload(self) -> None:
         if not self.settings.jwks_file:
             raise AuthError("no signing keys configured (DONDOC_AUTH_JWKS_URL or _FILE)",

@@ -505,7 +505,7 @@ def load(app: Application, aggregate_id: UUID) -> Any:
 def load_many(app: Application, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
     """The aggregates of `aggregate_ids` that exist, read in one query (not one each).
     Only for an application without snapshots or cache (as the services run)."""
-    from eventsourcing.application import project_aggregate
+    from dondoc_platform.application import project
 
     if app.snapshots is not None or app.repository.cache:
         raise TypeError("load_many reads events only: no snapshots or cache")
@@ -513,7 +513,7 @@ def load_many(app: Application, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any
     for stored in recorder_of(app).select_events_of(list(dict.fromkeys(aggregate_ids))):
         event = app.mapper.to_domain_event(stored)
         events.setdefault(event.originator_id, []).append(event)
-    return {key: project_aggregate(None, found) for key, found in events.items()}
+    return {key: project(None, found) for key, found in events.items()}
 
 
 TItem = TypeVar("TItem")

@@ -29,6 +29,27 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from dondoc_platform import metrics
 
 
+def collected(*objs: Any, **kwargs: Any) -> ProcessingEvent[Any]:
+    """The pending events of `objs` (aggregates, or domain events given as such), as
+    eventsourcing's `ProcessingEvent.collect_events` gathers them, without its two
+    runtime-protocol checks per object (`DomainEventProtocol`, `CollectEventsProtocol`): on
+    Python 3.11 each walks the protocol's attributes (20-40 µs), and a notice's reaction
+    saves six aggregates. An object with `collect_events` is an aggregate; any other, an
+    event."""
+    processing: ProcessingEvent[Any] = ProcessingEvent()
+    for obj in objs:
+        if obj is None:
+            continue
+        collect = getattr(obj, "collect_events", None)
+        if collect is None:
+            processing.events.append(obj)
+        else:
+            processing.events.extend(collect())
+            processing.aggregates[obj.id] = obj
+    processing.saved_kwargs.update(kwargs)
+    return processing
+
+
 @dataclass
 class _Pending:
     stored: Sequence[StoredEvent]
@@ -53,8 +74,7 @@ class GroupCommit:
     def save(self, *objs: Any) -> None:
         """Record the objects' pending events in the next transaction; raise what the
         store raised for them (IntegrityError on a concurrent change)."""
-        processing: ProcessingEvent[Any] = ProcessingEvent()
-        processing.collect_events(*objs)
+        processing = collected(*objs)
         if not processing.events:
             return
         mine = _Pending([self.app.mapper.to_stored_event(e) for e in processing.events])
@@ -126,6 +146,15 @@ class GroupCommitting:
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         if kwargs or not self.group_commit.usable():
-            return super().save(*objs, **kwargs)  # type: ignore[misc]
+            return self._save_alone(*objs, **kwargs)
         self.group_commit.save(*objs)
         return None
+
+    def _save_alone(self, *objs: Any, **kwargs: Any) -> Any:
+        """eventsourcing's `Application.save` (9.5), its events gathered by `collected`."""
+        processing = collected(*objs, **kwargs)
+        recordings = self._record(processing)  # type: ignore[attr-defined]
+        self._take_snapshots(processing)  # type: ignore[attr-defined]
+        self._notify(recordings)  # type: ignore[attr-defined]
+        self.notify(processing.events)  # type: ignore[attr-defined]
+        return recordings

@@ -128,6 +128,25 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop a service runs on (`ServiceSettings.event_loop`): uvloop's, or None
+    for the standard library's (also where uvloop is not installed: it has no Windows build)."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        log.warning("uvloop is not installed: the service runs on the standard asyncio loop")
+        return None
+    return uvloop.new_event_loop
+
+
+def run(service: Service, role: str | None = None) -> None:
+    """Run `serve(service, role)` to its end on the event loop the settings choose."""
+    with asyncio.Runner(loop_factory=loop_factory(service.settings.event_loop)) as runner:
+        runner.run(serve(service, role))
+
+
 async def serve(service: Service, role: str | None = None, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or `stop`): the API, the workers, or both. A worker-only
     process serves `worker_health_app` on the service's HTTP port."""

@@ -63,6 +63,10 @@ class ServiceSettings(BaseSettings):
         "process wakes them at once (LISTEN/NOTIFY), so this is only the fallback (SQLite: "
         "0.05 s and 0.2 s)")
     consumer_max_records: int = Field(500, ge=1, le=10_000, description="records a consumer takes per poll")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="the event loop `dondoc serve` runs the service on: uvloop (libuv; "
+        "less CPU per wake and per socket operation) or the standard library's (where uvloop "
+        "is not installed, e.g. Windows, it is used anyway)")
     clock: Literal["system", "manual"] = Field(
         "system", description="'manual' lets tests and demos move time through the admin API")
     manual_clock_start: AwareDatetime | None = Field(

@@ -105,7 +105,31 @@ def issued_row(directive_id: str, issued: Any, items: Iterable[dict[str, Any]], 
 
 
 def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
+    # The directives a page issues go in two statements (their rows, their parties) instead
+    # of two each: at a steady rate a catch-up takes a page of notices every few tenths of
+    # a second. They are written before any other event of the page is applied (an
+    # amendment or a revocation reads or changes the row).
+    issued: list[dict[str, Any]] = []
+    issued_parties: list[dict[str, Any]] = []
+
+    def write_issued() -> None:
+        if issued:
+            conn.execute(directives.insert(), issued)
+            issued.clear()
+        if issued_parties:  # a new directive has none yet
+            conn.execute(parties.insert(), issued_parties)
+            issued_parties.clear()
+
     for event in events:
+        if isinstance(event, Directive.Issued):
+            directive_id = str(event.originator_id)
+            issued.append(issued_row(directive_id, event, event.items, event.originator_version,
+                                     event.at))
+            issued_parties.extend(_party_rows(directive_id, event.items))
+            continue
+        if isinstance(event, Claim.Event):
+            continue
+        write_issued()
         if isinstance(event, Unit.Registered):
             conn.execute(units.insert().values(
                 unit_id=event.unit_id, previous_names=[], active=True, registered_at=event.at,
@@ -118,11 +142,6 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
                 previous.append(event.previous_name)
             conn.execute(units.update().where(units.c.unit_id == event.unit_id).values(
                 previous_names=previous, active=event.active, **_unit_row(event)))
-        elif isinstance(event, Directive.Issued):
-            directive_id = str(event.originator_id)
-            conn.execute(directives.insert().values(**issued_row(
-                directive_id, event, event.items, event.originator_version, event.at)))
-            _insert_parties(conn, directive_id, event.items)  # a new directive has none yet
         elif isinstance(event, Directive.Amended):
             directive_id = str(event.originator_id)
             row = conn.execute(sa.select(directives.c["items"], directives.c.summary,
@@ -145,8 +164,7 @@ def apply(conn: sa.Connection, events: Sequence[Any]) -> None:
                 status="revoked", version=event.originator_version, changed_at=event.at,
                 revocation={"reason": event.reason, "decision": event.decision,
                             "at": event.at.isoformat()}))
-        elif isinstance(event, Claim.Event):
-            continue
+    write_issued()
 
 
 def _replace_parties(conn: sa.Connection, directive_id: str,
