@@ -282,19 +282,21 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
+#: a header's value: visible ASCII and spaces (RFC 9110, 5.5, without obsolete text)
+_FIELD_VALUE = "^[\\x20-\\x7E]*$"
 #: the request headers `WaitForChange` reads, as OpenAPI parameters of every GET
 WAIT_PARAMETERS = (
     {"name": "If-None-Match", "in": "header", "required": False,
      "description": ("Thẻ ETag của câu trả lời đã có: trả 304 nếu câu trả lời chưa đổi. / "
                      "The ETag of the answer the caller has: 304 while the answer has not "
                      "changed (RFC 9110, weak comparison; `*` matches any answer)."),
-     "schema": {"type": "string", "maxLength": 1024}},
+     "schema": {"type": "string", "maxLength": 1024, "pattern": _FIELD_VALUE}},
     {"name": "Prefer", "in": "header", "required": False,
      "description": ("`wait=N`: chờ tối đa N giây (không quá 60) cho đến khi câu trả lời khác "
                      "`If-None-Match`. / `wait=N` (RFC 7240): with `If-None-Match`, answer as "
                      "soon as the answer differs from it, else 304 after N seconds (at most "
                      f"{MAX_WAIT:g}); `Preference-Applied` tells the wait applied."),
-     "schema": {"type": "string", "maxLength": 256}},
+     "schema": {"type": "string", "maxLength": 256, "pattern": _FIELD_VALUE}},
 )
 _ETAG = {"description": ("Thẻ của câu trả lời này (khi yêu cầu có `If-None-Match` hoặc "
                          "`Prefer: wait`) / This answer's entity tag (always when the request "
