@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from fastapi import Depends, Header
+from fastapi import Header
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
