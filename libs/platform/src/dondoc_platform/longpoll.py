@@ -317,9 +317,9 @@ def document(app: Any) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if getattr(app, "_waits_documented", False):
+        if app.openapi_schema is not None:  # built, and declared, once
             return app.openapi_schema
-        schema = build()
+        schema = build()  # FastAPI keeps it as `openapi_schema`: declared below in place
         for path_item in schema.get("paths", {}).values():
             operation = path_item.get("get")
             if operation is None:
@@ -333,8 +333,6 @@ def document(app: Any) -> None:
             if ok is not None:
                 ok.setdefault("headers", {}).setdefault("ETag", dict(_ETAG))
             responses.setdefault("304", dict(_NOT_MODIFIED))
-        app.openapi_schema = schema
-        app._waits_documented = True
         return schema
 
     app.openapi = openapi
