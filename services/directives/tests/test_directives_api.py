@@ -129,6 +129,13 @@ def test_a_notice_is_registered_with_its_items(client, office, with_units) -> No
      "items[0].text", "invalid_input"),
     ({"issued_on": "2019-01-01"}, "issued_on", "issued_in_future"),
     ({"review_group": "Nhóm lạ"}, "review_group", "unknown_review_group"),
+    ({"number": "   "}, "number", "invalid_input"),
+    ({"summary": " \t "}, "summary", "invalid_input"),
+    ({"issuing_body": "  "}, "issuing_body", "invalid_input"),
+    ({"items": [{"paragraph": "1", "text": "   ", "lead_unit_id": "BTG"}]},
+     "items[0].text", "invalid_input"),
+    ({"items": [{"paragraph": " ", "text": "Việc", "lead_unit_id": "BTG"}]},
+     "items[0].paragraph", "invalid_input"),
 ])
 def test_bad_directives_are_refused_naming_the_field(client, office, with_units, service,
                                                      change, field, code) -> None:
@@ -239,3 +246,37 @@ def test_an_issued_directive_is_answered_as_the_register_then_shows_it(
         assert [d["directive_id"] for d in listed] == [directive_id]
     finally:
         service.parts["app"].close()
+
+
+def test_oversize_and_blank_text_are_named_as_text_in_both_languages(client, office, with_units) -> None:
+    """A length is checked after NFC: the message speaks of characters, not of "items"."""
+    long = client.post("/directives", json=notice(summary="x" * 20_001), headers=office).json()
+    assert "20000 ký tự" in long["error"]["message_vi"]
+    assert "20000 characters" in long["error"]["message_en"]
+    blank = client.post("/directives", json=notice(number=" "), headers=office).json()
+    assert "để trống" in blank["error"]["message_vi"] and "blank" in blank["error"]["message_en"]
+
+
+def test_a_decision_is_not_dated_in_the_future_and_an_amendment_keeps_an_item(
+        client, office, with_units, service) -> None:
+    url = f"/directives/{client.post('/directives', json=notice(), headers=office).json()['directive_id']}"
+    before = _log_size(service)
+    tomorrow = {"number": "160-TB/TU", "decided_on": "2018-03-11", "decider": "BTV"}
+    revoked = client.post(f"{url}/revocation", headers=office,
+                          json={"reason": "Thay thế", "decision": tomorrow})
+    assert revoked.status_code == 422, revoked.text
+    assert (revoked.json()["error"]["field"], revoked.json()["error"]["code"]) == (
+        "decision.decided_on", "decision_in_future")
+    amended = client.post(f"{url}/amendments", headers=office,
+                          json={"summary": "Sửa trích yếu", "decision": tomorrow})
+    assert amended.json()["error"]["code"] == "decision_in_future"
+    blank_decider = client.post(f"{url}/revocation", headers=office, json={
+        "reason": "Thay thế", "decision": {**tomorrow, "decided_on": "2018-03-10", "decider": " "}})
+    assert blank_decider.json()["error"]["field"] == "decision.decider"
+    emptied = client.post(f"{url}/amendments", headers=office,
+                          json={"items_removed": ["1", "2", "3"]})
+    assert emptied.status_code == 422
+    assert (emptied.json()["error"]["field"], emptied.json()["error"]["code"]) == (
+        "items_removed", "no_items_left")
+    assert _log_size(service) == before
+    assert client.get(url, headers=office).json()["status"] == "issued"

@@ -113,6 +113,8 @@ def test_opening_a_cycle_with_bad_input_is_refused(world, body: dict, field: str
      "lines[0].proposed_due_on", "proposed_date_too_early"),
     ([{**LINE, "progress": "x" * 20_001}, LATE], "lines[0].progress", "invalid_input"),
     ([{**LINE, "status_claimed": "done"}, LATE], "lines[0].status_claimed", "invalid_input"),
+    ([LINE, {**LATE, "delay_reason": "   "}], "lines[1].delay_reason", "invalid_input"),
+    ([{**LINE, "evidence": " \n "}, LATE], "lines[0].evidence", "invalid_input"),
 ])
 def test_a_report_with_bad_lines_is_refused(world, lines: list, field: str, code: str) -> None:
     btg = world["auth"]("unit", unit_id="BTG")
@@ -169,6 +171,7 @@ def test_a_stale_version_is_a_conflict_and_a_review_needs_every_line(world) -> N
     ({"task_id": "t2", "kind": "withdraw", "proposed_due_on": "2018-12-31", "reason": "r"},
      422, "proposed_due_on", "proposed_date_not_allowed"),
     ({"task_id": "t2", "kind": "withdraw", "reason": ""}, 422, "reason", "invalid_input"),
+    ({"task_id": "t2", "kind": "withdraw", "reason": "   "}, 422, "reason", "invalid_input"),
     ({"task_id": "t2", "kind": "withdraw", "reason": "r", "report_id": "no-such-report"},
      404, "report_id", "not_found"),
 ])
@@ -194,6 +197,12 @@ def test_a_decision_is_recorded_once_and_checked(world) -> None:
              422, "decision.decided_on")
     _refused(world, "POST", f"/adjustments/{request}/decision", office,
              {"approved": False, "due_on": "2018-12-31", "decision": decision}, 422, "due_on")
+    future = _refused(world, "POST", f"/adjustments/{request}/decision", office,
+                      {"approved": True, "decision": {**decision, "decided_on": "2018-06-21"}},
+                      422, "decision.decided_on")
+    assert future["code"] == "decision_in_future"
+    _refused(world, "POST", f"/adjustments/{request}/decision", office,
+             {"approved": False, "decision": {**decision, "number": "  "}}, 422, "decision.number")
     done = client.post(f"/adjustments/{request}/decision", headers=office,
                        json={"approved": False, "decision": decision, "comment": "Chưa đủ căn cứ"})
     assert done.status_code == 200 and done.json()["status"] == "rejected"

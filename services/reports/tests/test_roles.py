@@ -37,7 +37,7 @@ REVIEW = {"revision": 1, "lines": [
     {"task_id": "t2", "verdict": "returned", "quality": "generic"}]}
 ADJUST = {"task_id": "t2", "kind": "extend", "proposed_due_on": "2018-12-28",
           "reason": "Chờ ý kiến Trung ương"}
-DECIDE = {"approved": False, "decision": {"number": "99-CV/TU", "decided_on": "2018-09-01",
+DECIDE = {"approved": False, "decision": {"number": "99-CV/TU", "decided_on": "2018-08-01",
                                           "decider": "Thường trực Tỉnh ủy"}}
 
 # (method, path, body, roles allowed, {role: status} when refused otherwise than with 403)

@@ -56,6 +56,7 @@ _VI = {
     "missing": "thiếu trường bắt buộc",
     "string_too_long": "quá dài",
     "string_too_short": "không được để trống",
+    "string_blank": "không được để trống (chỉ có dấu cách)",
     "too_short": "phải có ít nhất một mục",
     "too_long": "có quá nhiều mục",
     "string_pattern_mismatch": "sai định dạng",
@@ -95,12 +96,20 @@ def validation_error(errors: list[dict[str, Any]]) -> DomainError:
     for e in errors:
         vi = _VI.get(e.get("type", ""), "giá trị không hợp lệ")
         ctx = e.get("ctx") or {}
+        message_en = e.get("msg", "invalid value")
+        if isinstance(e.get("input"), str) and e.get("type") in ("too_long", "too_short"):
+            # a length checked after a validator (NFC) is reported as a count of "items"
+            e = {**e, "type": f"string_{e['type']}"}
+            message_en = (f"Text should have at most {ctx['max_length']} characters"
+                          if e["type"] == "string_too_long" else "Text must not be empty")
         if e.get("type") == "string_too_long" and "max_length" in ctx:
             vi = f"quá dài (tối đa {ctx['max_length']} ký tự)"
+        elif e.get("type") == "string_too_short":
+            vi = _VI["string_too_short"]
         if e.get("type") == "value_error" and ctx.get("error"):
             vi = f"giá trị không hợp lệ: {ctx['error']}"
         details.append({"field": field_path(e.get("loc", ())), "message_vi": vi,
-                        "message_en": e.get("msg", "invalid value"), "type": e.get("type")})
+                        "message_en": message_en, "type": e.get("type")})
     first = details[0] if details else {"field": None, "message_vi": "", "message_en": ""}
     return DomainError(
         "invalid_input",

@@ -10,6 +10,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from dondoc_contracts.base import ShortText
+from dondoc_contracts.values import Decision
+
 REVIEW_GROUPS: tuple[str, ...] = (
     "Kinh tế - xã hội",
     "Xây dựng Đảng, hệ thống chính trị, nội chính",
@@ -50,3 +58,29 @@ def match_key(text: str | None) -> str | None:
     if text is None:
         return None
     return name_key(text) or None
+
+
+def filled(text: str) -> str:
+    """Refuses text of spaces only: a number, a name or a reason typed blank is missing, not
+    given (a blank directive number would be stored as "")."""
+    if not text.strip():
+        raise PydanticCustomError("string_blank", "Value must not be blank")
+    return text
+
+
+Filled = AfterValidator(filled)
+"""Annotate a request field with it: `Annotated[ShortText, Filled]`."""
+
+
+class DecisionInput(Decision):
+    """A decision as a request carries it: the event's `Decision`, its number and decider
+    not blank (the events themselves keep accepting what they always did)."""
+
+    number: Annotated[ShortText, Filled]
+    decider: Annotated[ShortText, Filled] = Field(description="Who decided, e.g. 'Thường trực Tỉnh ủy'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_event_value(cls, data: Any) -> Any:
+        """A `Decision` built in code (a reaction, the importer) is taken as its fields."""
+        return data.model_dump() if isinstance(data, Decision) else data

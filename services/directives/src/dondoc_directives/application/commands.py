@@ -8,14 +8,17 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from dondoc_contracts.base import Identifier, LongText, ShortText
-from dondoc_contracts.values import DeadlineRule, Decision, DirectiveKind, Secrecy, Urgency
+from dondoc_contracts.values import DeadlineRule, DirectiveKind, Secrecy, Urgency
+from dondoc_platform.names import DecisionInput as Decision
+from dondoc_platform.names import Filled
 
 Email = Annotated[str, Field(min_length=3, max_length=254,
                              pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 WebhookUrl = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://\S+$")]
-UnitName = Annotated[ShortText, Field(max_length=300)]
+UnitName = Annotated[ShortText, Field(max_length=300), Filled]
 Code = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._\-]+$")]
-NonEmptyText = Annotated[LongText, Field(min_length=1)]
+NonEmptyText = Annotated[LongText, Field(min_length=1), Filled]
+FilledShort = Annotated[ShortText, Filled]
 
 
 class Strict(BaseModel):
@@ -50,7 +53,7 @@ class ChangeUnit(Strict):
 class ItemInput(Strict):
     item_id: Identifier | None = Field(None, description="Stable id within the directive "
                                                          "(defaults to its position, 1, 2, …)")
-    paragraph: ShortText = Field(description="Paragraph reference, e.g. '2.a'")
+    paragraph: FilledShort = Field(description="Paragraph reference, e.g. '2.a'")
     text: NonEmptyText
     lead_unit_id: Identifier | None = Field(None, description="The one lead unit (chủ trì)")
     cooperating_unit_ids: list[Identifier] = Field(default_factory=list, max_length=100)
@@ -58,16 +61,16 @@ class ItemInput(Strict):
     domain: ShortText | None = None
     review_group: ShortText | None = None
     key_task: bool = False
-    product: Annotated[LongText, Field(max_length=2000)] | None = None
+    product: Annotated[LongText, Field(max_length=2000), Filled] | None = None
 
 
 class IssueDirective(Strict):
-    number: Annotated[ShortText, Field(max_length=100)] = Field(description="e.g. '125-TB/TU'")
+    number: Annotated[FilledShort, Field(max_length=100)] = Field(description="e.g. '125-TB/TU'")
     kind: DirectiveKind
-    issuing_body: Annotated[ShortText, Field(max_length=200)] = Field(description="BTV, TT …")
+    issuing_body: Annotated[FilledShort, Field(max_length=200)] = Field(description="BTV, TT …")
     issued_on: date
     summary: NonEmptyText = Field(description="Trích yếu")
-    signer: Annotated[ShortText, Field(max_length=200)] | None = None
+    signer: Annotated[FilledShort, Field(max_length=200)] | None = None
     secrecy: Secrecy = Secrecy.THUONG
     urgency: Urgency = Urgency.THUONG
     review_group: ShortText | None = None
@@ -92,7 +95,7 @@ class AmendDirective(Strict):
     items_added: list[ItemInput] = Field(default_factory=list, max_length=500)
     items_changed: list[ItemInput] = Field(default_factory=list, max_length=500)
     items_removed: list[Identifier] = Field(default_factory=list, max_length=500)
-    reason: Annotated[LongText, Field(max_length=5000)] | None = None
+    reason: Annotated[LongText, Field(max_length=5000), Filled] | None = None
     decision: Decision | None = Field(
         None, description="Required when a deadline changes: the recorded decision")
 

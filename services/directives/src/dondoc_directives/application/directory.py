@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from dondoc_contracts import Actor
-from dondoc_contracts.values import DeadlineKind, DirectiveItem
+from dondoc_contracts.values import DeadlineKind, Decision, DirectiveItem
 from dondoc_directives.application.commands import (
     AmendDirective,
     ChangeUnit,
@@ -276,6 +276,11 @@ class DirectivesApp(ServiceApplication):
                 raise DomainError("unknown_item", f"Không có mục {item_id} trong văn bản",
                                   f"The directive has no item {item_id}",
                                   field=f"items_removed[{i}]")
+        if not command.items_added and set(directive.items) <= set(command.items_removed):
+            raise DomainError("no_items_left",
+                              "Văn bản phải còn ít nhất một mục; muốn bỏ cả văn bản thì thu hồi",
+                              "A directive keeps at least one item; revoke it to withdraw them all",
+                              field="items_removed")
         for i, item in enumerate(command.items_changed):
             if item.item_id is None:
                 raise DomainError("invalid_input", "Cần item_id của mục được sửa",
@@ -290,6 +295,8 @@ class DirectivesApp(ServiceApplication):
                               directive.review_group, start=1, existing=set())
         added = self._items(command.items_added, "items_added", directive.issued_on,
                             directive.review_group, start=len(taken) + 1, existing=taken)
+        if command.decision is not None:
+            self._decided_by_now(command.decision)
         for i, item in enumerate(changed):
             before = directive.items[item["item_id"]]
             if before.get("deadline") != item.get("deadline") and command.decision is None:
@@ -314,6 +321,7 @@ class DirectivesApp(ServiceApplication):
         if directive.revoked:
             raise conflict("directive_revoked", "Văn bản đã bị thu hồi trước đó",
                            "The directive was revoked already")
+        self._decided_by_now(command.decision)
         if command.decision.decided_on < directive.issued_on:
             raise DomainError("decision_before_issue",
                               "Ngày quyết định thu hồi trước ngày ban hành",
@@ -324,6 +332,14 @@ class DirectivesApp(ServiceApplication):
                          actor=_actor(actor), at=self.clock.now())
         self.save(directive)
         return directive
+
+    def _decided_by_now(self, decision: Decision) -> None:
+        """A decision is recorded once it is taken: one dated in the future is a typing slip."""
+        if decision.decided_on > local_day(self.clock.now()):
+            raise DomainError("decision_in_future",
+                              f"Ngày quyết định {decision.decided_on:%d/%m/%Y} ở tương lai",
+                              f"The decision day {decision.decided_on} is in the future",
+                              field="decision.decided_on")
 
     def _items(self, items: Sequence[ItemInput], field: str, issued_on: date,
                review_group: str | None, *, start: int, existing: set[str],

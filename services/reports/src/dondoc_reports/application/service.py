@@ -332,7 +332,12 @@ class ReportsService:
         """The office records the assigning body's decision on a request."""
         request = self.adjustment(request_id)
         check_version(request.version, expected_version, "Đề nghị điều chỉnh", "The adjustment request")
-        now, _ = self._now()
+        now, today = self._now()
+        if decision["decided_on"] > today:
+            raise DomainError("decision_in_future",
+                              f"Ngày quyết định {decision['decided_on']:%d/%m/%Y} ở tương lai",
+                              f"The decision day {decision['decided_on'].isoformat()} is in the future",
+                              field="decision.decided_on")
         request.decide(approved=approved, due_on=due_on, decision=decision, comment=comment,
                        actor=actor_of(principal), at=now)
         self._save(request)

@@ -18,11 +18,12 @@ from dondoc_contracts.values import (
     Quality,
     Verdict,
 )
+from dondoc_platform.names import Filled
 
-Name = Annotated[str, AfterValidator(nfc), Field(min_length=1, max_length=500)]
-Note = Annotated[str, AfterValidator(nfc), Field(max_length=5_000)]
+Name = Annotated[str, AfterValidator(nfc), Field(min_length=1, max_length=500), Filled]
+Note = Annotated[str, AfterValidator(nfc), Field(max_length=5_000), Filled]
 Body = Annotated[str, AfterValidator(nfc), Field(max_length=20_000)]
-Reason = Annotated[str, AfterValidator(nfc), Field(min_length=1, max_length=20_000)]
+Reason = Annotated[str, AfterValidator(nfc), Field(min_length=1, max_length=20_000), Filled]
 
 
 class Command(BaseModel):

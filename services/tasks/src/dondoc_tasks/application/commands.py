@@ -8,10 +8,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from dondoc_contracts.base import Identifier, LongText, ShortText
-from dondoc_contracts.values import AdjustmentKind, ClaimedStatus, Decision
+from dondoc_contracts.values import AdjustmentKind, ClaimedStatus
 from dondoc_platform.calendar import DayKind
+from dondoc_platform.names import DecisionInput as Decision
+from dondoc_platform.names import Filled
 
-Note = Annotated[LongText, Field(max_length=5000)]
+Note = Annotated[LongText, Field(max_length=5000), Filled]
 
 
 class Strict(BaseModel):
@@ -22,7 +24,7 @@ class RecordProgress(Strict):
     """The lead unit's account of its work: a claim, never a completion."""
 
     status_claimed: ClaimedStatus
-    progress: Annotated[LongText, Field(min_length=1)]
+    progress: Annotated[LongText, Field(min_length=1), Filled]
     evidence: Note | None = None
     delay_reason: Note | None = None
     recorded_on: date | None = Field(None, description="Defaults to today")
@@ -56,5 +58,5 @@ class Reassign(Strict):
 
 class CorrectDay(Strict):
     kind: DayKind = Field(description="day_off or working_day")
-    name: Annotated[ShortText, Field(max_length=200)] = Field(
+    name: Annotated[ShortText, Field(max_length=200), Filled] = Field(
         description="Why, e.g. 'Nghỉ bù Quốc khánh' or 'Làm bù cho ngày 31/12'")
