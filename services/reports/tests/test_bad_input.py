@@ -229,3 +229,27 @@ def test_the_same_idempotency_key_gives_the_first_answer_once(world) -> None:
     assert first.status_code == again.status_code == 201
     assert again.json()["cycle_id"] == first.json()["cycle_id"]
     assert again.headers.get("idempotent-replay") == "true" and _log_size(world) == size
+
+
+def test_an_adjustment_request_on_a_secret_task_is_hidden_from_readers_not_cleared(world) -> None:
+    """The request's reason speaks of the task: it is as secret as the task (t9 is mật)."""
+    client = world["client"]
+    _refused(world, "POST", "/adjustments", world["auth"]("unit", unit_id="BTG"),
+             {"task_id": "t9", "kind": "withdraw", "reason": "Lý do"}, 422, "task_id")
+    asked = client.post("/adjustments", headers=world["auth"]("unit", unit_id="BTG", clearance="mat"),
+                        json={"task_id": "t9", "kind": "withdraw", "reason": "Lý do mật"})
+    assert asked.status_code == 201, asked.text
+    request = asked.json()["request_id"]
+    for role, claims in [("leader", {}), ("office", {}), ("auditor", {}),
+                         ("unit", {"unit_id": "BTG"}), ("reviewer", {"review_group": XD})]:
+        plain, cleared = world["auth"](role, **claims), world["auth"](role, clearance="mat", **claims)
+        listed = client.get("/adjustments", headers=plain, params={"task_id": "t9"}).json()
+        assert listed["items"] == [], role
+        assert client.get(f"/adjustments/{request}", headers=plain).status_code == 404, role
+        shown = client.get("/adjustments", headers=cleared, params={"task_id": "t9"}).json()
+        assert [a["request_id"] for a in shown["items"]] == [request], role
+        assert client.get(f"/adjustments/{request}", headers=cleared).status_code == 200, role
+    decided = client.post(f"/adjustments/{request}/decision", headers=world["auth"]("office"),
+                          json={"approved": False, "decision": {
+                              "number": "2-CV/TU", "decided_on": "2018-06-20", "decider": "TT"}})
+    assert decided.status_code == 404

@@ -299,7 +299,8 @@ class ReportsService:
                             "Only the lead unit may request an adjustment")
         unit_id = principal.unit_id
         task = self.directory.task_rows([task_id]).get(task_id)
-        if task is None or task.lead_unit_id != unit_id:
+        # a task above the unit's clearance is answered as one it does not lead: not revealed
+        if task is None or task.lead_unit_id != unit_id or not principal.cleared_for(task.secrecy):
             raise DomainError("not_own_task", f"Nhiệm vụ {task_id} không do đơn vị {unit_id} chủ trì",
                               f"Task {task_id} is not led by unit {unit_id}", field="task_id")
         if task.completed_on is not None or task.withdrawn_on is not None:

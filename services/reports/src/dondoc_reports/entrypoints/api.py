@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 
 from dondoc_contracts import Role
-from dondoc_platform.auth import Principal, TokenVerifier
+from dondoc_platform.auth import SECRECY_ORDER, Principal, TokenVerifier
 from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.clock import Clock
 from dondoc_platform.errors import DomainError, forbidden, not_found
@@ -91,6 +91,10 @@ def _obligation(row: Mapping[str, Any]) -> ObligationOut:
     return ObligationOut.model_validate({**row, "on_time": None if first is None else first <= due})
 
 
+def cleared_levels(principal: Principal) -> list[str]:
+    return [s.value for s in SECRECY_ORDER if principal.cleared_for(s)]
+
+
 class Scope:
     """What part of the reports a principal sees: everything, one unit, or one review group."""
 
@@ -134,6 +138,15 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         if not access.may_read_unit(principal, unit_id, None):
             access.ensure_may_read_unit(principal, unit_id,
                                         directory.review_group_of(unit_id, fallback))
+
+    def visible_adjustment(request_id: str, principal: Principal) -> Any:
+        """The request, unless its task is above the principal's clearance (then, as for the
+        task itself, it does not exist for them)."""
+        row = view.adjustment(request_id)
+        task = directory.task_rows([row.task_id]).get(row.task_id) if row is not None else None
+        if row is None or (task is not None and not principal.cleared_for(task.secrecy)):
+            raise not_found("đề nghị điều chỉnh", "Adjustment request", request_id, field="request_id")
+        return row
 
     def fresh() -> None:
         """What a caller wrote shows in its next query, whichever process answered the
@@ -340,6 +353,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                           principal: Annotated[Principal, office], response: Response,
                           if_match: IfMatch = None,
                           idempotency_key: IdempotencyKey = None) -> AdjustmentOut:
+        visible_adjustment(request_id, principal)
         with command(SERVICE, "decide_adjustment"):
             service.decide_adjustment(
                 request_id, approved=body.approved, due_on=body.due_on,
@@ -360,16 +374,14 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         scope, offset = Scope(principal), _offset(cursor)
         rows, total = view.adjustments(task_id=task_id, unit_id=scope.narrow_unit(unit_id),
                                        group_key=scope.group_key, status=status, offset=offset,
-                                       limit=limit)
+                                       limit=limit, cleared=cleared_levels(principal))
         return _page([AdjustmentOut.model_validate(r) for r in rows], total, offset, limit)
 
     @router.get("/adjustments/{request_id}", response_model=AdjustmentOut, tags=["adjustments"],
                 summary="One adjustment request with its decision", responses=_errors(403, 404))
     def get_adjustment(request_id: str, principal: Annotated[Principal, anyone],
                        response: Response) -> AdjustmentOut:
-        row = view.adjustment(request_id)
-        if row is None:
-            raise not_found("đề nghị điều chỉnh", "Adjustment request", request_id, field="request_id")
+        row = visible_adjustment(request_id, principal)
         ensure_may_read(principal, row.unit_id)
         _etag(response, row.version)
         return AdjustmentOut.model_validate(row)

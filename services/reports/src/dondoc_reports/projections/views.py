@@ -4,7 +4,7 @@ its position in the same transaction as the rows (a crash replays nothing twice)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -14,6 +14,7 @@ from eventsourcing.domain import DomainEvent
 from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.names import match_key
 from dondoc_platform.projection import SharedRound, reading, relaxed_commit
+from dondoc_reports.adapters.directory import tasks as known_tasks
 from dondoc_reports.adapters.sql import UtcDateTime, jsonable
 from dondoc_reports.adapters.store import ReportsLog
 from dondoc_reports.domain.adjustment import AdjustmentRequest
@@ -415,9 +416,15 @@ class ReportsView:
                                 ).scalar()
 
     def adjustments(self, *, task_id: str | None, unit_id: str | None, group_key: str | None,
-                    status: str | None, offset: int, limit: int) -> tuple[list[Any], int]:
+                    status: str | None, offset: int, limit: int,
+                    cleared: Sequence[str] | None = None) -> tuple[list[Any], int]:
+        """`cleared`: the secrecy levels the reader may see; requests on tasks above them are
+        left out (the reason speaks of the task)."""
         a = adjustments.c
         query = sa.select(adjustments)
+        if cleared is not None:
+            query = query.where(a.task_id.not_in(
+                sa.select(known_tasks.c.task_id).where(known_tasks.c.secrecy.not_in(list(cleared)))))
         for column, value in ((a.task_id, task_id), (a.unit_id, unit_id),
                               (a.review_group_key, group_key), (a.status, status)):
             if value is not None:
