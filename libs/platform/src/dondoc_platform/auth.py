@@ -106,7 +106,12 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self._keys: dict[str, Any] = {}
         self._loaded_at = 0.0
-        self._client = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        # the key set is cached for jwks_cache_seconds (a key the issuer withdraws stops
+        # verifying after that; no per-kid cache that would keep it for the process's life),
+        # and an unknown kid fetches it again at most every 2 s, as from a file
+        self._client = jwt.PyJWKClient(
+            settings.jwks_url, cache_keys=False, lifespan=settings.jwks_cache_seconds,
+            cooldown_duration=2.0) if settings.jwks_url else None
 
     @property
     def fetches_keys(self) -> bool:

@@ -37,6 +37,9 @@ class AuthSettings(BaseSettings):
     audience: str = Field("dondoc", description="expected `aud` claim")
     jwks_url: str | None = Field(None, description="the issuer's JWKS endpoint (production)")
     jwks_file: str | None = Field(None, description="a JWKS document on disk (keys rotate by kid)")
+    jwks_cache_seconds: float = Field(300, gt=0, le=86_400, description=(
+        "how long the issuer's key set (JWKS URL) is kept: a key it withdraws stops verifying "
+        "after this; a new kid is fetched at once (at most every 2 s)"))
     leeway_seconds: int = Field(30, ge=0, le=300, description="clock skew tolerated on exp/nbf")
     algorithms: tuple[str, ...] = Field(("RS256", "ES256", "EdDSA"), description="accepted signature algorithms (JSON list)")
 
