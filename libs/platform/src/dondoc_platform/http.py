@@ -243,6 +243,22 @@ def decode_cursor(cursor: str | None) -> Any:
                           "Invalid pagination cursor", field="cursor") from e
 
 
+MAX_OFFSET = 2**31 - 1
+
+
+def offset_of(cursor: str | None) -> int:
+    """The offset a cursor of `page_of` carries (0 without one). A cursor edited by hand to
+    hold anything else (a negative number, text, a list, an offset past what any database
+    takes) is a 422 naming `cursor`, not a database error."""
+    value = decode_cursor(cursor)
+    if value is None:
+        return 0
+    if type(value) is not int or not 0 <= value <= MAX_OFFSET:
+        raise DomainError("invalid_cursor", "Con trỏ phân trang không hợp lệ",
+                          "Invalid pagination cursor", field="cursor")
+    return value
+
+
 def page_of(items: list[T], offset: int, limit: int, total: int | None = None) -> Page[T]:
     """A page from `limit + 1` fetched rows starting at `offset`."""
     more = len(items) > limit

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from dondoc_contracts import Role
 from dondoc_platform.auth import Principal, TokenVerifier
 from dondoc_platform.errors import DomainError, conflict, forbidden, not_found
-from dondoc_platform.http import Page, authenticator, create_app, decode_cursor, encode_cursor, require_roles
+from dondoc_platform.http import Page, authenticator, create_app, encode_cursor, offset_of, require_roles
 from dondoc_platform.settings import AuthSettings
 
 from dondoc_analytics.application import periods
@@ -193,7 +193,7 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
         with how often an adjustment was requested and the deadline adjusted by then."""
         await maybe_wait(wait)
         units, group = scope(principal)
-        offset = int(decode_cursor(cursor) or 0)
+        offset = offset_of(cursor)
         if membership is not None and year is None:
             raise DomainError("membership_needs_year", "Cần chọn năm khi lọc theo nhiệm vụ giao "
                               "trong năm hay chuyển tiếp", "membership needs a year", field="year")

@@ -30,8 +30,8 @@ from dondoc_platform.http import (
     ErrorBody,
     Page,
     command,
-    decode_cursor,
     expected_version,
+    offset_of,
     page_of,
     require_roles,
 )
@@ -165,7 +165,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
                                                                or review_group))
         if active is not None:
             query = query.where(views.units.c.active == active)
-        offset = int(decode_cursor(cursor) or 0) if cursor else 0
+        offset = offset_of(cursor)
         with reader.connect() as conn:
             rows = conn.execute(query.order_by(views.units.c.unit_id).offset(offset)
                                 .limit(limit + 1)).all()
@@ -257,7 +257,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         if unit_id is not None:
             query = query.where(table.c.directive_id.in_(sa.select(views.parties.c.directive_id).where(
                 views.parties.c.kind == "unit", views.parties.c.value == unit_id)))
-        offset = int(decode_cursor(cursor) or 0) if cursor else 0
+        offset = offset_of(cursor)
         with reader.connect() as conn:
             rows = conn.execute(query.order_by(table.c.issued_on.desc(), table.c.directive_id)
                                 .offset(offset).limit(limit + 1)).all()

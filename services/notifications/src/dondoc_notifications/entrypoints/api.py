@@ -16,7 +16,7 @@ from dondoc_platform.auth import Principal, TokenVerifier
 from dondoc_platform.clock import Clock, ManualClock
 from dondoc_platform.errors import DomainError, forbidden, not_found
 from dondoc_platform.http import (
-    IdempotencyMiddleware, Page, authenticator, command, create_app, decode_cursor, page_of,
+    IdempotencyMiddleware, Page, authenticator, command, create_app, offset_of, page_of,
     require_roles,
 )
 from dondoc_platform.settings import AuthSettings
@@ -115,7 +115,7 @@ def build_api(*, settings: Any, engine: sa.Engine, queries: Queries, planner: Pl
         return principal.unit_id
 
     def listing(principal: Principal, cursor: str | None, limit: int, **filters: Any) -> Page[NotificationView]:
-        offset = int(decode_cursor(cursor) or 0)
+        offset = offset_of(cursor)
         filters["unit_id"] = scoped_unit(principal, filters.get("unit_id"))
         rows = queries.find(offset=offset, limit=limit + 1, **filters)
         return page_of([NotificationView(**_view(r)) for r in rows], offset, limit)

@@ -10,7 +10,7 @@ from dondoc_contracts import Role
 from dondoc_platform.auth import SECRECY_ORDER, Principal, TokenVerifier
 from dondoc_platform.calendar import overdue_moment
 from dondoc_platform.clock import Clock
-from dondoc_platform.errors import DomainError, forbidden, not_found
+from dondoc_platform.errors import forbidden, not_found
 from dondoc_platform.http import (
     ErrorBody,
     IdempotencyMiddleware,
@@ -19,9 +19,9 @@ from dondoc_platform.http import (
     authenticator,
     command,
     create_app,
-    decode_cursor,
     encode_cursor,
     expected_version,
+    offset_of,
     require_roles,
 )
 from dondoc_platform.longpoll import Changes, reads
@@ -60,16 +60,6 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
-
-
-def _offset(cursor: str | None) -> int:
-    value = decode_cursor(cursor)
-    if value is None:
-        return 0
-    if not isinstance(value, int) or value < 0:
-        raise DomainError("invalid_cursor", "Con trỏ phân trang không hợp lệ",
-                          "Invalid pagination cursor", field="cursor")
-    return value
 
 
 def _page(items: list[Any], total: int, offset: int, limit: int) -> Page:
@@ -234,7 +224,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
                     year: Annotated[int | None, Query(ge=1990, le=2200, description="due in")] = None,
                     limit: Limit = 50, cursor: Cursor = None) -> Page:
-        scope, offset = Scope(principal), _offset(cursor)
+        scope, offset = Scope(principal), offset_of(cursor)
         rows, total = view.cycles(status=status, year=year, unit_id=scope.unit_id,
                                   group_key=scope.group_key, offset=offset, limit=limit)
         return _page([_cycle(r) for r in rows], total, offset, limit)
@@ -259,7 +249,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                      status: Annotated[str | None, Query(
                          pattern="^(requested|submitted|returned|accepted)$")] = None,
                      overdue: bool | None = None, limit: Limit = 50, cursor: Cursor = None) -> Page:
-        scope, offset = Scope(principal), _offset(cursor)
+        scope, offset = Scope(principal), offset_of(cursor)
         fresh()
         rows, total = view.reports(cycle_id=cycle_id, unit_id=scope.narrow_unit(unit_id),
                                    group_key=scope.group_key, status=status, overdue=overdue,
@@ -312,7 +302,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
     def unit_obligations(unit_id: str, principal: Annotated[Principal, anyone],
                          limit: Limit = 50, cursor: Cursor = None) -> Page:
         ensure_may_read(principal, unit_id)
-        offset = _offset(cursor)
+        offset = offset_of(cursor)
         fresh()
         rows, total = view.reports(unit_id=unit_id, offset=offset, limit=limit)
         return _page([obligation(r) for r in rows], total, offset, limit)
@@ -325,7 +315,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         # the unit, its review group, its tasks: the directory only, and this unit's part of it
         reads(request, DIRECTORY_READS, unit_key(unit_id))
         ensure_may_read(principal, unit_id)
-        offset = _offset(cursor)
+        offset = offset_of(cursor)
         rows = directory.unit_tasks(unit_id, include_closed=include_closed, offset=offset,
                                     limit=limit + 1)
         more = len(rows) > limit
@@ -371,7 +361,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
                          status: Annotated[str | None, Query(
                              pattern="^(pending|approved|rejected)$")] = None,
                          limit: Limit = 50, cursor: Cursor = None) -> Page:
-        scope, offset = Scope(principal), _offset(cursor)
+        scope, offset = Scope(principal), offset_of(cursor)
         rows, total = view.adjustments(task_id=task_id, unit_id=scope.narrow_unit(unit_id),
                                        group_key=scope.group_key, status=status, offset=offset,
                                        limit=limit, cleared=cleared_levels(principal))

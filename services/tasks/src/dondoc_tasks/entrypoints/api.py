@@ -18,8 +18,8 @@ from dondoc_platform.http import (
     ErrorBody,
     Page,
     command,
-    decode_cursor,
     expected_version,
+    offset_of,
     page_of,
     require_roles,
 )
@@ -244,7 +244,7 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
             query = query.where(t.domain == clean(domain))  # stored NFC, single spaces
         if key_task is not None:
             query = query.where(t.key_task == key_task)
-        offset = int(decode_cursor(cursor) or 0) if cursor else 0
+        offset = offset_of(cursor)
         order = (t.due_on.is_(None), t.due_on, t.directive_number, t.paragraph, t.task_id)
         with reader.connect() as conn:
             rows = conn.execute(query.order_by(*order).offset(offset).limit(limit + 1)).all()
