@@ -160,3 +160,19 @@ def test_bad_calendar_corrections_are_refused(world, day: str, body: dict, statu
              body, status, field)
     _refused(world, "DELETE", "/calendar/corrections/2018-06-28",
              world["tokens"].headers("admin"), None, 404, "day")
+
+
+def test_an_idempotency_key_records_a_command_once(world) -> None:
+    client, tokens = world["client"], world["tokens"]
+    headers = {**tokens.headers("unit", unit_id="BTG"), "Idempotency-Key": "btg-progress-1"}
+    body = {"status_claimed": "in_progress", "progress": "Đã xây dựng dự thảo kế hoạch"}
+    first = client.post(f"/tasks/{world['open']}/progress", headers=headers, json=body)
+    assert first.status_code == 200, first.text
+    size = _log_size(world)
+    again = client.post(f"/tasks/{world['open']}/progress", headers=headers, json=body)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert again.headers.get("idempotent-replay") == "true"
+    reused = _refused(world, "POST", f"/tasks/{world['open']}/progress", headers,
+                      {**body, "progress": "Khác"}, 422, "Idempotency-Key")
+    assert reused["code"] == "idempotency_key_reused"
+    assert _log_size(world) == size
