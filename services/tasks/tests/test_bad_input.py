@@ -79,6 +79,7 @@ PROGRESS = {"status_claimed": "in_progress", "progress": "Đang thực hiện"}
     ({**PROGRESS, "evidence": "  "}, "evidence", "invalid_input"),
     ({**PROGRESS, "status_claimed": "done"}, "status_claimed", "invalid_input"),
     ({**PROGRESS, "recorded_on": "2018-06-21"}, "recorded_on", "date_in_future"),
+    ({**PROGRESS, "recorded_on": "2018-03-04"}, "recorded_on", "recorded_before_assigned"),
     ({**PROGRESS, "extra": 1}, "extra", "invalid_input"),
 ])
 def test_bad_progress_is_refused(world, body: dict, field: str, code: str) -> None:

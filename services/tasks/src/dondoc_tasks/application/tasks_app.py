@@ -125,6 +125,11 @@ class TasksApp(ServiceApplication):
             raise _not_lead(task)
         recorded_on = command.recorded_on or self.today()
         self._not_in_future(recorded_on, "recorded_on")
+        if recorded_on < task.assigned_on:
+            raise DomainError("recorded_before_assigned",
+                              "Ngày báo cáo tiến độ trước ngày giao nhiệm vụ",
+                              "The progress is dated before the task was assigned",
+                              field="recorded_on")
         task.record_progress(unit_id=task.lead_unit_id, status_claimed=command.status_claimed.value,
                              progress=command.progress, evidence=command.evidence,
                              delay_reason=command.delay_reason, report_id=None,
