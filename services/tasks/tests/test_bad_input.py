@@ -177,3 +177,15 @@ def test_an_idempotency_key_records_a_command_once(world) -> None:
                       {**body, "progress": "Khác"}, 422, "Idempotency-Key")
     assert reused["code"] == "idempotency_key_reused"
     assert _log_size(world) == size
+
+
+@pytest.mark.parametrize(("query", "field", "code"), [
+    ("assigned_on=1900-03-05&kind=working_days&days=5", "assigned_on", "day_out_of_range"),
+    ("assigned_on=2018-03-05&kind=date&due_on=2300-01-01", "due_on", "day_out_of_range"),
+    ("assigned_on=2018-03-05&kind=working_days&days=0", "days", "invalid_input"),
+    ("assigned_on=2018-03-05&kind=date", "kind", "invalid_rule"),
+])
+def test_a_bad_due_date_question_names_its_parameter(world, query: str, field: str, code: str) -> None:
+    error = _refused(world, "GET", f"/calendar/due-date?{query}", world["tokens"].headers("unit"),
+                     None, 422, field)
+    assert error["code"] == code

@@ -373,9 +373,9 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
                  due_on: date | None = None,
                  days: Annotated[int | None, Query(ge=1, le=3650)] = None,
                  frequency: Frequency | None = None) -> DueDate:
-        _calendar_range(assigned_on)
+        _calendar_range(assigned_on, "assigned_on")
         if due_on is not None:
-            _calendar_range(due_on)
+            _calendar_range(due_on, "due_on")
         try:
             rule = DeadlineRule(kind=kind, due_on=due_on, days=days, frequency=frequency)
         except ValueError as e:
@@ -393,10 +393,10 @@ def routers(app: TasksApp, engine: sa.Engine, projection: StoreProjection,
     return [tasks_router, calendar_router]
 
 
-def _calendar_range(day: date) -> None:
+def _calendar_range(day: date, field: str = "day") -> None:
     if not 1990 <= day.year <= 2100:
         raise DomainError("day_out_of_range", "Ngày phải trong khoảng 1990–2100",
-                          "The day must lie between 1990 and 2100", field="day")
+                          "The day must lie between 1990 and 2100", field=field)
 
 
 def _jsonable(value: Any) -> Any:
