@@ -33,6 +33,16 @@ class Format(StrEnum):
     JSON = "json"
 
 
+class Lang(StrEnum):
+    VI = "vi"
+    EN = "en"
+
+
+class HistoryFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
 class By(StrEnum):
     UNIT = "unit"
     REVIEW_GROUP = "review-group"
@@ -196,10 +206,13 @@ def _table(card, rows) -> None:
                ("Trong hạn", "open_in_time"), ("Quá hạn", "open_overdue"),
                ("Không thời hạn", "open_no_deadline"), ("Rút", "withdrawn"),
                ("Đúng hạn/đến hạn", "on_time_rate_of_due"),
-               ("Đúng hạn/tổng số", "on_time_rate_of_all")]
-    if card.with_reports:
+               ("Đúng hạn/tổng số", "on_time_rate_of_all"),
+               ("Đúng hạn/đến hạn (hạn gốc)", "on_time_rate_of_due_original"),
+               ("Đúng hạn/tổng số (hạn gốc)", "on_time_rate_of_all_original")]
+    if card.with_reports:  # the five add up to reports_due, pending included
         columns += [("BC phải nộp", "reports_due"), ("BC đúng hạn", "reports_on_time"),
-                    ("BC muộn", "reports_late"), ("BC chưa nộp", "reports_missing")]
+                    ("BC muộn", "reports_late"), ("BC chưa nộp", "reports_missing"),
+                    ("BC chưa đến hạn", "reports_pending")]
     for label, _ in columns:
         table.add_column(label, justify="left" if _ is None else "right")
     for name, figures in [*rows, (card.total.name, card.total.figures)]:
@@ -248,18 +261,14 @@ def years(unit_id: str, first: Annotated[int, typer.Option("--from")],
 
 # --------------------------------------------------------------------------- history
 
-history_app = typer.Typer(help="Lịch sử một nhiệm vụ / a task's history, in the office's words.",
-                          invoke_without_command=True)
-
-
-@history_app.callback()
 def history(
     task_id: Annotated[str, typer.Argument(help="the task's id")],
-    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.TABLE,
-    lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
+    fmt: Annotated[HistoryFormat, typer.Option("--format", help="table or json")] = HistoryFormat.TABLE,
+    lang: Annotated[Lang, typer.Option("--lang", help="vi or en")] = Lang.VI,
     wait: Annotated[bool, typer.Option("--wait")] = False,
 ) -> None:
-    """`dondoc history TASK_ID`: every event of the task, who, what, when."""
+    """Lịch sử một nhiệm vụ / a task's history: every event, who, what, when, in the
+    office's words (`dondoc history TASK_ID [--lang en] [--format json]`)."""
     from dondoc_analytics.application.reading import NotFound
 
     parts = _parts()
@@ -270,7 +279,7 @@ def history(
     except NotFound:
         errors.print(f"[red]Không tìm thấy nhiệm vụ {task_id} / task not found[/]")
         raise typer.Exit(1) from None
-    if fmt is Format.JSON:
+    if fmt is HistoryFormat.JSON:
         print(json.dumps({"task": found.task, "state_now": found.state_now,
                           "periods": found.periods, "events": found.events},
                          ensure_ascii=False, indent=2, default=str))
@@ -281,8 +290,9 @@ def history(
     if found.state_now:
         state = found.state_now
         label = state["status_vi"] if lang == "vi" else state["status_en"]
+        days = " ngày" if lang == "vi" else " days"
         console.print(f"{state['lead_unit']} — {label}"
-                      + (f" ({state['days_overdue']} ngày)" if state.get("days_overdue") else ""),
+                      + (f" ({state['days_overdue']}{days})" if state.get("days_overdue") else ""),
                       highlight=False)
     table = Table("Ngày" if lang == "vi" else "Day", "Ai" if lang == "vi" else "Who",
                   "Việc" if lang == "vi" else "What", "Ghi nhận" if lang == "vi" else "Recorded")
