@@ -345,17 +345,25 @@ def audit_history(
     task_id: str,
     prove: Annotated[bool, typer.Option("--prove", help="with inclusion proofs")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    kept: Annotated[list[Path] | None, typer.Option(
+        "--kept", help="checkpoint files or folders the auditor kept (repeatable): the proof "
+                       "then shows the log extends each of them")] = None,
 ) -> None:
     """A task's full history; with --prove, each event's inclusion proof under the latest
     signed checkpoint of its service's log (check offline: docs/services/analytics.md)."""
-    from dondoc_analytics.application.audit import prove_history
+    from dondoc_analytics.application.audit import checkpoints_from_files, prove_history
+    from dondoc_analytics.application.reading import NotFound
 
     parts = _parts()
-    if prove:
-        document = prove_history(parts, task_id)
-    else:
-        found = parts.reading.history(task_id)
-        document = {"task_id": task_id, "task": found.task, "events": found.events}
+    try:
+        if prove:
+            document = prove_history(parts, task_id, checkpoints_from_files(kept or ()))
+        else:
+            found = parts.reading.history(task_id)
+            document = {"task_id": task_id, "task": found.task, "events": found.events}
+    except NotFound:
+        errors.print(f"[red]Không tìm thấy nhiệm vụ {task_id} / task not found[/]")
+        raise typer.Exit(1) from None
     _emit(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", output)
 
 
