@@ -1,11 +1,11 @@
 """Property: for random histories (assignments, reassignments, adjustments, completions,
 withdrawals, reports with returns, events arriving in any order as back-dated imports do,
-and as-of moments anywhere, midnight or not), the scorecards the read models give equal a
+as-of moments anywhere, midnight or not, and the clock moved to them: "now"), the scorecards the read models give equal a
 straightforward recomputation from the raw events, and the invariant of metrics.md holds.
 
 The events go through the real broker into PostgreSQL. The recomputation below shares no
-code with the service: it walks each task's events with datetimes and the calendar's
-`is_overdue`, exactly as metrics.md words it.
+code with the service (nor with the platform's calendar): it walks each task's events with
+datetimes, exactly as metrics.md words it.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from dondoc_contracts import events as ev
 from dondoc_contracts.values import Verdict
-from dondoc_platform.calendar import is_overdue
 from dondoc_platform.clock import VN_TZ, ManualClock
 
+from dondoc_analytics.application.reading import Reading
 from dondoc_analytics.bootstrap import Parts, Settings
 from services.analytics.tests import support as s
 
@@ -118,6 +118,11 @@ def examples(draw) -> Example:
 
 
 # --------------------------------------------------------------------------- the recomputation
+
+
+def is_overdue(deadline: date, moment: datetime) -> bool:
+    """metrics.md: due at the end of D, overdue from D+1 00:00 local time."""
+    return moment >= datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=VN_TZ)
 
 
 def starts_before(day_: date, moment: datetime) -> bool:
@@ -272,24 +277,36 @@ def test_scorecards_equal_a_recomputation_from_the_raw_events(running, example: 
             if moment <= datetime(year, 1, 1, tzinfo=VN_TZ):
                 continue
             card = parts.reading.scorecard(year, as_of=moment, units=example.units)
-            got = {row.key: row.figures for row in card.rows}
-            want = expected(example, year, moment)
-            for unit_id in set(got) | set(want):
-                mine = got.get(unit_id)
-                theirs = want.get(unit_id)
-                if theirs is None:  # a unit with nothing in year Y shows only zeros
-                    assert mine is not None and not any(v for v in mine.values() if v), (unit_id, mine)
-                    continue
-                assert mine is not None, (year, moment, unit_id, theirs)
-                for name, value in theirs.items():
-                    assert mine[name] == pytest.approx(value) if isinstance(value, float) \
-                        else mine[name] == value, (year, moment.isoformat(), unit_id, name,
-                                                   mine[name], value)
-                workload = mine["assigned"] + mine["carried_over"]
-                for suffix in ("", "_original"):
-                    six = sum(mine[n + suffix] for n in ("completed_on_time", "completed_late",
-                                                         "open_in_time", "open_overdue",
-                                                         "open_no_deadline")) + mine["withdrawn"]
-                    assert six == workload  # the invariant of metrics.md
-                assert mine["reports_due"] == sum(mine[n] for n in (
-                    "reports_on_time", "reports_late", "reports_missing", "reports_pending"))
+            check(card, expected(example, year, moment))
+        # the clock at that moment: a year not over is counted as of "now", the year before
+        # as of its end
+        now = Reading(parts.engine, ManualClock(moment))
+        year = moment.astimezone(VN_TZ).year
+        if moment > datetime(year, 1, 1, tzinfo=VN_TZ):
+            check(now.scorecard(year, units=example.units), expected(example, year, moment))
+        check(now.scorecard(year - 1, units=example.units),
+              expected(example, year - 1, datetime(year, 1, 1, tzinfo=VN_TZ)))
+
+
+def check(card, want: dict[str, dict[str, int | float | None]]) -> None:
+    """The read models' card equals the recomputation, and the invariant holds."""
+    got = {row.key: row.figures for row in card.rows}
+    for unit_id in set(got) | set(want):
+        mine = got.get(unit_id)
+        theirs = want.get(unit_id)
+        if theirs is None:  # a unit with nothing in year Y shows only zeros
+            assert mine is not None and not any(v for v in mine.values() if v), (unit_id, mine)
+            continue
+        assert mine is not None, (card.year, card.as_of, unit_id, theirs)
+        for name, value in theirs.items():
+            assert mine[name] == pytest.approx(value) if isinstance(value, float) \
+                else mine[name] == value, (card.year, card.as_of.isoformat(), unit_id, name,
+                                           mine[name], value)
+        workload = mine["assigned"] + mine["carried_over"]
+        for suffix in ("", "_original"):
+            six = sum(mine[n + suffix] for n in ("completed_on_time", "completed_late",
+                                                 "open_in_time", "open_overdue",
+                                                 "open_no_deadline")) + mine["withdrawn"]
+            assert six == workload  # the invariant of metrics.md
+        assert mine["reports_due"] == sum(mine[n] for n in (
+            "reports_on_time", "reports_late", "reports_missing", "reports_pending"))
