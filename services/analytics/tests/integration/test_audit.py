@@ -132,6 +132,15 @@ async def test_a_deleted_event_is_named(audited: Audited) -> None:
     assert any(kind == "truncated" for _, _, kind in found)
 
 
+async def test_an_event_deleted_with_its_chain_link_is_named(audited: Audited) -> None:
+    audited.execute(f"DELETE FROM {audited.events} WHERE notification_id = 20")
+    audited.execute(f"DELETE FROM {audited.chain} WHERE position = 20")
+    found = kinds(await verify(audited, projections=False))
+    assert ("tasks", 20, "removed") in found
+    assert ("tasks", 20, "missing_from_store") in found  # its copy on Kafka is still there
+    assert any(kind == "root_mismatch" or kind == "truncated" for _, _, kind in found)
+
+
 async def test_two_swapped_events_are_named(audited: Audited) -> None:
     a, b = audited.row(4), audited.row(9)
     columns = "originator_id = :o, originator_version = :v, topic = :t, state = :s"
