@@ -26,6 +26,7 @@ from dondoc_platform.clock import VN_TZ, ManualClock
 
 from dondoc_analytics.application.reading import Reading
 from dondoc_analytics.bootstrap import Parts, Settings
+from dondoc_analytics.projections.queries import Grouping
 from services.analytics.tests import support as s
 
 pytestmark = pytest.mark.integration
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.integration
 FIRST = date(2016, 1, 1)
 SPAN = 4 * 365
 NOW = datetime(2020, 3, 1, 10, tzinfo=VN_TZ)
+
+
+REVIEW_GROUPS = ("Kinh tế - xã hội", "Mặt trận, đoàn thể")
 
 
 def day(offset: int) -> date:
@@ -48,8 +52,7 @@ def task_history(draw, task_id: str, units: list[str]) -> list[ev.ContractEvent]
     start = draw(st.integers(0, SPAN - 200))
     due = draw(st.one_of(st.none(), st.integers(start, start + 400).map(day)))
     out: list[ev.ContractEvent] = [s.assigned(task_id, lead, day(start), due,
-                                              review_group=draw(st.sampled_from(
-                                                  ["Kinh tế - xã hội", "Mặt trận, đoàn thể"])))]
+                                              review_group=draw(st.sampled_from(REVIEW_GROUPS)))]
     for _ in range(draw(st.integers(0, 3))):
         when = day(draw(st.integers(start, start + 500)))
         kind = draw(st.sampled_from(["reassign", "adjust", "complete", "withdraw"]))
@@ -130,7 +133,10 @@ def starts_before(day_: date, moment: datetime) -> bool:
     return datetime.combine(day_, time(0), tzinfo=VN_TZ) < moment
 
 
-def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[str, int | float | None]]:
+def expected(example: Example, year: int, moment: datetime, *, by_review_group: bool = False
+             ) -> dict[str, dict[str, int | float | None]]:
+    """Figures by lead unit (task and report figures), or by the task's own review group
+    (task figures)."""
     tasks: dict[str, list[tuple[date, int, ev.ContractEvent]]] = {}
     for arrival, e in enumerate(example.events):
         if hasattr(e, "task_id") and e.event_type.startswith("Task"):
@@ -138,12 +144,13 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
     out: dict[str, dict[str, int | float | None]] = {}
     year_start, year_end = date(year, 1, 1), date(year, 12, 31)
     for items in tasks.values():
-        lead = assigned_on = due = original = None
+        lead = assigned_on = due = original = group = None
         ended: tuple[str, date] | None = None
         for when, _, e in sorted((i for i in items if starts_before(i[0], moment)),
                                  key=lambda i: (i[0], i[1])):
             if isinstance(e, ev.TaskAssigned) and assigned_on is None:
                 lead, assigned_on, due, original = e.lead_unit_id, e.assigned_on, e.due_on, e.due_on
+                group = e.review_group
             elif isinstance(e, ev.TaskReassigned):
                 lead = e.lead_unit_id
             elif isinstance(e, ev.TaskDeadlineAdjusted):
@@ -158,7 +165,7 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
             member = "carried_over"
         else:
             continue
-        figures = out.setdefault(lead, _zero())
+        figures = out.setdefault(group if by_review_group else lead, _zero())
         figures[member] += 1
         for deadline, suffix in ((due, ""), (original, "_original")):
             if ended and ended[0] == "withdrawn":
@@ -184,7 +191,8 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
             all_ = figures["assigned"] + figures["carried_over"] - figures["withdrawn"]
             figures["on_time_rate_of_due" + suffix] = cot / due_ if due_ else None
             figures["on_time_rate_of_all" + suffix] = cot / all_ if all_ else None
-    _reports(example, year, moment, out)
+    if not by_review_group:
+        _reports(example, year, moment, out)
     return out
 
 
@@ -286,6 +294,19 @@ def test_scorecards_equal_a_recomputation_from_the_raw_events(running, example: 
             check(now.scorecard(year, units=example.units), expected(example, year, moment))
         check(now.scorecard(year - 1, units=example.units),
               expected(example, year - 1, datetime(year, 1, 1, tzinfo=VN_TZ)))
+        # grouped by the task's own review group (the example's units' tasks)
+        year = moment.astimezone(VN_TZ).year - 1
+        groups = parts.reading.scorecard(year, as_of=moment, by=Grouping.REVIEW_GROUP,
+                                         units=example.units)
+        got = {row.name: row.figures for row in groups.rows if row.name in REVIEW_GROUPS}
+        want = expected(example, year, moment, by_review_group=True)
+        for name in REVIEW_GROUPS:
+            mine, theirs = got.get(name), want.get(name)
+            if theirs is None or not theirs["assigned"] + theirs["carried_over"]:
+                assert mine is None or not mine["assigned"] + mine["carried_over"], (name, mine)
+                continue
+            assert mine is not None, (year, moment, name, theirs)
+            assert {n: mine[n] for n in theirs} == pytest.approx(theirs), (year, moment, name)
 
 
 def check(card, want: dict[str, dict[str, int | float | None]]) -> None:
