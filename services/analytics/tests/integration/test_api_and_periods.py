@@ -62,6 +62,10 @@ async def test_a_closed_year_keeps_its_figures_and_shows_the_restatement(
     assert btg["figures"]["open_overdue"] == 1          # frozen: never silently changed
     assert btg["restated"]["open_overdue"] == 0          # beside it: what we know now
     assert btg["restated"]["completed_late"] == btg["figures"]["completed_late"] + 1
+    total = card["total"]  # the total row too: frozen, and restated beside it
+    assert total["figures"]["open_overdue"] == sum(r["figures"]["open_overdue"] for r in card["rows"])
+    assert total["restated"]["open_overdue"] == total["figures"]["open_overdue"] - 1
+    assert total["restated"]["completed_late"] == total["figures"]["completed_late"] + 1
     assert card["period"]["closed_by"] == "t"
     causes = card["restatement"]["events"]
     assert [e["type"] for e in causes] == ["TaskCompleted"]

@@ -212,6 +212,9 @@ class Reading:
             rows.append(Row(key, name, figures, restated))
         card.rows = sorted(rows, key=lambda r: (r.name.casefold(), r.key))
         card.total = _total(card.rows)
+        current_total = _total([Row(r.key, r.name, r.restated or r.figures) for r in card.rows])
+        if current_total.figures != card.total.figures:  # the total is restated beside it too
+            card.total.restated = current_total.figures
         card.period = {k: period[k] for k in ("period_id", "closed_by", "digest", "key_id",
                                               "signature")}
         card.period["closed_at"] = _utc(period["closed_at"])

@@ -146,7 +146,7 @@ def scorecard(
         _xlsx(output, card, first, names, rows)
         errors.print(f"wrote {output}")
     else:
-        _table(card, rows)
+        _table(card, rows, restated)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -160,7 +160,8 @@ def _card_json(card) -> dict[str, Any]:
     return {"year": card.year, "as_of": card.as_of.isoformat(), "grouping": card.grouping.value,
             "rows": [{"key": r.key, "name": r.name, "figures": r.figures, "restated": r.restated}
                      for r in card.rows],
-            "total": card.total.figures, "period": card.period, "restatement": card.restatement}
+            "total": card.total.figures, "total_restated": card.total.restated,
+            "period": card.period, "restatement": card.restatement}
 
 
 def _xlsx(path: Path, card, first: str, names: list[str], rows) -> None:
@@ -196,7 +197,7 @@ def _pct(value: Any) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def _table(card, rows) -> None:
+def _table(card, rows, restated: bool = False) -> None:
     title = (f"Năm {card.year}, tính đến {card.as_of:%d/%m/%Y %H:%M} "
              f"({card.grouping.value})" + (" — ĐÃ KHÓA SỐ LIỆU" if card.period else ""))
     table = Table(title=title)
@@ -213,9 +214,10 @@ def _table(card, rows) -> None:
         columns += [("BC phải nộp", "reports_due"), ("BC đúng hạn", "reports_on_time"),
                     ("BC muộn", "reports_late"), ("BC chưa nộp", "reports_missing"),
                     ("BC chưa đến hạn", "reports_pending")]
-    for label, _ in columns:
-        table.add_column(label, justify="left" if _ is None else "right")
-    for name, figures in [*rows, (card.total.name, card.total.figures)]:
+    for label, key in columns:  # a unit's name on one line: it is what the reader looks for
+        table.add_column(label, justify="left" if key is None else "right", no_wrap=key is None)
+    total = (card.total.restated or card.total.figures) if restated else card.total.figures
+    for name, figures in [*rows, (card.total.name, total)]:
         table.add_row(name, *[_pct(figures.get(k)) if "rate" in k else _cell(figures.get(k))
                               for _, k in columns[1:]])
     console.print(table)
