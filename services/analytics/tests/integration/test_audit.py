@@ -275,13 +275,13 @@ async def test_an_offline_proof_shows_the_log_extends_the_checkpoints_the_audito
     assert refused.returncode == 1 and "NOT EXTENDED" in refused.stdout
 
 
-def run_verify(audited: Audited, *args: str) -> subprocess.CompletedProcess:
+def run_verify(audited: Audited, *args: str, store_url: str | None = None) -> subprocess.CompletedProcess:
     """`dondoc audit verify` as an operator runs it, on the service's settings."""
     settings = audited.parts.settings
     env = {**__import__("os").environ, "DONDOC_STORE_URL": settings.store_url,
            "DONDOC_TOPIC_PREFIX": settings.topic_prefix,
            "DONDOC_KAFKA_BOOTSTRAP": audited.parts.bootstrap,
-           "DONDOC_AUDIT_TASKS_STORE_URL": audited.store_url,
+           "DONDOC_AUDIT_TASKS_STORE_URL": audited.store_url if store_url is None else store_url,
            "DONDOC_AUDIT_SIGNING_KEY_FILE": settings.audit_signing_key_file, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "dondoc.cli", "audit", "verify", *args],
                           env=env, cwd=Path(__file__).resolve().parents[4], capture_output=True,
@@ -293,6 +293,9 @@ async def test_the_verify_command_exits_0_only_when_all_agrees_and_names_the_dam
     clean = run_verify(audited)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "verified: everything agrees" in clean.stdout and "checked rows:events: 36" in clean.stdout
+    assert "not checked" not in clean.stderr
+    unconfigured = run_verify(audited, "--no-projections", store_url="")
+    assert "hash chains, Merkle roots and Kafka copies not checked" in unconfigured.stderr
     audited.execute(f"DELETE FROM {audited.events} WHERE notification_id = 12")
     damaged = run_verify(audited, "--no-projections")
     assert damaged.returncode == 1, damaged.stdout + damaged.stderr

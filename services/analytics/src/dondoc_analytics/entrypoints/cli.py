@@ -333,6 +333,10 @@ def verify(
         print(json.dumps({"ok": report.ok, "findings": [f.__dict__ for f in report.findings],
                           "checked": report.checked, "seconds": report.seconds}, indent=2))
     else:
+        if not parts.settings.audit_store_urls():
+            errors.print("[yellow]no service store configured (DONDOC_AUDIT_<SERVICE>_STORE_URL): "
+                         "hash chains, Merkle roots and Kafka copies not checked, only the read "
+                         "models[/]", highlight=False)
         for key, value in sorted(report.checked.items()):
             console.print(f"checked {key}: {value}", highlight=False)
         for finding in report.findings:
