@@ -27,7 +27,8 @@ def _add_analytics_commands() -> None:
     from dondoc_analytics.entrypoints import cli as analytics
 
     app.add_typer(analytics.scorecard_app, name="scorecard")
-    app.add_typer(analytics.history_app, name="history")
+    # a command, not a group: its options may follow the task id (`history T --lang en`)
+    app.command("history")(analytics.history)
     app.add_typer(analytics.audit_app, name="audit")
     app.add_typer(analytics.analytics_app, name="analytics")
 

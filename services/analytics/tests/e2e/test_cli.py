@@ -34,8 +34,11 @@ async def dondoc(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 async def test_scorecard_and_history_from_the_command_line(
         postgres_database: str, kafka_bootstrap: str, prefix: str, tmp_path: Path) -> None:
+    from dondoc.dev.process import free_port
+
+    # a free port, not 0: 0 is the service's default (8105), which another run may hold
     env = {**os.environ, "DONDOC_STORE_URL": postgres_database, "DONDOC_TOPIC_PREFIX": prefix,
-           "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap, "DONDOC_HTTP_PORT": "0",
+           "DONDOC_KAFKA_BOOTSTRAP": kafka_bootstrap, "DONDOC_HTTP_PORT": str(free_port()),
            "COLUMNS": "200"}
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "dondoc.cli", "serve", "analytics", "--role", "worker",
@@ -54,6 +57,20 @@ async def test_scorecard_and_history_from_the_command_line(
         assert (btg["assigned"], btg["carried_over"], btg["completed_on_time"]) == ("5", "1", "2")
         assert float(btg["on_time_rate_of_due"]) == 0.5
         assert by_name["Ban Dân vận Tỉnh ủy"]["on_time_rate_of_due"] == ""   # undefined: empty
+
+        code, out, err = await dondoc(env, "scorecard", "--year", "2018")  # the table: both rates, both deadlines
+        assert code == 0, err
+        line = next(ln for ln in out.splitlines() if "Ban Tuyên giáo" in ln)
+        assert [c.strip() for c in line.split("│") if "%" in c] == ["50.0%", "40.0%", "25.0%", "20.0%"]
+        assert "gốc)" in out  # the rates against the original deadline are labelled so
+        assert len(line.split("│")[1:-1]) == 1 + 8 + 4 + 5  # name, counts, rates, reports (pending too)
+
+        code, out, err = await dondoc(env, "scorecard", "--year", "2018", "--by", "domain",
+                                      "--format", "csv")
+        assert code == 0, err
+        by_domain = {r[0]: r for r in csv.reader(io.StringIO(out))}
+        assert by_domain["domain"][1:] == [n for n in header[1:] if not n.startswith("reports_")]
+        assert by_domain["Tuyên giáo"][1:3] == ["1", "0"]
 
         xlsx = tmp_path / "2018.xlsx"
         code, _, err = await dondoc(env, "scorecard", "--year", "2018", "--format", "xlsx",
@@ -74,6 +91,16 @@ async def test_scorecard_and_history_from_the_command_line(
         code, out, err = await dondoc(env, "history", "t-adjusted")
         assert code == 0, err
         assert "Điều chỉnh thời hạn" in out and "Đã hoàn thành đúng hạn" in out
+        code, out, err = await dondoc(env, "history", "t-adjusted", "--lang", "en")
+        assert code == 0, err
+        assert "Deadline changed" in out and "Completed on time" in out
+        assert "Điều chỉnh" not in out
+        code, out, err = await dondoc(env, "history", "t-carry", "--format", "json", "--lang", "en")
+        assert code == 0, err
+        assert json.loads(out)["state_now"]["days_overdue"] > 120
+        code, out, err = await dondoc(env, "history", "t-carry", "--lang", "en")
+        assert code == 0, err
+        assert "Open, overdue (" in out and " days)" in out and "ngày" not in out
 
         code, _, err = await dondoc(env, "scorecard", "--year", "2018", "--as-of", "2017-06-01")
         assert code == 2 and "not after the start of 2018" in err

@@ -62,6 +62,10 @@ async def test_a_closed_year_keeps_its_figures_and_shows_the_restatement(
     assert btg["figures"]["open_overdue"] == 1          # frozen: never silently changed
     assert btg["restated"]["open_overdue"] == 0          # beside it: what we know now
     assert btg["restated"]["completed_late"] == btg["figures"]["completed_late"] + 1
+    total = card["total"]  # the total row too: frozen, and restated beside it
+    assert total["figures"]["open_overdue"] == sum(r["figures"]["open_overdue"] for r in card["rows"])
+    assert total["restated"]["open_overdue"] == total["figures"]["open_overdue"] - 1
+    assert total["restated"]["completed_late"] == total["figures"]["completed_late"] + 1
     assert card["period"]["closed_by"] == "t"
     causes = card["restatement"]["events"]
     assert [e["type"] for e in causes] == ["TaskCompleted"]
@@ -100,3 +104,29 @@ async def test_roles_scope_what_each_reader_sees(parts, kafka_bootstrap, prefix,
     assert secret.status_code == 403 and cleared.status_code == 200
     assert {t["task_id"] for t in board.json()["items"]} >= {"t-carry"}
     assert anonymous.status_code == 401
+
+
+async def test_a_unit_has_its_cooperating_view_and_it_stays_out_of_its_scorecard(
+        parts, kafka_bootstrap, prefix, tokens) -> None:
+    """metrics.md: cooperating units do not count in a unit's task scorecard; they have
+    their own cooperating view (the tasks they cooperate on, with the lead's status)."""
+    auth, signer = tokens
+    api = create_api(parts, auth)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://analytics")
+    helped = s.assigned("t-helped", BTG, date(2018, 3, 5), date(2018, 4, 30)).model_copy(
+        update={"cooperating_unit_ids": (BDV, "MTTQ")})
+    other = s.assigned("t-other", BTG, date(2018, 3, 5), date(2018, 4, 30)).model_copy(
+        update={"cooperating_unit_ids": ("BDV_X",)})  # an id that only looks alike
+    bdv = bearer(signer, "unit", unit_id=BDV)
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher, following(parts), client:
+        await publisher.publish([*history(), helped, other])
+        view = await client.get("/v1/tasks", params={"cooperating": BDV, "wait": True}, headers=bdv)
+        asked_for_another = await client.get("/v1/tasks", params={"cooperating": "MTTQ"}, headers=bdv)
+        led = await client.get("/v1/tasks", headers=bdv)
+        card = await client.get("/v1/scorecards/tasks", params={"year": 2018}, headers=bdv)
+    assert view.status_code == 200, view.text
+    assert [(t["task_id"], t["lead_unit_id"], t["status"]) for t in view.json()["items"]] == \
+        [("t-helped", BTG, "open_overdue")]
+    assert [t["task_id"] for t in asked_for_another.json()["items"]] == ["t-helped"]  # its own
+    assert "t-helped" not in {t["task_id"] for t in led.json()["items"]}
+    assert card.json()["rows"][0]["figures"]["assigned"] == 1  # t-moved only, as before

@@ -132,6 +132,15 @@ async def test_a_deleted_event_is_named(audited: Audited) -> None:
     assert any(kind == "truncated" for _, _, kind in found)
 
 
+async def test_an_event_deleted_with_its_chain_link_is_named(audited: Audited) -> None:
+    audited.execute(f"DELETE FROM {audited.events} WHERE notification_id = 20")
+    audited.execute(f"DELETE FROM {audited.chain} WHERE position = 20")
+    found = kinds(await verify(audited, projections=False))
+    assert ("tasks", 20, "removed") in found
+    assert ("tasks", 20, "missing_from_store") in found  # its copy on Kafka is still there
+    assert any(kind == "root_mismatch" or kind == "truncated" for _, _, kind in found)
+
+
 async def test_two_swapped_events_are_named(audited: Audited) -> None:
     a, b = audited.row(4), audited.row(9)
     columns = "originator_id = :o, originator_version = :v, topic = :t, state = :s"
@@ -218,3 +227,83 @@ async def test_a_history_proves_offline(audited: Audited, tmp_path: Path) -> Non
     forged = subprocess.run([sys.executable, str(script), str(path), str(keys_file)],
                             capture_output=True, text=True, timeout=60)
     assert forged.returncode == 1 and "NOT INCLUDED" in forged.stdout
+
+
+async def test_an_offline_proof_shows_the_log_extends_the_checkpoints_the_auditor_kept(
+        audited: Audited, tmp_path: Path) -> None:
+    """The procedure an auditor follows with only files: the checkpoints exported earlier
+    (kept), a proof made now, the standalone script. A log rewritten and signed again with
+    the key (an insider holds it) proves its events under its new root, but does not extend
+    the root the auditor kept."""
+    from dondoc_analytics.application.audit import checkpoints_from_files
+    from dondoc_analytics.application.checkpoints import export
+
+    kept = tmp_path / "kept"
+    with audited.parts.engine.connect() as conn:
+        export(conn, kept, audited.parts.signer().public_document())
+    sizes = sorted(c.size for c in checkpoints_from_files([kept]))
+    assert len(sizes) == 2 and sizes[0] < sizes[1]
+    task_id = str(audited.app.notification_log.select(start=1, limit=1)[0].originator_id)
+    script = Path(__file__).resolve().parents[4] / "docs" / "services" / "analytics_check_proof.py"
+
+    def check(document: dict, *kept_paths: Path) -> subprocess.CompletedProcess:
+        path = tmp_path / "proof.json"
+        path.write_text(json.dumps(document, default=str))
+        return subprocess.run([sys.executable, str(script), str(path), str(kept / "public-keys.json"),
+                               *map(str, kept_paths)], capture_output=True, text=True, timeout=60)
+
+    document = prove_history(audited.parts, task_id, checkpoints_from_files([kept]))
+    assert set(document["consistency"]["tasks"]) == {str(sizes[0])}
+    checked = check(document, kept)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"kept checkpoint tasks size {sizes[0]}: extended by the proof" in checked.stdout
+
+    unlinked = check(prove_history(audited.parts, task_id), kept)  # made without --kept
+    assert unlinked.returncode == 1 and "NO CONSISTENCY PROOF" in unlinked.stdout
+
+    # a kept checkpoint whose root is not the root of the log's first N events now: the log
+    # was rewritten after the auditor kept it, and every checkpoint since signed again
+    genuine = Checkpoint.from_json((kept / f"tasks-{sizes[0]:012d}.checkpoint.json").read_text())
+    signer = audited.parts.signer()
+    other = Checkpoint(genuine.origin, "tasks", genuine.size, merkle.leaf_hash(b"rewritten"),
+                       genuine.time)
+    other = other.signed(signer.key_id, signer.sign(other.statement()))
+    rewritten = tmp_path / "rewritten-kept"
+    rewritten.mkdir()
+    (rewritten / other.file_name()).write_text(other.to_json())
+    refused = check(prove_history(audited.parts, task_id, [other]), rewritten)
+    assert refused.returncode == 1 and "NOT EXTENDED" in refused.stdout
+
+
+def run_verify(audited: Audited, *args: str, store_url: str | None = None) -> subprocess.CompletedProcess:
+    """`dondoc audit verify` as an operator runs it, on the service's settings."""
+    settings = audited.parts.settings
+    env = {**__import__("os").environ, "DONDOC_STORE_URL": settings.store_url,
+           "DONDOC_TOPIC_PREFIX": settings.topic_prefix,
+           "DONDOC_KAFKA_BOOTSTRAP": audited.parts.bootstrap,
+           "DONDOC_AUDIT_TASKS_STORE_URL": audited.store_url if store_url is None else store_url,
+           "DONDOC_AUDIT_SIGNING_KEY_FILE": settings.audit_signing_key_file, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "dondoc.cli", "audit", "verify", *args],
+                          env=env, cwd=Path(__file__).resolve().parents[4], capture_output=True,
+                          text=True, timeout=300)
+
+
+async def test_the_verify_command_exits_0_only_when_all_agrees_and_names_the_damage(
+        audited: Audited) -> None:
+    clean = run_verify(audited)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "verified: everything agrees" in clean.stdout and "checked rows:events: 36" in clean.stdout
+    assert "not checked" not in clean.stderr
+    unconfigured = run_verify(audited, "--no-projections", store_url="")
+    assert "hash chains, Merkle roots and Kafka copies not checked" in unconfigured.stderr
+    audited.execute(f"DELETE FROM {audited.events} WHERE notification_id = 12")
+    damaged = run_verify(audited, "--no-projections")
+    assert damaged.returncode == 1, damaged.stdout + damaged.stderr
+    assert "DAMAGE tasks: position 12: missing_event" in damaged.stderr
+    assert "DAMAGE tasks: position 12: leaf_differs" in damaged.stderr
+    as_json = run_verify(audited, "--no-projections", "--json")
+    assert as_json.returncode == 1
+    found = json.loads(as_json.stdout)
+    assert found["ok"] is False
+    assert {"service": "tasks", "position": 12, "kind": "missing_event"}.items() <= \
+        next(f for f in found["findings"] if f["kind"] == "missing_event").items()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from dondoc_contracts.values import Verdict
 from dondoc_platform.clock import VN_TZ
@@ -101,3 +102,43 @@ async def test_a_back_dated_import_changes_the_past_it_belongs_to(parts, kafka_b
     assert before["carried_over"] == 1 and after["carried_over"] == 0
     card_2017 = {r.key: r.figures for r in parts.reading.scorecard(2017).rows}[BTG]
     assert card_2017["completed_late"] == 1
+
+
+async def test_redelivered_events_count_once_and_a_bad_message_is_dead_lettered(
+        parts, kafka_bootstrap, prefix) -> None:
+    """A relay that published again after a crash (the same events, the same ids) and a
+    record no contract decodes: the figures are those of one delivery, the bad record goes
+    to its dead-letter topic with its reason, and the consumer goes on past it."""
+    from aiokafka import AIOKafkaProducer
+
+    from dondoc_analytics.projections import generations as gens
+
+    dead: list[tuple[str, bytes | None]] = []
+
+    async def capture(topic, key, value, headers) -> None:
+        dead.append((topic, dict(headers).get("dlq_reason")))
+
+    parts.projection.publish = capture
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher:
+        await publisher.publish(history())
+    async with following(parts):
+        assert await parts.projection.wait_caught_up(60)
+    once = parts.reading.scorecard(2018)
+    async with s.Publisher(kafka_bootstrap, prefix) as again:  # positions from 1: the same ids
+        await again.publish(history())
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{prefix}dondoc.tasks.v1", b"{not an event", key=b"t-ontime")
+    finally:
+        await producer.stop()
+    async with following(parts):
+        assert await parts.projection.wait_caught_up(60)
+    twice = parts.reading.scorecard(2018)
+    assert [(r.key, r.figures) for r in twice.rows] == [(r.key, r.figures) for r in once.rows]
+    with parts.engine.connect() as conn:
+        events = gens.tables_of(parts.projection.active()).events
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == len(history())
+    assert [topic for topic, _ in dead] == [f"{prefix}dondoc.tasks.v1.dlq"]
+    assert dead[0][1]
+    assert await parts.projection.lag() == 0

@@ -1,11 +1,11 @@
 """Property: for random histories (assignments, reassignments, adjustments, completions,
 withdrawals, reports with returns, events arriving in any order as back-dated imports do,
-and as-of moments anywhere, midnight or not), the scorecards the read models give equal a
+as-of moments anywhere, midnight or not, and the clock moved to them: "now"), the scorecards the read models give equal a
 straightforward recomputation from the raw events, and the invariant of metrics.md holds.
 
 The events go through the real broker into PostgreSQL. The recomputation below shares no
-code with the service: it walks each task's events with datetimes and the calendar's
-`is_overdue`, exactly as metrics.md words it.
+code with the service (nor with the platform's calendar): it walks each task's events with
+datetimes, exactly as metrics.md words it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 
 from dondoc_contracts import events as ev
 from dondoc_contracts.values import Verdict
-from dondoc_platform.calendar import is_overdue
 from dondoc_platform.clock import VN_TZ, ManualClock
 
+from dondoc_analytics.application.reading import Reading
 from dondoc_analytics.bootstrap import Parts, Settings
+from dondoc_analytics.projections.queries import Grouping
 from services.analytics.tests import support as s
 
 pytestmark = pytest.mark.integration
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.integration
 FIRST = date(2016, 1, 1)
 SPAN = 4 * 365
 NOW = datetime(2020, 3, 1, 10, tzinfo=VN_TZ)
+
+
+REVIEW_GROUPS = ("Kinh tế - xã hội", "Mặt trận, đoàn thể")
 
 
 def day(offset: int) -> date:
@@ -48,8 +52,7 @@ def task_history(draw, task_id: str, units: list[str]) -> list[ev.ContractEvent]
     start = draw(st.integers(0, SPAN - 200))
     due = draw(st.one_of(st.none(), st.integers(start, start + 400).map(day)))
     out: list[ev.ContractEvent] = [s.assigned(task_id, lead, day(start), due,
-                                              review_group=draw(st.sampled_from(
-                                                  ["Kinh tế - xã hội", "Mặt trận, đoàn thể"])))]
+                                              review_group=draw(st.sampled_from(REVIEW_GROUPS)))]
     for _ in range(draw(st.integers(0, 3))):
         when = day(draw(st.integers(start, start + 500)))
         kind = draw(st.sampled_from(["reassign", "adjust", "complete", "withdraw"]))
@@ -120,12 +123,20 @@ def examples(draw) -> Example:
 # --------------------------------------------------------------------------- the recomputation
 
 
+def is_overdue(deadline: date, moment: datetime) -> bool:
+    """metrics.md: due at the end of D, overdue from D+1 00:00 local time."""
+    return moment >= datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=VN_TZ)
+
+
 def starts_before(day_: date, moment: datetime) -> bool:
     """A fact dated `day_` is in effect at `moment` once that day has begun before it."""
     return datetime.combine(day_, time(0), tzinfo=VN_TZ) < moment
 
 
-def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[str, int | float | None]]:
+def expected(example: Example, year: int, moment: datetime, *, by_review_group: bool = False
+             ) -> dict[str, dict[str, int | float | None]]:
+    """Figures by lead unit (task and report figures), or by the task's own review group
+    (task figures)."""
     tasks: dict[str, list[tuple[date, int, ev.ContractEvent]]] = {}
     for arrival, e in enumerate(example.events):
         if hasattr(e, "task_id") and e.event_type.startswith("Task"):
@@ -133,12 +144,13 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
     out: dict[str, dict[str, int | float | None]] = {}
     year_start, year_end = date(year, 1, 1), date(year, 12, 31)
     for items in tasks.values():
-        lead = assigned_on = due = original = None
+        lead = assigned_on = due = original = group = None
         ended: tuple[str, date] | None = None
         for when, _, e in sorted((i for i in items if starts_before(i[0], moment)),
                                  key=lambda i: (i[0], i[1])):
             if isinstance(e, ev.TaskAssigned) and assigned_on is None:
                 lead, assigned_on, due, original = e.lead_unit_id, e.assigned_on, e.due_on, e.due_on
+                group = e.review_group
             elif isinstance(e, ev.TaskReassigned):
                 lead = e.lead_unit_id
             elif isinstance(e, ev.TaskDeadlineAdjusted):
@@ -153,7 +165,7 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
             member = "carried_over"
         else:
             continue
-        figures = out.setdefault(lead, _zero())
+        figures = out.setdefault(group if by_review_group else lead, _zero())
         figures[member] += 1
         for deadline, suffix in ((due, ""), (original, "_original")):
             if ended and ended[0] == "withdrawn":
@@ -179,7 +191,8 @@ def expected(example: Example, year: int, moment: datetime) -> dict[str, dict[st
             all_ = figures["assigned"] + figures["carried_over"] - figures["withdrawn"]
             figures["on_time_rate_of_due" + suffix] = cot / due_ if due_ else None
             figures["on_time_rate_of_all" + suffix] = cot / all_ if all_ else None
-    _reports(example, year, moment, out)
+    if not by_review_group:
+        _reports(example, year, moment, out)
     return out
 
 
@@ -272,24 +285,49 @@ def test_scorecards_equal_a_recomputation_from_the_raw_events(running, example: 
             if moment <= datetime(year, 1, 1, tzinfo=VN_TZ):
                 continue
             card = parts.reading.scorecard(year, as_of=moment, units=example.units)
-            got = {row.key: row.figures for row in card.rows}
-            want = expected(example, year, moment)
-            for unit_id in set(got) | set(want):
-                mine = got.get(unit_id)
-                theirs = want.get(unit_id)
-                if theirs is None:  # a unit with nothing in year Y shows only zeros
-                    assert mine is not None and not any(v for v in mine.values() if v), (unit_id, mine)
-                    continue
-                assert mine is not None, (year, moment, unit_id, theirs)
-                for name, value in theirs.items():
-                    assert mine[name] == pytest.approx(value) if isinstance(value, float) \
-                        else mine[name] == value, (year, moment.isoformat(), unit_id, name,
-                                                   mine[name], value)
-                workload = mine["assigned"] + mine["carried_over"]
-                for suffix in ("", "_original"):
-                    six = sum(mine[n + suffix] for n in ("completed_on_time", "completed_late",
-                                                         "open_in_time", "open_overdue",
-                                                         "open_no_deadline")) + mine["withdrawn"]
-                    assert six == workload  # the invariant of metrics.md
-                assert mine["reports_due"] == sum(mine[n] for n in (
-                    "reports_on_time", "reports_late", "reports_missing", "reports_pending"))
+            check(card, expected(example, year, moment))
+        # the clock at that moment: a year not over is counted as of "now", the year before
+        # as of its end
+        now = Reading(parts.engine, ManualClock(moment))
+        year = moment.astimezone(VN_TZ).year
+        if moment > datetime(year, 1, 1, tzinfo=VN_TZ):
+            check(now.scorecard(year, units=example.units), expected(example, year, moment))
+        check(now.scorecard(year - 1, units=example.units),
+              expected(example, year - 1, datetime(year, 1, 1, tzinfo=VN_TZ)))
+        # grouped by the task's own review group (the example's units' tasks)
+        year = moment.astimezone(VN_TZ).year - 1
+        groups = parts.reading.scorecard(year, as_of=moment, by=Grouping.REVIEW_GROUP,
+                                         units=example.units)
+        got = {row.name: row.figures for row in groups.rows if row.name in REVIEW_GROUPS}
+        want = expected(example, year, moment, by_review_group=True)
+        for name in REVIEW_GROUPS:
+            mine, theirs = got.get(name), want.get(name)
+            if theirs is None or not theirs["assigned"] + theirs["carried_over"]:
+                assert mine is None or not mine["assigned"] + mine["carried_over"], (name, mine)
+                continue
+            assert mine is not None, (year, moment, name, theirs)
+            assert {n: mine[n] for n in theirs} == pytest.approx(theirs), (year, moment, name)
+
+
+def check(card, want: dict[str, dict[str, int | float | None]]) -> None:
+    """The read models' card equals the recomputation, and the invariant holds."""
+    got = {row.key: row.figures for row in card.rows}
+    for unit_id in set(got) | set(want):
+        mine = got.get(unit_id)
+        theirs = want.get(unit_id)
+        if theirs is None:  # a unit with nothing in year Y shows only zeros
+            assert mine is not None and not any(v for v in mine.values() if v), (unit_id, mine)
+            continue
+        assert mine is not None, (card.year, card.as_of, unit_id, theirs)
+        for name, value in theirs.items():
+            assert mine[name] == pytest.approx(value) if isinstance(value, float) \
+                else mine[name] == value, (card.year, card.as_of.isoformat(), unit_id, name,
+                                           mine[name], value)
+        workload = mine["assigned"] + mine["carried_over"]
+        for suffix in ("", "_original"):
+            six = sum(mine[n + suffix] for n in ("completed_on_time", "completed_late",
+                                                 "open_in_time", "open_overdue",
+                                                 "open_no_deadline")) + mine["withdrawn"]
+            assert six == workload  # the invariant of metrics.md
+        assert mine["reports_due"] == sum(mine[n] for n in (
+            "reports_on_time", "reports_late", "reports_missing", "reports_pending"))

@@ -41,3 +41,18 @@ def test_review_group_spellings_match() -> None:
     for typed in ("kinh tế – xã hội", "  KINH TẾ -  XÃ HỘI ", unicodedata.normalize("NFD", canonical)):
         assert match_key(typed) == match_key(canonical)
     assert match_key("Mặt trận, đoàn thể") != match_key(canonical)
+
+
+def test_notifications_and_requests_are_in_the_offices_words_not_codes() -> None:
+    sent = ev.NotificationSent.example()
+    sent = sent.model_copy(update={"rule": "deadline_approaching_3"})
+    vi, en = describe(sent)
+    assert "sắp đến hạn (trước 3 ngày làm việc)" in vi and "deadline_approaching" not in vi
+    assert "deadline approaching (3 working days before)" in en
+    failed = ev.NotificationFailed.example()
+    vi, en = describe(failed)
+    assert "nhiệm vụ quá hạn" in vi and "task_overdue" not in vi and "task overdue" in en
+    vi, _ = describe(sent.model_copy(update={"rule": "some_new_rule"}))
+    assert "some_new_rule" in vi  # a rule this version does not know is shown as it is
+    _, en = describe(ev.AdjustmentRequested.example())
+    assert "asked for an extension" in en

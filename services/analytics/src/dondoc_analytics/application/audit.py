@@ -438,14 +438,18 @@ def _compare(base: str, left_conn: sa.Connection, left: sa.Table, right_conn: sa
 # --------------------------------------------------------------------------- proofs
 
 
-def prove_history(parts: Any, task_id: str) -> dict[str, Any]:
+def prove_history(parts: Any, task_id: str, kept: Sequence[Checkpoint] = ()) -> dict[str, Any]:
     """A task's history with, for each event, its stored form and its inclusion proof in its
-    service's log under the latest signed checkpoint: checkable offline (docs)."""
+    service's log under the latest signed checkpoint: checkable offline (docs). `kept`: the
+    checkpoints an auditor kept; for each, the consistency proof from its size to the proof's
+    checkpoint, so the auditor can see that the log proven now extends the log they signed
+    off (a log rewritten and signed again with the key would not)."""
     history = parts.reading.history(task_id)
     urls = parts.settings.audit_store_urls()
     stores: dict[str, ServiceStore] = {}
     out_events = []
     checkpoints: dict[str, dict[str, Any]] = {}
+    consistency: dict[str, dict[str, list[str]]] = {}
     try:
         with parts.engine.connect() as conn:
             for item in history.events:
@@ -474,9 +478,14 @@ def prove_history(parts: Any, task_id: str) -> dict[str, Any]:
                         "no store configured for this service" if service not in urls
                         else "not covered by a signed checkpoint yet")
                 out_events.append(entry)
+            for service, document in checkpoints.items():
+                tree = StoredTree(conn, service)
+                consistency[service] = {
+                    str(cp.size): [h.hex() for h in tree.consistency_proof(cp.size, document["size"])]
+                    for cp in kept if cp.service == service and 0 < cp.size < document["size"]}
     finally:
         for store in stores.values():
             store.close()
     return {"task_id": task_id, "task": history.task, "events": out_events,
-            "checkpoints": checkpoints, "trusted_keys": parts.signer().public_document()
-            if parts.signer() else {}}
+            "checkpoints": checkpoints, "consistency": consistency,
+            "trusted_keys": parts.signer().public_document() if parts.signer() else {}}

@@ -323,8 +323,9 @@ class Projection:
         report = RebuildReport(generation)
         ends = until if until is not None else await kafka.end_offsets(self.bootstrap, self.topics)
         last: dict[TopicPartition, int] = {}
-        if self.engine.dialect.name == "postgresql" and self.load_processes > 1:
-            shares = _shares(ends, self.load_processes)
+        shares = (_shares(ends, self.load_processes)
+                  if self.engine.dialect.name == "postgresql" and self.load_processes > 1 else [ends])
+        if len(shares) > 1:  # one share (every partition empty: nothing yet) loads here
             url = self.engine.url.render_as_string(hide_password=False)
             loop = asyncio.get_running_loop()
             with ProcessPoolExecutor(len(shares) - 1, mp_context=get_context("spawn")) as pool:

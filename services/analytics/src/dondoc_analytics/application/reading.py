@@ -212,6 +212,9 @@ class Reading:
             rows.append(Row(key, name, figures, restated))
         card.rows = sorted(rows, key=lambda r: (r.name.casefold(), r.key))
         card.total = _total(card.rows)
+        current_total = _total([Row(r.key, r.name, r.restated or r.figures) for r in card.rows])
+        if current_total.figures != card.total.figures:  # the total is restated beside it too
+            card.total.restated = current_total.figures
         card.period = {k: period[k] for k in ("period_id", "closed_by", "digest", "key_id",
                                               "signature")}
         card.period["closed_at"] = _utc(period["closed_at"])
@@ -324,11 +327,14 @@ class Reading:
               status: str | Sequence[str] | None = None, review_group: str | None = None,
               domain: str | None = None, key_task: bool | None = None,
               year: int | None = None, membership: str | None = None,
-              clearance: str = "thuong", offset: int = 0, limit: int = 100) -> tuple[list[dict], AsOf]:
+              clearance: str = "thuong", offset: int = 0, limit: int = 100,
+              cooperating: Sequence[str] | None = None) -> tuple[list[dict], AsOf]:
         """The task board at T: each task's status, and how often its lead unit asked for an
         adjustment and its deadline was adjusted by then. With `year`: only year Y's workload
         (assigned ∪ carried_over, metrics.md), each task with its `membership`; T defaults to
-        the year's as-of moment then."""
+        the year's as-of moment then. `cooperating`: the cooperating view of metrics.md, the
+        tasks these units were assigned to cooperate on (never counted in their own task
+        scorecard), each with its lead unit's status."""
         moment = self.as_of(year, as_of) if year is not None else AsOf(as_of or self.clock.now())
         p, t = VIEWS.task_periods, VIEWS.tasks
         o = moment.overdue_day
@@ -356,6 +362,10 @@ class Reading:
                 statement = statement.where(membership_expr == membership)
         if units is not None:
             statement = statement.where(p.c.lead_unit_id.in_(list(units)))
+        if cooperating is not None:
+            listed = sa.literal(",") + t.c.cooperating_unit_ids + sa.literal(",")
+            statement = statement.where(sa.or_(sa.false(), *[
+                listed.contains(f",{unit_id},", autoescape=True) for unit_id in cooperating]))
         if isinstance(status, str):
             statement = statement.where(status_expr == status)
         elif status:

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from dondoc_contracts import events as ev
 from dondoc_contracts.base import ContractEvent
-from dondoc_contracts.values import AdjustmentKind, ClaimedStatus, DirectiveKind, Verdict
+from dondoc_contracts.values import AdjustmentKind, Channel, ClaimedStatus, DirectiveKind, Verdict
 
 Names = Mapping[str, str]
 
@@ -340,7 +340,8 @@ def _adjustment_requested(e: ev.AdjustmentRequested, s: _Say) -> tuple[str, str]
     to_vi = f" đến {vi_day(e.proposed_due_on)}" if e.proposed_due_on else ""
     to_en = f" to {en_day(e.proposed_due_on)}" if e.proposed_due_on else ""
     return (f"{s.unit(e.unit_id)} đề nghị {vi}{to_vi}: {e.reason}",
-            f"{s.unit(e.unit_id)} asked for a {en}{to_en}: {e.reason}")
+            f"{s.unit(e.unit_id)} asked for {'an' if en[0] in 'aeiou' else 'a'} {en}{to_en}: "
+            f"{e.reason}")
 
 
 def _adjustment_decided(e: ev.AdjustmentDecided, s: _Say) -> tuple[str, str]:
@@ -354,15 +355,41 @@ def _adjustment_decided(e: ev.AdjustmentDecided, s: _Say) -> tuple[str, str]:
             f"{verdict_en}: {en}{to_en}, by {d.number} of {d.decider} on {en_day(d.decided_on)}")
 
 
+#: The notifications service's rules (dondoc_notifications.domain.rules) in the office's
+#: words; `deadline_approaching_<n>` and `report_due_soon_<n>` carry the working days before.
+_RULES = {
+    "deadline_approaching": ("nhiệm vụ sắp đến hạn", "deadline approaching"),
+    "task_overdue": ("nhiệm vụ quá hạn", "task overdue"),
+    "task_overdue_weekly": ("nhắc hằng tuần nhiệm vụ quá hạn", "weekly reminder of an overdue task"),
+    "task_overdue_escalation": ("báo cáo lãnh đạo nhiệm vụ quá hạn kéo dài",
+                                "overdue task escalated to the leadership"),
+    "report_due_soon": ("báo cáo sắp đến hạn nộp", "report due soon"),
+    "report_missing": ("chưa nộp báo cáo", "report missing"),
+    "report_returned": ("báo cáo bị trả lại", "report returned"),
+    "adjustment_decided": ("kết quả đề nghị điều chỉnh", "adjustment decided"),
+    "daily_digest": ("tổng hợp hằng ngày", "daily digest"),
+}
+_CHANNELS = {Channel.EMAIL: ("thư điện tử", "email"), Channel.WEBHOOK: ("webhook", "webhook")}
+
+
+def _rule_words(rule: str) -> tuple[str, str]:
+    family, _, days = rule.rpartition("_")
+    if family in _RULES and days.isdigit():
+        vi, en = _RULES[family]
+        return (f"{vi} (trước {days} ngày làm việc)", f"{en} ({days} working days before)")
+    return _RULES.get(rule, (rule, rule))
+
+
 def _notification_sent(e: ev.NotificationSent, s: _Say) -> tuple[str, str]:
-    return (f"Đã gửi thông báo ({e.rule}) qua {e.channel.value} tới {e.recipient.address}",
-            f"Notification ({e.rule}) sent by {e.channel.value} to {e.recipient.address}")
+    (rule_vi, rule_en), (by_vi, by_en) = _rule_words(e.rule), _CHANNELS[e.channel]
+    return (f"Đã gửi thông báo {rule_vi} qua {by_vi} tới {e.recipient.address}",
+            f"Notification ({rule_en}) sent by {by_en} to {e.recipient.address}")
 
 
 def _notification_failed(e: ev.NotificationFailed, s: _Say) -> tuple[str, str]:
-    return (f"Gửi thông báo ({e.rule}) qua {e.channel.value} thất bại sau {e.attempts} lần: "
-            f"{e.last_error}",
-            f"Notification ({e.rule}) by {e.channel.value} failed after {e.attempts} attempt(s): "
+    (rule_vi, rule_en), (by_vi, by_en) = _rule_words(e.rule), _CHANNELS[e.channel]
+    return (f"Gửi thông báo {rule_vi} qua {by_vi} thất bại sau {e.attempts} lần: {e.last_error}",
+            f"Notification ({rule_en}) by {by_en} failed after {e.attempts} attempt(s): "
             f"{e.last_error}")
 
 

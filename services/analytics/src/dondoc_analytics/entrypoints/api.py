@@ -186,6 +186,9 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
             "only the year's workload (assigned ∪ carried over), each task with its membership; "
             "as_of defaults to the end of the year, or now"))] = None,
         membership: Literal["assigned", "carried_over"] | None = None,
+        cooperating: Annotated[list[str] | None, Query(description=(
+            "the cooperating view (metrics.md): tasks these units cooperate on, led by others; "
+            "a unit reader sees its own"))] = None,
         cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: bool = False,
     ) -> Page[dict[str, Any]]:
@@ -193,6 +196,8 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
         with how often an adjustment was requested and the deadline adjusted by then."""
         await maybe_wait(wait)
         units, group = scope(principal)
+        if cooperating is not None:  # the unit's own cooperating view, whoever leads
+            cooperating, units = units or cooperating, None
         offset = offset_of(cursor)
         if membership is not None and year is None:
             raise DomainError("membership_needs_year", "Cần chọn năm khi lọc theo nhiệm vụ giao "
@@ -202,7 +207,7 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
                 parts.reading.board, as_of=_aware(as_of), units=units or unit, status=status,
                 review_group=group or review_group, domain=domain, key_task=key_task, year=year,
                 membership=membership, clearance=principal.clearance.value, offset=offset,
-                limit=limit)
+                limit=limit, cooperating=cooperating)
         except AsOfBeforeYear as e:
             raise DomainError("as_of_before_year", "Thời điểm tính phải sau ngày đầu năm",
                               str(e), field="as_of") from e

@@ -33,6 +33,16 @@ class Format(StrEnum):
     JSON = "json"
 
 
+class Lang(StrEnum):
+    VI = "vi"
+    EN = "en"
+
+
+class HistoryFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
 class By(StrEnum):
     UNIT = "unit"
     REVIEW_GROUP = "review-group"
@@ -136,7 +146,7 @@ def scorecard(
         _xlsx(output, card, first, names, rows)
         errors.print(f"wrote {output}")
     else:
-        _table(card, rows)
+        _table(card, rows, restated)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -150,7 +160,8 @@ def _card_json(card) -> dict[str, Any]:
     return {"year": card.year, "as_of": card.as_of.isoformat(), "grouping": card.grouping.value,
             "rows": [{"key": r.key, "name": r.name, "figures": r.figures, "restated": r.restated}
                      for r in card.rows],
-            "total": card.total.figures, "period": card.period, "restatement": card.restatement}
+            "total": card.total.figures, "total_restated": card.total.restated,
+            "period": card.period, "restatement": card.restatement}
 
 
 def _xlsx(path: Path, card, first: str, names: list[str], rows) -> None:
@@ -186,7 +197,7 @@ def _pct(value: Any) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def _table(card, rows) -> None:
+def _table(card, rows, restated: bool = False) -> None:
     title = (f"Năm {card.year}, tính đến {card.as_of:%d/%m/%Y %H:%M} "
              f"({card.grouping.value})" + (" — ĐÃ KHÓA SỐ LIỆU" if card.period else ""))
     table = Table(title=title)
@@ -196,13 +207,17 @@ def _table(card, rows) -> None:
                ("Trong hạn", "open_in_time"), ("Quá hạn", "open_overdue"),
                ("Không thời hạn", "open_no_deadline"), ("Rút", "withdrawn"),
                ("Đúng hạn/đến hạn", "on_time_rate_of_due"),
-               ("Đúng hạn/tổng số", "on_time_rate_of_all")]
-    if card.with_reports:
+               ("Đúng hạn/tổng số", "on_time_rate_of_all"),
+               ("Đúng hạn/đến hạn (hạn gốc)", "on_time_rate_of_due_original"),
+               ("Đúng hạn/tổng số (hạn gốc)", "on_time_rate_of_all_original")]
+    if card.with_reports:  # the five add up to reports_due, pending included
         columns += [("BC phải nộp", "reports_due"), ("BC đúng hạn", "reports_on_time"),
-                    ("BC muộn", "reports_late"), ("BC chưa nộp", "reports_missing")]
-    for label, _ in columns:
-        table.add_column(label, justify="left" if _ is None else "right")
-    for name, figures in [*rows, (card.total.name, card.total.figures)]:
+                    ("BC muộn", "reports_late"), ("BC chưa nộp", "reports_missing"),
+                    ("BC chưa đến hạn", "reports_pending")]
+    for label, key in columns:  # a unit's name on one line: it is what the reader looks for
+        table.add_column(label, justify="left" if key is None else "right", no_wrap=key is None)
+    total = (card.total.restated or card.total.figures) if restated else card.total.figures
+    for name, figures in [*rows, (card.total.name, total)]:
         table.add_row(name, *[_pct(figures.get(k)) if "rate" in k else _cell(figures.get(k))
                               for _, k in columns[1:]])
     console.print(table)
@@ -248,18 +263,14 @@ def years(unit_id: str, first: Annotated[int, typer.Option("--from")],
 
 # --------------------------------------------------------------------------- history
 
-history_app = typer.Typer(help="Lịch sử một nhiệm vụ / a task's history, in the office's words.",
-                          invoke_without_command=True)
-
-
-@history_app.callback()
 def history(
     task_id: Annotated[str, typer.Argument(help="the task's id")],
-    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.TABLE,
-    lang: Annotated[str, typer.Option("--lang", help="vi or en")] = "vi",
+    fmt: Annotated[HistoryFormat, typer.Option("--format", help="table or json")] = HistoryFormat.TABLE,
+    lang: Annotated[Lang, typer.Option("--lang", help="vi or en")] = Lang.VI,
     wait: Annotated[bool, typer.Option("--wait")] = False,
 ) -> None:
-    """`dondoc history TASK_ID`: every event of the task, who, what, when."""
+    """Lịch sử một nhiệm vụ / a task's history: every event, who, what, when, in the
+    office's words (`dondoc history TASK_ID [--lang en] [--format json]`)."""
     from dondoc_analytics.application.reading import NotFound
 
     parts = _parts()
@@ -270,7 +281,7 @@ def history(
     except NotFound:
         errors.print(f"[red]Không tìm thấy nhiệm vụ {task_id} / task not found[/]")
         raise typer.Exit(1) from None
-    if fmt is Format.JSON:
+    if fmt is HistoryFormat.JSON:
         print(json.dumps({"task": found.task, "state_now": found.state_now,
                           "periods": found.periods, "events": found.events},
                          ensure_ascii=False, indent=2, default=str))
@@ -281,8 +292,9 @@ def history(
     if found.state_now:
         state = found.state_now
         label = state["status_vi"] if lang == "vi" else state["status_en"]
+        days = " ngày" if lang == "vi" else " days"
         console.print(f"{state['lead_unit']} — {label}"
-                      + (f" ({state['days_overdue']} ngày)" if state.get("days_overdue") else ""),
+                      + (f" ({state['days_overdue']}{days})" if state.get("days_overdue") else ""),
                       highlight=False)
     table = Table("Ngày" if lang == "vi" else "Day", "Ai" if lang == "vi" else "Who",
                   "Việc" if lang == "vi" else "What", "Ghi nhận" if lang == "vi" else "Recorded")
@@ -321,6 +333,10 @@ def verify(
         print(json.dumps({"ok": report.ok, "findings": [f.__dict__ for f in report.findings],
                           "checked": report.checked, "seconds": report.seconds}, indent=2))
     else:
+        if not parts.settings.audit_store_urls():
+            errors.print("[yellow]no service store configured (DONDOC_AUDIT_<SERVICE>_STORE_URL): "
+                         "hash chains, Merkle roots and Kafka copies not checked, only the read "
+                         "models[/]", highlight=False)
         for key, value in sorted(report.checked.items()):
             console.print(f"checked {key}: {value}", highlight=False)
         for finding in report.findings:
@@ -335,17 +351,25 @@ def audit_history(
     task_id: str,
     prove: Annotated[bool, typer.Option("--prove", help="with inclusion proofs")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    kept: Annotated[list[Path] | None, typer.Option(
+        "--kept", help="checkpoint files or folders the auditor kept (repeatable): the proof "
+                       "then shows the log extends each of them")] = None,
 ) -> None:
     """A task's full history; with --prove, each event's inclusion proof under the latest
     signed checkpoint of its service's log (check offline: docs/services/analytics.md)."""
-    from dondoc_analytics.application.audit import prove_history
+    from dondoc_analytics.application.audit import checkpoints_from_files, prove_history
+    from dondoc_analytics.application.reading import NotFound
 
     parts = _parts()
-    if prove:
-        document = prove_history(parts, task_id)
-    else:
-        found = parts.reading.history(task_id)
-        document = {"task_id": task_id, "task": found.task, "events": found.events}
+    try:
+        if prove:
+            document = prove_history(parts, task_id, checkpoints_from_files(kept or ()))
+        else:
+            found = parts.reading.history(task_id)
+            document = {"task_id": task_id, "task": found.task, "events": found.events}
+    except NotFound:
+        errors.print(f"[red]Không tìm thấy nhiệm vụ {task_id} / task not found[/]")
+        raise typer.Exit(1) from None
     _emit(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", output)
 
 

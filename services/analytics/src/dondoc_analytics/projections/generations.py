@@ -12,6 +12,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -123,8 +128,45 @@ def restore_events_key(conn: sa.Connection, tables: ProjectionTables) -> int:
     return dropped
 
 
+@contextmanager
+def schema_lock(engine: sa.Engine) -> Iterator[None]:
+    """Held while a process makes or upgrades the schema: the worker, the API and a command
+    started together on a fresh database would otherwise create the same tables and views
+    at once (and fail) or each a live generation. PostgreSQL: a session advisory lock;
+    a SQLite file: an exclusive `flock` beside it (freed by the kernel if the process dies)."""
+    url = engine.url
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%s)" % _SCHEMA_LOCK_KEY)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)" % _SCHEMA_LOCK_KEY)
+                conn.commit()
+    elif url.database and url.database != ":memory:" and not url.database.startswith("file::memory:"):
+        fd = os.open(f"{url.database}.schema-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the last descriptor releases the lock
+    else:  # an in-memory database belongs to one process
+        yield
+
+
+#: a fixed signed 64-bit key of pg_advisory_lock: "the analytics schema" (sha256, 8 bytes)
+_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"dondoc-analytics-schema").digest()[:8],
+                                  "big", signed=True)
+
+
 def ensure_schema(engine: sa.Engine) -> int:
     """The fixed tables, a live generation and the views; returns the active generation."""
+    with schema_lock(engine):
+        return _ensure_schema(engine)
+
+
+def _ensure_schema(engine: sa.Engine) -> int:
     create_fixed_tables(engine)
     with engine.begin() as conn:
         generation = active_generation(conn)
