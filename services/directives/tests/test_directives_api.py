@@ -100,6 +100,26 @@ def test_a_rename_keeps_the_identity_and_frees_the_old_name(client, office) -> N
     assert reuse.status_code == 201
 
 
+def test_a_units_webhook_url_is_shown_only_to_the_directory_keepers(client, office, tokens) -> None:
+    hook = "https://hooks.example.vn/dondoc?token=bi-mat-123"
+    client.post("/units", json={"code": "BTG", "name": "Ban Tuyên giáo Tỉnh ủy", "webhook_url": hook,
+                                "emails": ["bantuyengiao@example.vn"]}, headers=office)
+    client.post("/units", json={"code": "BDV", "name": "Ban Dân vận Tỉnh ủy"}, headers=office)
+    for role in ("office", "admin"):
+        headers = tokens.headers(role)
+        listed = {u["unit_id"]: u for u in client.get("/units", headers=headers).json()["items"]}
+        assert (listed["BTG"]["webhook_url"], listed["BDV"]["webhook_url"]) == (hook, None)
+        assert client.get("/units/BTG", headers=headers).json()["webhook_url"] == hook
+    for role in ("unit", "reviewer", "leader", "auditor"):
+        headers = tokens.headers(role)
+        listed = client.get("/units", headers=headers)
+        assert listed.status_code == 200
+        assert all("webhook_url" not in u for u in listed.json()["items"]), role
+        assert "token=" not in listed.text and "token=" not in client.get("/units/BTG", headers=headers).text
+        one = client.get("/units/BTG", headers=headers).json()
+        assert "webhook_url" not in one and one["emails"] == ["bantuyengiao@example.vn"]
+
+
 def test_a_notice_is_registered_with_its_items(client, office, with_units) -> None:
     response = client.post("/directives", json=notice(), headers=office)
     assert response.status_code == 201, response.text
