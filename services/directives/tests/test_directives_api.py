@@ -100,6 +100,26 @@ def test_a_rename_keeps_the_identity_and_frees_the_old_name(client, office) -> N
     assert reuse.status_code == 201
 
 
+def test_a_units_webhook_url_is_shown_only_to_the_directory_keepers(client, office, tokens) -> None:
+    hook = "https://hooks.example.vn/dondoc?token=bi-mat-123"
+    client.post("/units", json={"code": "BTG", "name": "Ban Tuyên giáo Tỉnh ủy", "webhook_url": hook,
+                                "emails": ["bantuyengiao@example.vn"]}, headers=office)
+    client.post("/units", json={"code": "BDV", "name": "Ban Dân vận Tỉnh ủy"}, headers=office)
+    for role in ("office", "admin"):
+        headers = tokens.headers(role)
+        listed = {u["unit_id"]: u for u in client.get("/units", headers=headers).json()["items"]}
+        assert (listed["BTG"]["webhook_url"], listed["BDV"]["webhook_url"]) == (hook, None)
+        assert client.get("/units/BTG", headers=headers).json()["webhook_url"] == hook
+    for role in ("unit", "reviewer", "leader", "auditor"):
+        headers = tokens.headers(role)
+        listed = client.get("/units", headers=headers)
+        assert listed.status_code == 200
+        assert all("webhook_url" not in u for u in listed.json()["items"]), role
+        assert "token=" not in listed.text and "token=" not in client.get("/units/BTG", headers=headers).text
+        one = client.get("/units/BTG", headers=headers).json()
+        assert "webhook_url" not in one and one["emails"] == ["bantuyengiao@example.vn"]
+
+
 def test_a_notice_is_registered_with_its_items(client, office, with_units) -> None:
     response = client.post("/directives", json=notice(), headers=office)
     assert response.status_code == 201, response.text
@@ -122,6 +142,9 @@ def test_a_notice_is_registered_with_its_items(client, office, with_units) -> No
     ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "BTG",
                  "cooperating_unit_ids": ["BDV", "NOPE"]}]},
      "items[0].cooperating_unit_ids[1]", "unknown_unit"),
+    ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "BTG",
+                 "cooperating_unit_ids": ["BDV", "BTG"]}]},
+     "items[0].cooperating_unit_ids[1]", "lead_also_cooperating"),
     ({"items": [{"paragraph": "1", "text": "Việc", "lead_unit_id": "BTG",
                  "deadline": {"kind": "date", "due_on": "2018-03-04"}}]},
      "items[0].deadline.due_on", "deadline_before_issue"),
@@ -157,6 +180,25 @@ def test_a_number_is_unique_within_its_year(client, office, with_units, service)
     next_year = notice(issued_on=datetime(2017, 12, 1).date(),
                        items=[{"paragraph": "1", "text": "Việc năm trước", "lead_unit_id": "BTG"}])
     assert client.post("/directives", json=next_year, headers=office).status_code == 201
+
+
+def test_an_amendment_naming_the_lead_unit_as_cooperating_is_refused(client, office, with_units,
+                                                                     service) -> None:
+    url = f"/directives/{client.post('/directives', json=notice(), headers=office).json()['directive_id']}"
+    before = _log_size(service)
+    for field, body in (("items_added[0].cooperating_unit_ids[0]", {"items_added": [
+            {"paragraph": "4", "text": "Bàn giao đất rừng", "lead_unit_id": "UBND",
+             "cooperating_unit_ids": ["UBND"]}]}),
+                        ("items_changed[0].cooperating_unit_ids[1]", {"items_changed": [
+            {"item_id": "1", "paragraph": "1", "text": "Đẩy nhanh thu hồi đất", "lead_unit_id": "UBND",
+             "cooperating_unit_ids": ["BDV", "UBND"]}]})):
+        refused = client.post(f"{url}/amendments", headers=office, json=body)
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert (error["field"], error["code"]) == (field, "lead_also_cooperating")
+        assert "UBND" in error["message_vi"] and "UBND" in error["message_en"]
+        assert error["message_vi"] != error["message_en"]
+    assert _log_size(service) == before
 
 
 def test_amend_then_revoke_with_versions(client, office, with_units) -> None:

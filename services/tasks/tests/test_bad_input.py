@@ -126,6 +126,8 @@ def test_a_unit_reports_only_on_the_tasks_it_leads(world) -> None:
     ("reassignment", {"lead_unit_id": "NOPE"}, 422, "lead_unit_id", "unknown_unit"),
     ("reassignment", {"lead_unit_id": "BDV", "cooperating_unit_ids": ["BTG", "NOPE"]}, 422,
      "cooperating_unit_ids[1]", "unknown_unit"),
+    ("reassignment", {"lead_unit_id": "BDV", "cooperating_unit_ids": ["BTG", "BDV"]}, 422,
+     "cooperating_unit_ids[1]", "lead_also_cooperating"),
     ("reassignment", {"lead_unit_id": "BTG", "cooperating_unit_ids": ["BDV"]}, 409,
      "lead_unit_id", "assignment_unchanged"),
     ("reassignment", {"lead_unit_id": "BDV", "reason": "   "}, 422, "reason", "invalid_input"),

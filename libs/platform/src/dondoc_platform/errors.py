@@ -47,6 +47,15 @@ def forbidden(reason_vi: str, reason_en: str) -> DomainError:
     return DomainError("forbidden", reason_vi, reason_en, status=403)
 
 
+def lead_also_cooperating(unit_id: str, field: str) -> DomainError:
+    """A task has one lead unit; naming it among the cooperating units too is a contradiction
+    the office should see (it was silently dropped), not a guess made for it."""
+    return DomainError("lead_also_cooperating",
+                       f"Đơn vị {unit_id} đã là đơn vị chủ trì, không đồng thời là đơn vị phối hợp",
+                       f"Unit {unit_id} is the lead unit; it cannot also be a cooperating unit",
+                       field=field)
+
+
 def conflict(code: str, reason_vi: str, reason_en: str, field: str | None = None) -> DomainError:
     return DomainError(code, reason_vi, reason_en, field=field, status=409)
 

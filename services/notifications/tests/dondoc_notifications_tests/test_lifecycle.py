@@ -127,3 +127,36 @@ async def test_facts_that_change_change_what_is_sent_and_replays_change_nothing(
     resent = [r for r in rows(service) if r["resend_of"]]
     assert len(resent) == 1 and resent[0]["state"] == "sent"
     assert resent[0]["message_id"] == resent_mail.message_id
+
+
+async def test_a_webhook_url_is_shown_only_to_the_office_and_admin(
+        kafka_bootstrap, postgres_database, smtp, hooks, signer, monkeypatch) -> None:
+    monkeypatch.setenv("DONDOC_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    settings = settings_for(postgres_database, smtp.port, deadline_reminder_days=[3])
+    clock = ManualClock(f.at(date(2018, 6, 1), 7))
+    hook = f"{hooks.base}/mttq"
+    async with running(settings, clock) as service, Upstream(kafka_bootstrap, settings.topic_prefix) as up:
+        await up.send(f.unit("BTG", "Ban Tuyên giáo Tỉnh ủy", emails=("btg@tinhuy.example.vn",)),
+                      f.unit("MTTQ", "Ủy ban MTTQ Việt Nam tỉnh", webhook=hook),
+                      f.task("t-1", date(2018, 6, 29), cooperating=("MTTQ",)))
+        await until(lambda: consumed(service) == 3, what="events consumed")
+        await _step(service, clock, date(2018, 6, 26))
+        await until(lambda: {r["channel"] for r in rows(service)} == {"email", "webhook"},
+                    what="the reminder planned by mail and by webhook")
+        webhook_id = next(r["notification_id"] for r in rows(service) if r["channel"] == "webhook")
+        for claims in ({"roles": ["office"]}, {"roles": ["admin"]}):
+            async with _client(service, signer, **claims) as keeper:
+                listed = (await keeper.get("/tasks/t-1/notifications")).json()["items"]
+                assert {n["channel"]: n["address"] for n in listed} == {
+                    "email": "btg@tinhuy.example.vn", "webhook": hook}
+                assert (await keeper.get(f"/notifications/{webhook_id}")).json()["address"] == hook
+        for claims in ({"roles": ["leader"]}, {"roles": ["auditor"]}, {"roles": ["unit"], "unit_id": "MTTQ"}):
+            async with _client(service, signer, **claims) as reader:
+                for path in ("/tasks/t-1/notifications", "/units/MTTQ/notifications",
+                             f"/notifications/{webhook_id}"):
+                    answer = await reader.get(path)
+                    assert answer.status_code == 200 and hook not in answer.text, (claims, path)
+                listed = (await reader.get("/tasks/t-1/notifications")).json()["items"]
+                assert all("address" not in n for n in listed if n["channel"] == "webhook")
+                if "unit_id" not in claims:
+                    assert [n["address"] for n in listed if n["channel"] == "email"] == ["btg@tinhuy.example.vn"]

@@ -31,7 +31,7 @@ from dondoc_directives.domain.directives import Directive
 from dondoc_directives.domain.units import Unit, unit_aggregate_id
 from dondoc_platform.application import ServiceApplication
 from dondoc_platform.calendar import local_day
-from dondoc_platform.errors import DomainError, conflict, not_found
+from dondoc_platform.errors import DomainError, conflict, lead_also_cooperating, not_found
 from dondoc_platform.eventstore import load_many
 from dondoc_platform.http import check_version
 from dondoc_platform.names import canonical_review_group, clean, name_key
@@ -365,7 +365,9 @@ class DirectivesApp(ServiceApplication):
             cooperating: list[str] = []
             for j, unit_id in enumerate(item.cooperating_unit_ids):
                 self._active_unit(unit_id, f"{where}.cooperating_unit_ids[{j}]", units)
-                if unit_id != item.lead_unit_id and unit_id not in cooperating:
+                if unit_id == item.lead_unit_id:
+                    raise lead_also_cooperating(unit_id, f"{where}.cooperating_unit_ids[{j}]")
+                if unit_id not in cooperating:
                     cooperating.append(unit_id)
             rule = item.deadline
             if rule.kind is DeadlineKind.DATE and rule.due_on is not None and rule.due_on < issued_on:

@@ -59,7 +59,9 @@ class UnitView(BaseModel):
     parent_unit_id: str | None
     emails: list[str]
     leadership_emails: list[str]
-    webhook_url: str | None
+    webhook_url: str | None = Field(
+        None, description="Only for the roles that keep the directory (office, admin): a webhook URL may "
+                          "carry the receiver's token. Absent from the answer for every other role.")
     active: bool
     version: int
     registered_at: datetime
@@ -105,8 +107,14 @@ class IssuedBatch(BaseModel):
     directives: list[IssuedEntry]
 
 
-def _unit_view(row: Any) -> UnitView:
-    return UnitView.model_validate(dict(row._mapping))
+DIRECTORY_KEEPERS = (Role.OFFICE, Role.ADMIN)
+
+
+def _unit_view(row: Any, principal: Principal) -> UnitView:
+    data = dict(row._mapping)
+    if not principal.has(*DIRECTORY_KEEPERS):
+        del data["webhook_url"]  # left unset, so the answer omits it (response_model_exclude_unset)
+    return UnitView.model_validate(data)
 
 
 def _directive_view(row: Any) -> DirectiveView:
@@ -132,7 +140,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
     reader = reading(engine)  # the queries below only read
     directives_router = APIRouter(prefix="/directives", tags=["directives"])
     anyone = require_roles(authenticated, *[r for r in Role if r is not Role.SYSTEM])
-    directory_keepers = require_roles(authenticated, Role.OFFICE, Role.ADMIN)
+    directory_keepers = require_roles(authenticated, *DIRECTORY_KEEPERS)
     office = require_roles(authenticated, Role.OFFICE)
     directive_readers = require_roles(authenticated, Role.OFFICE, Role.LEADER, Role.AUDITOR,
                                       Role.REVIEWER, Role.UNIT)
@@ -149,7 +157,8 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
 
     # ------------------------------------------------------------------ units
 
-    @units_router.get("", response_model=Page[UnitView], summary="The unit directory")
+    @units_router.get("", response_model=Page[UnitView], response_model_exclude_unset=True,
+                      summary="The unit directory")
     def list_units(principal: Principal = anyone,
                    name: Annotated[str | None, Query(max_length=300,
                                                      description="Exact name, any case/form")] = None,
@@ -169,13 +178,14 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         with reader.connect() as conn:
             rows = conn.execute(query.order_by(views.units.c.unit_id).offset(offset)
                                 .limit(limit + 1)).all()
-        return page_of([_unit_view(r) for r in rows], offset, limit)
+        return page_of([_unit_view(r, principal) for r in rows], offset, limit)
 
-    @units_router.get("/{unit_id}", response_model=UnitView, responses={404: {"model": ErrorBody}})
+    @units_router.get("/{unit_id}", response_model=UnitView, response_model_exclude_unset=True,
+                      responses={404: {"model": ErrorBody}})
     def get_unit(unit_id: Annotated[str, Path(max_length=128)], response: Response,
                  principal: Principal = anyone) -> UnitView:
         fresh()
-        view = _unit_view(unit_row(unit_id))
+        view = _unit_view(unit_row(unit_id), principal)
         _etag(response, view.version)
         return view
 
@@ -186,7 +196,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         with command(SERVICE, "register_unit"):
             unit = app.register_unit(body, principal.actor())
         fresh()
-        view = _unit_view(unit_row(unit.unit_id))
+        view = _unit_view(unit_row(unit.unit_id), principal)
         _etag(response, view.version)
         response.headers["Location"] = f"/units/{unit.unit_id}"
         return view
@@ -199,7 +209,7 @@ def routers(app: DirectivesApp, engine: sa.Engine, projection: StoreProjection,
         with command(SERVICE, "change_unit"):
             app.change_unit(unit_id, body, principal.actor(), expected_version(if_match))
         fresh()
-        view = _unit_view(unit_row(unit_id))
+        view = _unit_view(unit_row(unit_id), principal)
         _etag(response, view.version)
         return view
 

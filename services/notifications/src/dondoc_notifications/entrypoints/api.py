@@ -27,6 +27,7 @@ from dondoc_notifications.domain.rules import FAMILIES, RuleSettings
 
 READERS = (Role.OFFICE, Role.ADMIN, Role.AUDITOR, Role.LEADER, Role.UNIT)
 SEE_ALL = (Role.OFFICE, Role.ADMIN, Role.AUDITOR, Role.LEADER)
+SEE_WEBHOOK_URLS = (Role.OFFICE, Role.ADMIN)  # the directory's keepers, as in the directives service
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -36,7 +37,9 @@ class NotificationView(BaseModel):
     channel: Literal["email", "webhook"]
     recipient_kind: str = Field(description="lead_unit, cooperating_unit, unit, office, leadership")
     recipient_unit_id: str | None
-    address: str
+    address: str | None = Field(
+        None, description="The e-mail address, or the webhook URL. A webhook URL may carry the receiver's "
+                          "token: it is shown only to the office and admin, and absent for other roles.")
     task_id: str | None
     report_id: str | None
     directive_number: str | None
@@ -118,9 +121,9 @@ def build_api(*, settings: Any, engine: sa.Engine, queries: Queries, planner: Pl
         offset = offset_of(cursor)
         filters["unit_id"] = scoped_unit(principal, filters.get("unit_id"))
         rows = queries.find(offset=offset, limit=limit + 1, **filters)
-        return page_of([NotificationView(**_view(r)) for r in rows], offset, limit)
+        return page_of([NotificationView(**_view(r, principal)) for r in rows], offset, limit)
 
-    @router.get("/notifications", response_model=Page[NotificationView],
+    @router.get("/notifications", response_model=Page[NotificationView], response_model_exclude_unset=True,
                 summary="Notices, filtered (đã gửi gì, cho ai, khi nào)")
     def list_notifications(principal: Principal = reader, task_id: str | None = None,
                            report_id: str | None = None, unit_id: str | None = None,
@@ -131,25 +134,25 @@ def build_api(*, settings: Any, engine: sa.Engine, queries: Queries, planner: Pl
         return listing(principal, cursor, limit, task_id=task_id, report_id=report_id, unit_id=unit_id,
                        rule=rule, state=state, since=since)
 
-    @router.get("/tasks/{task_id}/notifications", response_model=Page[NotificationView],
+    @router.get("/tasks/{task_id}/notifications", response_model=Page[NotificationView], response_model_exclude_unset=True,
                 summary="What was sent about a task")
     def task_notifications(task_id: str, principal: Principal = reader, cursor: str | None = None,
                            limit: Limit = 50) -> Page[NotificationView]:
         return listing(principal, cursor, limit, task_id=task_id)
 
-    @router.get("/reports/{report_id}/notifications", response_model=Page[NotificationView],
+    @router.get("/reports/{report_id}/notifications", response_model=Page[NotificationView], response_model_exclude_unset=True,
                 summary="What was sent about a report")
     def report_notifications(report_id: str, principal: Principal = reader, cursor: str | None = None,
                              limit: Limit = 50) -> Page[NotificationView]:
         return listing(principal, cursor, limit, report_id=report_id)
 
-    @router.get("/units/{unit_id}/notifications", response_model=Page[NotificationView],
+    @router.get("/units/{unit_id}/notifications", response_model=Page[NotificationView], response_model_exclude_unset=True,
                 summary="What was sent to a unit (was the unit warned, and when?)")
     def unit_notifications(unit_id: str, principal: Principal = reader, cursor: str | None = None,
                            limit: Limit = 50) -> Page[NotificationView]:
         return listing(principal, cursor, limit, unit_id=unit_id)
 
-    @router.get("/notifications/{notification_id}", response_model=NotificationDetail,
+    @router.get("/notifications/{notification_id}", response_model=NotificationDetail, response_model_exclude_unset=True,
                 summary="One notice: its text and every recorded step")
     def get_notification(notification_id: str, principal: Principal = reader) -> NotificationDetail:
         row = queries.row(notification_id)
@@ -157,7 +160,7 @@ def build_api(*, settings: Any, engine: sa.Engine, queries: Queries, planner: Pl
             raise not_found("thông báo", "notification", notification_id, field="notification_id")
         scoped_unit(principal, row["recipient_unit_id"] or "")
         notice = queries.aggregate(notification_id)
-        return NotificationDetail(**_view(row), text=notice.content.get("text", ""),
+        return NotificationDetail(**_view(row, principal), text=notice.content.get("text", ""),
                                   link=notice.content.get("link"), covered=list(notice.covers),
                                   history=[Step(**s) for s in queries.history(notification_id)])
 
@@ -227,5 +230,8 @@ def build_api(*, settings: Any, engine: sa.Engine, queries: Queries, planner: Pl
     return app
 
 
-def _view(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in NotificationView.model_fields}
+def _view(row: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    view = {name: row[name] for name in NotificationView.model_fields}
+    if view["channel"] == "webhook" and not principal.has(*SEE_WEBHOOK_URLS):
+        del view["address"]  # left unset, so the answer omits it (response_model_exclude_unset)
+    return view

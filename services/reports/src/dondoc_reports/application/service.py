@@ -200,8 +200,12 @@ class ReportsService:
                            "The report cycle is closed; it takes no report", field="cycle_id")
         check_version(report.version, expected_version, "Báo cáo", "The report")
         tasks = self.directory.task_facts([*report.task_ids, *(line["task_id"] for line in lines)])
+        # a task above the submitter's clearance does not exist for them: they are not asked
+        # for its line (the refusal would name it); a cleared reader still sees it owed
+        # (docs/services/reports.md, "Secret tasks")
         required = [t for t in report.task_ids if t in tasks
-                    and tasks[t].lead_unit_id == report.unit_id and tasks[t].withdrawn_on is None]
+                    and tasks[t].lead_unit_id == report.unit_id and tasks[t].withdrawn_on is None
+                    and principal.cleared_for(tasks[t].secrecy)]
         now, today = self._now()
         day = today if submitted_on is None else self._received_on(report, submitted_on, today)
         if day > report.due_on:

@@ -1,7 +1,7 @@
 """The reports HTTP API: translates requests into use cases and view queries, nothing more."""
 
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
@@ -72,13 +72,11 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-def obligation(row: Any) -> ObligationOut:
-    return _obligation(row._mapping)
-
-
-def _obligation(row: Mapping[str, Any]) -> ObligationOut:
+def _obligation(row: Mapping[str, Any], hidden: Collection[str] = ()) -> ObligationOut:
+    """`hidden`: tasks above the reader's clearance, left out of `task_ids`."""
     first, due = row["first_submitted_on"], row["due_on"]
-    return ObligationOut.model_validate({**row, "on_time": None if first is None else first <= due})
+    return ObligationOut.model_validate({**row, "task_ids": [t for t in row["task_ids"] if t not in hidden],
+                                         "on_time": None if first is None else first <= due})
 
 
 def cleared_levels(principal: Principal) -> list[str]:
@@ -150,27 +148,32 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         `known`: the directory's rows (or facts) of tasks already read in this request; only
         the others are read."""
         ensure_may_read(principal, row["unit_id"], row["review_group"])
-        task_ids = {line["task_id"] for s in submissions for line in s["lines"]}
+        task_ids = {*row["task_ids"], *(line["task_id"] for s in submissions for line in s["lines"])}
         tasks = {t: known[t] for t in task_ids if t in known} if known else {}
         tasks.update(directory.task_rows(task_ids - tasks.keys()))
         hidden = {t for t, task in tasks.items() if not principal.cleared_for(task.secrecy)}
 
-        def visible(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-            shown = [line for line in lines if line["task_id"] not in hidden]
-            return shown, len(lines) - len(shown)
+        def visible(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            # left out without a trace: a count would tell the reader a secret task exists
+            return [line for line in lines if line["task_id"] not in hidden]
 
-        subs = []
-        for s in submissions:
-            lines, count = visible(s["lines"])
-            subs.append({**s, "lines": lines, "hidden_lines": count})
-        revs = []
-        for r in reviews:
-            lines, count = visible(r["lines"])
-            revs.append({**r, "lines": lines, "hidden_lines": count})
+        subs = [{**s, "lines": visible(s["lines"])} for s in submissions]
+        revs = [{**r, "lines": visible(r["lines"])} for r in reviews]
+        answered = {line["task_id"] for line in submissions[-1]["lines"]} if submissions else None
+        unanswered = [] if answered is None else [
+            t for t in row["task_ids"] if t not in answered and t not in hidden and t in tasks
+            and tasks[t].lead_unit_id == row["unit_id"] and tasks[t].withdrawn_on is None]
         if response is not None:
             _etag(response, row["version"])
-        return ReportDetail.model_validate({**_obligation(row).model_dump(), "submissions": subs,
-                                            "reviews": revs})
+        return ReportDetail.model_validate({**_obligation(row, hidden).model_dump(), "submissions": subs,
+                                            "reviews": revs, "unanswered_task_ids": unanswered})
+
+    def obligations(rows: Sequence[Any], principal: Principal) -> list[ObligationOut]:
+        """Obligations as `principal` may see them: tasks above their clearance left out of
+        `task_ids` (the tasks' secrecy read once for the whole page)."""
+        tasks = directory.task_rows(t for r in rows for t in r.task_ids)
+        hidden = {t for t, task in tasks.items() if not principal.cleared_for(task.secrecy)}
+        return [_obligation(r._mapping, hidden) for r in rows]
 
     def report_detail(report_id: str, principal: Principal, response: Response | None = None) -> ReportDetail:
         fresh()
@@ -189,7 +192,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         rows, _ = view.reports(cycle_id=cycle_id, unit_id=scope.unit_id, group_key=scope.group_key,
                                offset=0, limit=10_000)
         return CycleDetail.model_validate({**_cycle(row).model_dump(),
-                                           "obligations": [obligation(r) for r in rows]})
+                                           "obligations": obligations(rows, principal)})
 
     # -- cycles ---------------------------------------------------------------------------
 
@@ -254,7 +257,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         rows, total = view.reports(cycle_id=cycle_id, unit_id=scope.narrow_unit(unit_id),
                                    group_key=scope.group_key, status=status, overdue=overdue,
                                    offset=offset, limit=limit)
-        return _page([obligation(r) for r in rows], total, offset, limit)
+        return _page(obligations(rows, principal), total, offset, limit)
 
     @router.get("/reports/{report_id}", response_model=ReportDetail, tags=["reports"],
                 summary="A report with every submission's lines and the review history",
@@ -305,7 +308,7 @@ def create_api(*, service: ReportsService, view: ReportsView, directory: Directo
         offset = offset_of(cursor)
         fresh()
         rows, total = view.reports(unit_id=unit_id, offset=offset, limit=limit)
-        return _page([obligation(r) for r in rows], total, offset, limit)
+        return _page(obligations(rows, principal), total, offset, limit)
 
     @router.get("/units/{unit_id}/tasks", response_model=Page[UnitTaskOut], tags=["units"],
                 summary="The tasks a unit leads, as this service knows them (what it reports on)",

@@ -147,7 +147,8 @@ class ObligationOut(Out):
     period: PeriodOut
     data_cutoff_on: date
     due_on: date
-    task_ids: list[str]
+    task_ids: list[str] = Field(description="The tasks the report answers on; a task above the "
+                                            "reader's clearance is left out")
     status: str = Field(description="requested, submitted, returned, accepted")
     revision: int
     first_submitted_on: date | None
@@ -198,8 +199,7 @@ class SubmissionOut(Out):
     submitted_on: date
     submitted_by: ActorOut
     summary: str | None
-    lines: list[LineOut]
-    hidden_lines: int = Field(0, description="Lines on tasks above the reader's clearance")
+    lines: list[LineOut] = Field(description="Lines on tasks above the reader's clearance are left out")
 
 
 class AssessmentOut(Out):
@@ -219,13 +219,18 @@ class ReviewOut(Out):
     reviewed_by: ActorOut
     outcome: str
     comment: str | None
-    lines: list[AssessmentOut]
-    hidden_lines: int = 0
+    lines: list[AssessmentOut] = Field(
+        description="Assessments of tasks above the reader's clearance are left out")
 
 
 class ReportDetail(ObligationOut):
     submissions: list[SubmissionOut] = Field(description="Every submission, first to latest")
     reviews: list[ReviewOut] = Field(description="The review history, one per assessed revision")
+    unanswered_task_ids: list[str] = Field(
+        default_factory=list,
+        description="Open tasks of the report that the latest submission has no line on (a line "
+                    "on a secret task is not asked of a submitter not cleared for it): the review "
+                    "returns the report for them. Empty before the first submission")
 
 
 class DecisionOut(Out):

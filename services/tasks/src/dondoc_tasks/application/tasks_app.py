@@ -35,7 +35,7 @@ from dondoc_contracts.values import (
 )
 from dondoc_platform.calendar import DayCorrection, DayKind, WorkingCalendar, local_day, overdue_moment
 from dondoc_platform.application import ServiceApplication
-from dondoc_platform.errors import DomainError, conflict, forbidden, not_found
+from dondoc_platform.errors import DomainError, conflict, forbidden, lead_also_cooperating, not_found
 from dondoc_platform.eventstore import InboxEntry, load, save_with_inbox
 from dondoc_platform.http import check_version
 from dondoc_platform.inbox import Delivery
@@ -197,8 +197,9 @@ class TasksApp(ServiceApplication):
         self._require_unit(command.lead_unit_id, "lead_unit_id")
         for i, unit_id in enumerate(command.cooperating_unit_ids):
             self._require_unit(unit_id, f"cooperating_unit_ids[{i}]")
-        cooperating = [u for u in dict.fromkeys(command.cooperating_unit_ids)
-                       if u != command.lead_unit_id]
+            if unit_id == command.lead_unit_id:
+                raise lead_also_cooperating(unit_id, f"cooperating_unit_ids[{i}]")
+        cooperating = list(dict.fromkeys(command.cooperating_unit_ids))
         if command.lead_unit_id == task.lead_unit_id and cooperating == task.cooperating_unit_ids:
             raise conflict("assignment_unchanged", "Phân công không thay đổi",
                            "The assignment is the current one", field="lead_unit_id")
