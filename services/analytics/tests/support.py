@@ -149,9 +149,12 @@ def withdrawn(task_id: str, lead: str, on: date) -> ev.TaskWithdrawn:
                             lead_unit_id=lead, withdrawn_on=on, reason="Không còn phù hợp")
 
 
-def reassigned(task_id: str, previous: str, lead: str, on: date) -> ev.TaskReassigned:
+def reassigned(task_id: str, previous: str, lead: str, on: date,
+               cooperating: Sequence[str] = ()) -> ev.TaskReassigned:
+    """A reassignment; `cooperating`: the cooperating units after it (the whole list)."""
     return ev.TaskReassigned(occurred_at=at(on, 14), actor=OFFICE, task_id=task_id,
-                             previous_lead_unit_id=previous, lead_unit_id=lead, reassigned_on=on)
+                             previous_lead_unit_id=previous, lead_unit_id=lead,
+                             cooperating_unit_ids=tuple(cooperating), reassigned_on=on)
 
 
 def overdue(task_id: str, lead: str, due: date) -> ev.TaskOverdue:

@@ -106,6 +106,39 @@ async def test_roles_scope_what_each_reader_sees(parts, kafka_bootstrap, prefix,
     assert anonymous.status_code == 401
 
 
+async def test_the_cooperating_view_follows_reassignments_live_and_rebuilt(
+        parts, kafka_bootstrap, prefix, tokens) -> None:
+    """A reassignment gives the cooperating units after it: the view shows the task to
+    them and no longer to those it dropped; a back-dated reassignment published later does
+    not undo a later one (business order). A rebuild gives the same view."""
+    auth, signer = tokens
+    api = create_api(parts, auth)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://analytics")
+    moved = s.assigned("t-coop-moved", BTG, date(2018, 3, 5), date(2018, 9, 30)).model_copy(
+        update={"cooperating_unit_ids": (BDV, "MTTQ")})
+    kept = s.assigned("t-coop-kept", BTG, date(2018, 3, 5), date(2018, 9, 30))
+    events = [moved, kept,
+              s.reassigned("t-coop-moved", BTG, BTG, date(2018, 5, 2), cooperating=("MTTQ",)),
+              s.reassigned("t-coop-kept", BTG, BTG, date(2018, 6, 1), cooperating=(BDV,)),
+              s.reassigned("t-coop-kept", BTG, BTG, date(2018, 4, 1))]  # back-dated: none then
+
+    async def views() -> dict[str, list[str]]:
+        out = {}
+        for unit_id in (BDV, "MTTQ"):
+            got = await client.get("/v1/tasks", params={"cooperating": unit_id, "wait": True},
+                                   headers=bearer(signer, "unit", unit_id=unit_id))
+            assert got.status_code == 200, got.text
+            out[unit_id] = sorted(t["task_id"] for t in got.json()["items"])
+        return out
+
+    expected = {BDV: ["t-coop-kept"], "MTTQ": ["t-coop-moved"]}
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher, following(parts), client:
+        await publisher.publish(events)
+        assert await views() == expected
+        await parts.projection.rebuild()
+        assert await views() == expected
+
+
 async def test_a_unit_has_its_cooperating_view_and_it_stays_out_of_its_scorecard(
         parts, kafka_bootstrap, prefix, tokens) -> None:
     """metrics.md: cooperating units do not count in a unit's task scorecard; they have

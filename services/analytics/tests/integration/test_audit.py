@@ -229,6 +229,46 @@ async def test_a_history_proves_offline(audited: Audited, tmp_path: Path) -> Non
     assert forged.returncode == 1 and "NOT INCLUDED" in forged.stdout
 
 
+async def test_the_proof_api_gives_the_consistency_proofs_of_the_kept_checkpoints(
+        audited: Audited, tmp_path: Path) -> None:
+    """GET /v1/audit/tasks/{task}/proof?kept=service:size: what `audit history --prove
+    --kept` gives; the offline script checks it against the checkpoint files kept."""
+    import httpx
+
+    from dondoc_platform.auth import DevSigner
+    from dondoc_platform.settings import AuthSettings
+
+    from dondoc_analytics.application.audit import checkpoints_from_files
+    from dondoc_analytics.application.checkpoints import export
+    from dondoc_analytics.entrypoints.api import create_api
+
+    kept = tmp_path / "kept"
+    with audited.parts.engine.connect() as conn:
+        export(conn, kept, audited.parts.signer().public_document())
+    sizes = sorted(c.size for c in checkpoints_from_files([kept]))
+    task_id = str(audited.app.notification_log.select(start=1, limit=1)[0].originator_id)
+    signer = DevSigner(tmp_path / "jwks.json")
+    api = create_api(audited.parts, AuthSettings(jwks_file=str(signer.jwks_file)))
+    auditor = {"Authorization": f"Bearer {signer.token(subject='kt', roles=['auditor'])}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
+                                 base_url="http://analytics") as client:
+        proven = await client.get(f"/v1/audit/tasks/{task_id}/proof", headers=auditor,
+                                  params={"kept": f"tasks:{sizes[0]}"})
+        bad = await client.get(f"/v1/audit/tasks/{task_id}/proof", headers=auditor,
+                               params={"kept": "tasks"})
+    assert proven.status_code == 200, proven.text
+    assert set(proven.json()["consistency"]["tasks"]) == {str(sizes[0])}
+    path = tmp_path / "proof.json"
+    path.write_text(proven.text)
+    script = Path(__file__).resolve().parents[4] / "docs" / "services" / "analytics_check_proof.py"
+    checked = subprocess.run([sys.executable, str(script), str(path),
+                              str(kept / "public-keys.json"), str(kept)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"kept checkpoint tasks size {sizes[0]}: extended by the proof" in checked.stdout
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "kept"
+
+
 async def test_an_offline_proof_shows_the_log_extends_the_checkpoints_the_auditor_kept(
         audited: Audited, tmp_path: Path) -> None:
     """The procedure an auditor follows with only files: the checkpoints exported earlier

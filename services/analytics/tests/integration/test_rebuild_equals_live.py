@@ -46,7 +46,8 @@ def history(seed: int, tasks: int = 150, reports: int = 30) -> list[ev.ContractE
             facts.append(s.assigned(task, lead, first + timedelta(days=start), due,
                                     review_group=rng.choice(GROUPS),
                                     key_task=rng.random() < 0.2,
-                                    secrecy=rng.choice(["thuong", "mat"])))
+                                    secrecy=rng.choice(["thuong", "mat"])).model_copy(
+                update={"cooperating_unit_ids": tuple(rng.sample(units, rng.randint(0, 2)))}))
         if rng.random() < 0.05:  # imported twice
             facts.append(s.assigned(task, rng.choice(units), day(start - 5, start + 5), due))
         for _ in range(rng.randint(0, 4)):
@@ -54,7 +55,8 @@ def history(seed: int, tasks: int = 150, reports: int = 30) -> list[ev.ContractE
             kind = rng.choice(["reassign", "adjust", "adjust", "complete", "withdraw", "progress"])
             if kind == "reassign":
                 new = rng.choice(units)
-                facts.append(s.reassigned(task, lead, new, when))
+                facts.append(s.reassigned(task, lead, new, when,  # the cooperating list changes
+                                          cooperating=rng.sample(units, rng.randint(0, 2))))
                 lead = new
             elif kind == "adjust":
                 facts.append(s.adjusted(task, lead, when, None if rng.random() < 0.2

@@ -29,7 +29,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from aiokafka import TopicPartition
@@ -438,7 +438,25 @@ def _compare(base: str, left_conn: sa.Connection, left: sa.Table, right_conn: sa
 # --------------------------------------------------------------------------- proofs
 
 
-def prove_history(parts: Any, task_id: str, kept: Sequence[Checkpoint] = ()) -> dict[str, Any]:
+class KeptSize(NamedTuple):
+    """A checkpoint an auditor kept, as far as its consistency proof needs it: the proof is
+    made from the size alone; the auditor checks it against the root they kept (the API
+    takes these, `service:size`; the command line reads the kept files)."""
+
+    service: str
+    size: int
+
+    @classmethod
+    def parse(cls, text: str) -> KeptSize:
+        """`tasks:120`; ValueError if it is not a service name, a colon and a size > 0."""
+        service, colon, size = text.partition(":")
+        if not colon or not service or not size.isdigit() or int(size) < 1:
+            raise ValueError(text)
+        return cls(service, int(size))
+
+
+def prove_history(parts: Any, task_id: str,
+                  kept: Sequence[Checkpoint | KeptSize] = ()) -> dict[str, Any]:
     """A task's history with, for each event, its stored form and its inclusion proof in its
     service's log under the latest signed checkpoint: checkable offline (docs). `kept`: the
     checkpoints an auditor kept; for each, the consistency proof from its size to the proof's

@@ -293,12 +293,25 @@ def create_api(parts: Any, auth: AuthSettings) -> Any:
             return [c.document() for c in stored_checkpoints(conn, service)]
 
     @router.get("/audit/tasks/{task_id}/proof", tags=["audit"])
-    async def proof(principal: Annotated[Principal, auditors], task_id: str) -> dict[str, Any]:
+    async def proof(principal: Annotated[Principal, auditors], task_id: str,
+                    kept: Annotated[list[str] | None, Query(description=(
+                        "the checkpoints the auditor kept, as service:size (repeatable), "
+                        "e.g. tasks:120: for each, the consistency proof from that size to "
+                        "the proof's checkpoint (the command line's --kept; step 4 of the "
+                        "offline procedure checks it against the root kept)"))] = None,
+                    ) -> dict[str, Any]:
         """The task's history with an inclusion proof for each event (checkable offline)."""
-        from dondoc_analytics.application.audit import prove_history
+        from dondoc_analytics.application.audit import KeptSize, prove_history
 
         try:
-            return await asyncio.to_thread(prove_history, parts, task_id)
+            sizes = [KeptSize.parse(k) for k in kept or ()]
+        except ValueError as e:
+            raise DomainError("invalid_kept", f"Điểm kiểm tra đã lưu không hợp lệ: {e} "
+                              "(viết dịch_vụ:kích_thước, ví dụ tasks:120)",
+                              f"Invalid kept checkpoint: {e} (write service:size, e.g. tasks:120)",
+                              field="kept") from e
+        try:
+            return await asyncio.to_thread(prove_history, parts, task_id, sizes)
         except NotFound as e:
             raise not_found("nhiệm vụ", "task", task_id, field="task_id") from e
 

@@ -79,7 +79,8 @@ def fact_columns(events: sa.Table) -> list[sa.ColumnElement]:
     c = events.c
     return [c.task_id, c.fact_kind, c.business_day, c.topic, c.partition, c.kafka_offset,
             c.fact_lead_unit_id, c.fact_due_on, c.fact_original_due_on,
-            sa.case((c.fact_kind == "assigned", c.payload), else_=sa.null()).label("payload")]
+            sa.case((c.fact_kind.in_(("assigned", "reassigned")), c.payload),
+                    else_=sa.null()).label("payload")]
 
 
 def keyed_columns(events: sa.Table, key: sa.ColumnElement) -> list[sa.ColumnElement]:

@@ -234,8 +234,23 @@ def derive_task(task_id: str, fact_rows: Sequence[Mapping[str, Any]]) -> tuple[R
     if not assignments:
         return None, []
     task = task_values(task_id, assignments[0]["payload"])
+    latest = max((r for r in fact_rows if r["fact_kind"] in _COOPERATING_KINDS),
+                 key=lambda r: (_as_date(r["business_day"]), _order(r)))
+    task = with_cooperating(task, json.loads(latest["payload"]).get("cooperating_unit_ids") or ())
     periods = task_rows(task, [fact_of(r) for r in fact_rows])
     return dict(zip(TASK_COLUMNS, task)), [dict(zip(PERIOD_COLUMNS, p)) for p in periods]
+
+
+#: The facts that say which units cooperate on a task: each gives the whole list (a
+#: reassignment names the cooperating units after it, none if it gives none).
+_COOPERATING_KINDS = (FactKind.ASSIGNED.value, FactKind.REASSIGNED.value)
+_COOPERATING = TASK_COLUMNS.index("cooperating_unit_ids")
+
+
+def with_cooperating(task: tuple, unit_ids: Iterable[str]) -> tuple:
+    """`task` (its `task_values`) with the cooperating units of its latest assignment or
+    reassignment in business order: the cooperating view follows the task as it is now."""
+    return (*task[:_COOPERATING], ",".join(unit_ids), *task[_COOPERATING + 1:])
 
 
 def derive_report(report_id: str, rows: Iterable[Mapping[str, Any]]) -> Row | None:
@@ -303,6 +318,8 @@ class LoadedTasks:
     def __init__(self) -> None:
         self.facts: dict[str, tuple[str, TaskFact]] = {}  # event id -> (task, fact)
         self.first: dict[str, tuple[tuple, tuple]] = {}  # task -> ((day, order), task values)
+        # task -> ((day, order), cooperating units) of its latest (re)assignment
+        self.cooperating: dict[str, tuple[tuple, tuple[str, ...]]] = {}
         self.seen: set[str] = set()
         self.repeats = 0
         self.unsure = False
@@ -322,11 +339,15 @@ class LoadedTasks:
         if fact is not None:
             task_id = e.task_id
             self.facts[event_id] = (task_id, fact)
+            when = (fact.day, fact.order)
             if fact.kind is FactKind.ASSIGNED:
-                when = (fact.day, fact.order)
                 first = self.first.get(task_id)
                 if first is None or when < first[0]:
                     self.first[task_id] = (when, assigned_task_values(e))
+            if fact.kind in (FactKind.ASSIGNED, FactKind.REASSIGNED):
+                latest = self.cooperating.get(task_id)
+                if latest is None or when > latest[0]:
+                    self.cooperating[task_id] = (when, e.cooperating_unit_ids)
 
     def tasks(self) -> set[str]:
         """The tasks this loader holds facts of."""
@@ -354,6 +375,7 @@ class LoadedTasks:
         for task_id, facts in by_task.items():
             first = self.first.get(task_id)
             if first is not None:
-                tasks.append(first[1])
-                periods += task_rows(first[1], facts, review_key)
+                task = with_cooperating(first[1], self.cooperating[task_id][1])
+                tasks.append(task)
+                periods += task_rows(task, facts, review_key)
         return tasks, periods
