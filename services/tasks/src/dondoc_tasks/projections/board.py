@@ -8,7 +8,8 @@ moments only and never walks every task.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -121,6 +122,25 @@ def directive_key(directive_id: str) -> str:
     return f"directive:{directive_id}"
 
 
+def saved_keys(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> frozenset[str] | None:
+    """What a save of this process will change on the board, named as `apply` names it
+    (`task_key`, `directive_key`), for the queries waiting on them (`longpoll.Changes`);
+    None when a task's directive is not known here (anything may have changed)."""
+    keys: set[str] = set()
+    for event in events:
+        if not isinstance(event, Task.Event):
+            continue  # ledgers, known units, the calendar: not on the board
+        keys.add(task_key(str(event.originator_id)))
+        if isinstance(event, Task.Assigned):
+            keys.add(directive_key(event.directive_id))
+            continue
+        task = aggregates.get(event.originator_id)
+        if task is None:
+            return None
+        keys.add(directive_key(task.directive_id))
+    return frozenset(keys)
+
+
 def apply(conn: sa.Connection, events: Sequence[Any],
           hold_seconds: float = HISTORY_HOLD_SECONDS) -> set[str]:
     """Apply `events` to the board; returns what they changed (`task_key`, `directive_key`),
@@ -133,8 +153,8 @@ def apply(conn: sa.Connection, events: Sequence[Any],
 
     def insert_assigned() -> None:
         if assigned:
-            conn.execute(tasks.insert(), assigned)
-            conn.execute(parties.insert(), assigned_parties)
+            insert_rows(conn, tasks, assigned)
+            insert_rows(conn, parties, assigned_parties)
             assigned.clear()
             assigned_parties.clear()
 
@@ -210,6 +230,52 @@ def apply(conn: sa.Connection, events: Sequence[Any],
         conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
     insert_assigned()
     return touched
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` into `table` in one statement. On PostgreSQL the statement is the same
+    whatever the number of rows — each column travels as one array (`unnest`) — so psycopg
+    parses it once and PostgreSQL prepares it; a multi-row `VALUES` has a parameter per
+    value, and psycopg parses again at every execution a statement of more than 50 (it
+    caches only the shorter ones). Elsewhere (SQLite), SQLAlchemy's multi-row insert."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    statement = _unnest_insert(table, conn.dialect)
+    arrays = []
+    for column in table.columns:
+        values = [row.get(column.name) for row in rows]
+        if isinstance(column.type, sa.JSON):  # as SQLAlchemy sends it: None as JSON null
+            values = [json.dumps(v) for v in values]
+        elif isinstance(column.type, Moment):
+            values = [None if v is None else utc(v) for v in values]
+        arrays.append(values)
+    conn.exec_driver_sql(statement, tuple(arrays))
+
+
+_UNNEST_INSERTS: dict[str, str] = {}
+
+
+def _unnest_insert(table: sa.Table, dialect: Any) -> str:
+    statement = _UNNEST_INSERTS.get(table.name)
+    if statement is None:
+        names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in table.columns)
+        casts = ", ".join(f"%s::{'text' if isinstance(c.type, sa.JSON) else _array_type(c, dialect)}[]"
+                          for c in table.columns)
+        values = ", ".join(f"{dialect.identifier_preparer.quote(c.name)}::json"
+                           if isinstance(c.type, sa.JSON) else dialect.identifier_preparer.quote(c.name)
+                           for c in table.columns)
+        statement = _UNNEST_INSERTS[table.name] = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
+            f"SELECT {values} FROM unnest({casts}) AS r({names})")
+    return statement
+
+
+def _array_type(column: sa.Column[Any], dialect: Any) -> str:
+    kind = column.type.impl if isinstance(column.type, sa.types.TypeDecorator) else column.type
+    if isinstance(kind, sa.String):
+        return "text"  # the column's length is checked by the insert itself
+    return kind.compile(dialect=dialect)
 
 
 def _iso(day: date | None) -> str | None:
