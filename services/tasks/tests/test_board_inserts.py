@@ -1,6 +1,7 @@
 """The board's new rows: on PostgreSQL one fixed statement per table, whatever the number of
-rows (each column travels as one array, `unnest`), so psycopg parses it once and PostgreSQL
-prepares it; the rows are the same as SQLAlchemy's multi-row insert writes on SQLite."""
+rows (the rows travel as one JSON document, `json_populate_recordset`), so psycopg parses it
+once and sends one value; the rows read back as SQLAlchemy's multi-row insert writes them on
+SQLite."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_new_rows_go_in_one_fixed_statement_and_read_back_as_on_sqlite(
         [e for e in same_on_sqlite if getattr(e, "directive_id", None) != directive_ids[0]]])
     # two statements per page, and the same two texts for one row and for four
     assert len(inserts) == 4 and inserts[0] == inserts[2] and inserts[1] == inserts[3]
-    assert "unnest" in inserts[0]
+    assert "json_populate_recordset" in inserts[0]
     tasks = [r for r in on_postgres if "directive_id" in r]
     assert len(tasks) == 5 and len(on_postgres) == 5 + 3 + 4
     first = next(r for r in tasks if r["directive_number"] == "1-TB/TU")

@@ -234,48 +234,41 @@ def apply(conn: sa.Connection, events: Sequence[Any],
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert `rows` into `table` in one statement. On PostgreSQL the statement is the same
-    whatever the number of rows — each column travels as one array (`unnest`) — so psycopg
-    parses it once and PostgreSQL prepares it; a multi-row `VALUES` has a parameter per
-    value, and psycopg parses again at every execution a statement of more than 50 (it
-    caches only the shorter ones). Elsewhere (SQLite), SQLAlchemy's multi-row insert."""
+    whatever the number of rows, and has one parameter: the rows as a JSON document, made
+    into the table's rows by the server (`json_populate_recordset`), so psycopg parses the
+    statement once and has one value to send (`json.dumps`, in C). A multi-row `VALUES`
+    has a parameter per value: psycopg parses again at every execution a statement of more
+    than 50 (it caches only the shorter ones) and adapts each value in Python, and arrays
+    (`unnest`) are dumped element by element in Python too. Elsewhere (SQLite),
+    SQLAlchemy's multi-row insert. A JSON column's None is stored as SQL NULL here (JSON
+    null through SQLAlchemy): both read back as None, and no query tells them apart."""
     if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), list(rows))
         return
-    statement = _unnest_insert(table, conn.dialect)
-    arrays = []
-    for column in table.columns:
-        values = [row.get(column.name) for row in rows]
-        if isinstance(column.type, sa.JSON):  # as SQLAlchemy sends it: None as JSON null
-            values = [json.dumps(v) for v in values]
-        elif isinstance(column.type, Moment):
-            values = [None if v is None else utc(v) for v in values]
-        arrays.append(values)
-    conn.exec_driver_sql(statement, tuple(arrays))
+    conn.exec_driver_sql(_json_insert(table, conn.dialect), (json.dumps(rows, default=_json_value),))
 
 
-_UNNEST_INSERTS: dict[str, str] = {}
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # with its offset: the server keeps the instant
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not a value of the board: {type(value).__name__}")
 
 
-def _unnest_insert(table: sa.Table, dialect: Any) -> str:
-    statement = _UNNEST_INSERTS.get(table.name)
+_JSON_INSERTS: dict[str, str] = {}
+
+
+def _json_insert(table: sa.Table, dialect: Any) -> str:
+    statement = _JSON_INSERTS.get(table.name)
     if statement is None:
-        names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in table.columns)
-        casts = ", ".join(f"%s::{'text' if isinstance(c.type, sa.JSON) else _array_type(c, dialect)}[]"
-                          for c in table.columns)
-        values = ", ".join(f"{dialect.identifier_preparer.quote(c.name)}::json"
-                           if isinstance(c.type, sa.JSON) else dialect.identifier_preparer.quote(c.name)
-                           for c in table.columns)
-        statement = _UNNEST_INSERTS[table.name] = (
-            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
-            f"SELECT {values} FROM unnest({casts}) AS r({names})")
+        quote = dialect.identifier_preparer.quote
+        name = dialect.identifier_preparer.format_table(table)
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        statement = _JSON_INSERTS[table.name] = (
+            f"INSERT INTO {name} ({columns}) SELECT {columns} "
+            f"FROM json_populate_recordset(NULL::{name}, %s::json)")
     return statement
-
-
-def _array_type(column: sa.Column[Any], dialect: Any) -> str:
-    kind = column.type.impl if isinstance(column.type, sa.types.TypeDecorator) else column.type
-    if isinstance(kind, sa.String):
-        return "text"  # the column's length is checked by the insert itself
-    return kind.compile(dialect=dialect)
 
 
 def _iso(day: date | None) -> str | None:
