@@ -132,3 +132,30 @@ def test_unwoken_the_read_model_still_follows_another_process(store_url: str, tm
 
     asyncio.run(following(projection, deaf, body))
     close(writer, app, engine)
+
+
+def test_a_process_knows_its_own_commits_from_the_others(postgres_database: str) -> None:
+    """The notification names the server process that committed: the callbacks registered
+    `foreign_only` hear another process's commits, not this process's own saves (which it
+    tells of by name, `GroupCommitting.saved`); the others hear both."""
+    writer = open_app(postgres_database)  # another process: its own connections
+    app, engine, projection, relay = follower(postgres_database)
+    listener = LogListener.for_app(app, postgres_database)
+    heard = {"every": 0, "foreign": 0}
+    listener.on_commit(lambda: heard.__setitem__("every", heard["every"] + 1))
+    listener.on_commit(lambda: heard.__setitem__("foreign", heard["foreign"] + 1),
+                       foreign_only=True)
+
+    async def body(_: asyncio.Event) -> None:
+        await asyncio.wait_for(listener.listening.wait(), 20)
+        assert heard == {"every": 1, "foreign": 1}  # what was missed before: unknown
+        heard.update(every=0, foreign=0)
+        await asyncio.to_thread(write_events, app, 3, 1)  # three commits of its own
+        await asyncio.to_thread(write_events, writer, 1, 1)  # one of another process
+        # notifications come in commit order: once the last is heard, all were
+        await until(lambda: heard["every"] == 4)
+        assert heard["foreign"] == 1
+        assert app.recorder.writer_pids and not app.recorder.writer_pids & writer.recorder.writer_pids
+
+    asyncio.run(following(projection, listener, body))
+    close(writer, app, engine)

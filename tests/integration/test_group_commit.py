@@ -149,3 +149,27 @@ def test_a_long_queue_is_written_in_bounded_transactions(app: Office) -> None:
     assert concurrently(app, writers, per_writer) == []
     assert len(list(logged_events(app))) == writers * per_writer * 3
     assert verify_store(app) == []
+
+
+def test_the_saved_callbacks_hear_each_committed_save_once(app: Office) -> None:
+    """Grouped or alone (with recorder arguments), a save that committed is told to the
+    `saved` callbacks with its events and aggregates; a refused one is not; a callback that
+    fails does not make a committed save fail."""
+    heard: list[tuple[list[str], list[object]]] = []
+    app.saved.append(lambda processing: heard.append(
+        ([type(e).__name__ for e in processing.events], list(processing.aggregates))))
+    app.saved.append(lambda processing: 1 / 0)
+    dossier = Dossier("7-TB/TU")
+    dossier.note("Thụ lý hồ sơ")
+    app.save(dossier)  # the group commit
+    assert heard == [(["Opened", "Noted"], [dossier.id])]
+    assert concurrently(app, writers=4, per_writer=2) == []
+    assert len(heard) == 9 and all(names == ["Opened", "Noted", "Noted"]
+                                   for names, _ in heard[1:])
+    with pytest.raises(IntegrityError):
+        app.save(Dossier("7-TB/TU"))  # the number is taken: nothing committed
+    assert len(heard) == 9
+    alone = app.repository.get(dossier.id)
+    alone.note("Chuyển Thường trực")
+    app.save(alone, inbox=[])  # recorder arguments: saved alone, not grouped
+    assert heard[-1] == (["Noted"], [dossier.id])

@@ -30,3 +30,20 @@ def test_commits_within_the_gap_are_answered_by_one_call_when_it_ends() -> None:
         assert len(calls) == 2  # one call for the whole burst
 
     asyncio.run(scenario())
+
+
+def test_the_foreign_only_callbacks_skip_the_process_s_own_commits() -> None:
+    """A notification from one of the process's own writers (`own`) calls the callbacks
+    that hear every commit, not the `foreign_only` ones; one from another server process,
+    or of unknown origin (after a reconnection), calls both."""
+    heard: list[str] = []
+    listener = LogListener("postgresql://dondoc@127.0.0.1:1/none", "stored_events")
+    listener.own = {4242}.__contains__
+    listener.on_commit(lambda: heard.append("every"))
+    listener.on_commit(lambda: heard.append("foreign"), foreign_only=True)
+    listener._wake(4242)
+    assert heard == ["every"]
+    listener._wake(777)
+    assert heard == ["every", "every", "foreign"]
+    listener._wake(None)
+    assert heard[3:] == ["every", "foreign"]

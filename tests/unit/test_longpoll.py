@@ -103,6 +103,17 @@ def test_a_waiter_older_than_the_remembered_changes_looks_again() -> None:
     asyncio.run(scenario())
 
 
+def test_a_process_told_of_every_commit_looks_unwoken_at_its_longer_fallback_only_while_told() -> None:
+    changes = Changes()
+    assert changes.fallback(0.2) == 0.2  # told of nothing: the short look
+    listening = {"now": True}
+    changes.told_of_commits(lambda: listening["now"], 1.0)
+    assert changes.fallback(0.2) == 1.0
+    assert changes.fallback(600.0) == 600.0  # never more often than without it
+    listening["now"] = False  # the listener lost its connection: commits may go unheard
+    assert changes.fallback(0.2) == 0.2
+
+
 def test_the_document_declares_the_wait_headers_and_the_304_of_every_get() -> None:
     from fastapi import Header
     from fastapi.testclient import TestClient

@@ -45,10 +45,11 @@ def tokens(tmp_path: Path) -> Tokens:
     return Tokens.create(tmp_path)
 
 
-async def _serving(url: str, tokens: Tokens, body, *, follower: bool = False) -> None:
+async def _serving(url: str, tokens: Tokens, body, *, follower: bool = False,
+                   settings: Settings | None = None) -> None:
     """Run `body(client)` against the service's API with its log listener running (and, if
     `follower`, the board's follower, unwoken never: only a commit's wake moves it)."""
-    service = bootstrap(Settings(store_url=url), auth=tokens.auth())
+    service = bootstrap(settings or Settings(store_url=url), auth=tokens.auth())
     commits = service.parts["commits"]
     stop = asyncio.Event()
     workers = [asyncio.create_task(commits.run(stop))]
@@ -203,6 +204,19 @@ def record_progress_elsewhere(url: str, task_id: str, unit_id: str) -> None:
         app.close()
 
 
+def count_histories(app: TasksApp, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times a task's history is read (each look of a waiting history query)."""
+    looks = {"history": 0}
+    history = app.history
+
+    def counted(task_id: str):
+        looks["history"] += 1
+        return history(task_id)
+
+    monkeypatch.setattr(app, "history", counted)
+    return looks
+
+
 async def until(condition, deadline: float = 60) -> None:
     ends = asyncio.get_running_loop().time() + deadline
     while not condition():
@@ -228,14 +242,7 @@ def test_a_waiting_query_is_looked_at_again_only_when_what_it_reads_changes(
     async def body(client: httpx.AsyncClient) -> None:
         service = client.service
         app, projection = service.parts["app"], service.parts["projection"]
-        looks = {"history": 0}
-        history = app.history
-
-        def counted(task_id: str):
-            looks["history"] += 1
-            return history(task_id)
-
-        monkeypatch.setattr(app, "history", counted)
+        looks = count_histories(app, monkeypatch)
         await asyncio.to_thread(react_elsewhere, postgres_database, notice)
         listed = await client.get("/tasks", params={"directive_id": mine},
                                   headers={**office, "Prefer": "wait=0"})
@@ -262,3 +269,102 @@ def test_a_waiting_query_is_looked_at_again_only_when_what_it_reads_changes(
         assert answer.json()[-1]["type"] == "TaskProgressRecorded"
 
     asyncio.run(_serving(postgres_database, tokens, body, follower=True))
+
+
+def react_here(service, event) -> None:
+    """The service's own consumer reacts: a save of this process, which it tells of by name."""
+    d = delivery(event)
+    assert service.parts["app"].react(d, InboxEntry("dondoc-tasks", d.event_id, d.topic,
+                                                    d.partition, d.offset))
+
+
+def test_the_process_s_own_saves_wake_the_queries_they_concern_by_name(
+        postgres_database: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer of this process reacts to a notice and records a claim: the waiting
+    queries these saves concern answer at once — though no follower of the board runs, it
+    would not be woken for them anyway (its own commits are not another process's), and
+    nothing looks unwoken (the fallback far longer than the waits) — and a waiting query they
+    do not concern is not run again."""
+    monkeypatch.setattr(longpoll, "FALLBACK", NEVER)
+    monkeypatch.setattr(longpoll, "MIN_GAP", 0.0)
+    office = tokens.headers("office")
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+    notice = issued([item("1", "BTG", by_date(date(2018, 6, 29)))], directive_id=mine)
+    later = issued([item("1", "UBND", by_date(date(2018, 9, 28)))], directive_id=other,
+                   number="21-TB/TU")
+
+    async def body(client: httpx.AsyncClient) -> None:
+        service = client.service
+        app, projection = service.parts["app"], service.parts["projection"]
+        follower_wakes = {"n": 0}
+        monkeypatch.setattr(projection, "wake",
+                            lambda: follower_wakes.__setitem__("n", follower_wakes["n"] + 1))
+        looks = count_histories(app, monkeypatch)
+        await asyncio.to_thread(react_here, service, notice)
+        listed = await client.get("/tasks", params={"directive_id": mine},
+                                  headers={**office, "Prefer": "wait=0"})
+        task_id = listed.json()["items"][0]["task_id"]
+        first = await client.get(f"/tasks/{task_id}/history", headers={**office, "Prefer": "wait=0"})
+        empty = await client.get("/tasks", params={"directive_id": other},
+                                 headers={**office, "Prefer": "wait=0"})
+        assert empty.json()["items"] == [] and looks["history"] == 1
+        waiting_history = asyncio.create_task(client.get(f"/tasks/{task_id}/history", headers={
+            **office, "If-None-Match": first.headers["etag"], "Prefer": "wait=60"}))
+        waiting_list = asyncio.create_task(client.get("/tasks", params={"directive_id": other},
+            headers={**office, "If-None-Match": empty.headers["etag"], "Prefer": "wait=60"}))
+        await until(lambda: looks["history"] == 2 and service.parts["changes"].requests_waiting == 2)
+
+        await asyncio.to_thread(react_here, service, later)
+        answered = await asyncio.wait_for(waiting_list, 30)
+        assert answered.status_code == 200
+        assert [t["lead_unit_id"] for t in answered.json()["items"]] == ["UBND"]
+        assert looks["history"] == 2 and not waiting_history.done()  # not its task
+
+        await asyncio.to_thread(record_progress_here, service, task_id)
+        answer = await asyncio.wait_for(waiting_history, 30)
+        assert answer.status_code == 200
+        assert answer.json()[-1]["type"] == "TaskProgressRecorded"
+        assert looks["history"] == 3  # once for its own task's change, not for the other's
+        assert follower_wakes["n"] == 0
+
+    asyncio.run(_serving(postgres_database, tokens, body))
+
+
+def record_progress_here(service, task_id: str) -> None:
+    from dondoc_contracts import Actor, Role
+    from dondoc_contracts.values import ClaimedStatus
+    from dondoc_tasks.application.commands import RecordProgress
+
+    service.parts["app"].record_progress(
+        task_id, RecordProgress(status_claimed=ClaimedStatus.IN_PROGRESS, progress="Đang làm"),
+        Actor(id="BTG.a", role=Role.UNIT, unit_id="BTG"))
+
+
+def test_a_lost_wake_is_answered_by_the_fallback_look(
+        postgres_database: str, tokens: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The named wake of the process's own saves is broken (its `saved` callbacks gone), the
+    listener hears the commit but leaves it to them (its own), the follower never looks
+    unwoken: the waiting query's own look, every `log_poll_seconds` while the process is
+    told of commits, still answers."""
+    monkeypatch.setattr(longpoll, "MIN_GAP", 0.0)
+    office = tokens.headers("office")
+    directive_id = str(uuid.uuid4())
+    notice = issued([item("1", "BTG", by_date(date(2018, 6, 29)))], directive_id=directive_id)
+
+    async def body(client: httpx.AsyncClient) -> None:
+        service = client.service
+        service.parts["app"].saved.clear()
+        changes = service.parts["changes"]
+        assert changes.fallback(longpoll.FALLBACK) == 0.5  # told of commits: the longer look
+        query = {"directive_id": directive_id}
+        empty = await client.get("/tasks", params=query, headers={**office, "Prefer": "wait=0"})
+        waiting = asyncio.create_task(client.get("/tasks", params=query, headers={
+            **office, "If-None-Match": empty.headers["etag"], "Prefer": "wait=60"}))
+        await until(lambda: changes.requests_waiting == 1)
+        await asyncio.to_thread(react_here, service, notice)
+        answer = await asyncio.wait_for(waiting, 30)
+        assert answer.status_code == 200
+        assert [t["lead_unit_id"] for t in answer.json()["items"]] == ["BTG"]
+
+    asyncio.run(_serving(postgres_database, tokens, body, follower=True,
+                         settings=Settings(store_url=postgres_database, log_poll_seconds=0.5)))

@@ -62,6 +62,10 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
                  tracking_table_name: str = "notification_tracking") -> None:
         super().__init__(datastore, events_table_name=events_table_name,
                          tracking_table_name=tracking_table_name)
+        #: the server processes (backend pids) of this recorder's connections that saved
+        #: events: a commit notification (`NOTIFY`, see `logwake`) from one of them is this
+        #: process's own save, which its `saved` callbacks were told of by name
+        self.writer_pids: set[int] = set()
         schema = Identifier(self.datastore.schema)
         self.chain_table = chain_table_for(events_table_name)
         chain_t, inbox_t, outbox_t = (Identifier(self.chain_table), Identifier(INBOX_TABLE),
@@ -114,6 +118,7 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
+        self.writer_pids.add(curs.connection.info.backend_pid)  # before the commit notifies
         entries = _entries(kwargs.get("inbox"))
         if entries:
             curs.executemany(self._insert_inbox, [_inbox_row(e) for e in entries])

@@ -18,8 +18,9 @@ Saves that carry recorder arguments (an inbox entry, a tracking record) are not 
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from dondoc_platform import metrics
+
+log = logging.getLogger(__name__)
 
 
 def collected(*objs: Any, **kwargs: Any) -> ProcessingEvent[Any]:
@@ -74,7 +77,10 @@ class GroupCommit:
     def save(self, *objs: Any) -> None:
         """Record the objects' pending events in the next transaction; raise what the
         store raised for them (IntegrityError on a concurrent change)."""
-        processing = collected(*objs)
+        self.save_collected(collected(*objs))
+
+    def save_collected(self, processing: ProcessingEvent[Any]) -> None:
+        """`save` of events already collected (`collected`)."""
         if not processing.events:
             return
         mine = _Pending([self.app.mapper.to_stored_event(e) for e in processing.events])
@@ -138,21 +144,38 @@ class GroupCommit:
 
 class GroupCommitting:
     """Mixin for an eventsourcing Application: `save()` without recorder arguments goes
-    through a GroupCommit; with them (an inbox entry) straight to the store."""
+    through a GroupCommit; with them (an inbox entry) straight to the store.
+
+    `saved` callbacks are told of every save of this process once it has committed, with
+    what it saved (`ProcessingEvent`: the events and their aggregates), in the saving
+    thread: a process's waiting queries wake for what its own reactions and commands
+    changed (`longpoll.Changes`), by name, instead of at every commit of the log."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.group_commit = GroupCommit(self)  # type: ignore[arg-type]
+        self.saved: list[Callable[[ProcessingEvent[Any]], None]] = []
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        if kwargs or not self.group_commit.usable():
-            return self._save_alone(*objs, **kwargs)
-        self.group_commit.save(*objs)
-        return None
-
-    def _save_alone(self, *objs: Any, **kwargs: Any) -> Any:
-        """eventsourcing's `Application.save` (9.5), its events gathered by `collected`."""
         processing = collected(*objs, **kwargs)
+        if kwargs or not self.group_commit.usable():
+            recordings = self._save_collected(processing)
+        else:
+            self.group_commit.save_collected(processing)
+            recordings = None
+        if processing.events:
+            self._tell_saved(processing)
+        return recordings
+
+    def _tell_saved(self, processing: ProcessingEvent[Any]) -> None:
+        for callback in self.saved:
+            try:
+                callback(processing)
+            except Exception:  # noqa: BLE001 - the save has committed: a listener's fault is not its error
+                log.exception("telling of a save failed")
+
+    def _save_collected(self, processing: ProcessingEvent[Any]) -> Any:
+        """eventsourcing's `Application.save` (9.5), its events gathered by `collected`."""
         recordings = self._record(processing)  # type: ignore[attr-defined]
         self._take_snapshots(processing)  # type: ignore[attr-defined]
         self._notify(recordings)  # type: ignore[attr-defined]

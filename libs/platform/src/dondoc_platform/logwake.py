@@ -7,6 +7,11 @@ outbox relay, the read models, the watchers — so that a command saved by an AP
 a consumer of another process) is relayed and applied at once instead of at the next poll.
 The followers keep a slow poll as the fallback (a lost connection, a notification missed
 while reconnecting, SQLite): waking only makes them look sooner, it never replaces looking.
+
+A notification carries the server process (backend pid) that committed. A callback
+registered with `foreign_only` is called only for commits of other processes (and after a
+reconnection, when what was missed is unknown): this process tells of its own saves by
+name (`GroupCommitting.saved`), so what waits on a key need not run at each of them.
 """
 
 from __future__ import annotations
@@ -35,27 +40,41 @@ class LogListener:
         self.channel = channel
         self.retry = retry
         self.check_stop_every = check_stop_every
-        self.callbacks: list[Callable[[], None]] = []
+        self.callbacks: list[tuple[Callable[[], None], bool]] = []
         self.listening = asyncio.Event()  # set while a LISTEN is in place (tests wait on it)
+        #: whether a backend pid is one of this process's writers (`foreign_only` callbacks
+        #: are not called for their commits)
+        self.own: Callable[[int], bool] = lambda pid: False
 
     @classmethod
     def for_app(cls, app: Application, store_url: str, **options: float) -> LogListener:
         """The listener of `app`'s event log (on SQLite: one that waits for `stop` only)."""
-        return cls(store_url, getattr(app.recorder, "channel_name", ""), **options)
+        listener = cls(store_url, getattr(app.recorder, "channel_name", ""), **options)
+        writers = getattr(app.recorder, "writer_pids", None)
+        if writers is not None:
+            listener.own = writers.__contains__
+        return listener
 
     @property
     def enabled(self) -> bool:
         return self.url.kind == "postgres" and bool(self.channel)
 
-    def on_commit(self, callback: Callable[[], None], *, at_most_every: float = 0.0) -> None:
+    def on_commit(self, callback: Callable[[], None], *, at_most_every: float = 0.0,
+                  foreign_only: bool = False) -> None:
         """Call `callback` (in the event loop, quickly: set an event) after each commit, or
         at most every `at_most_every` seconds: a commit within that time of the last call is
         answered by one call when it ends (under load a follower then takes several commits
-        in one round, as its poll did, instead of one round per commit)."""
-        self.callbacks.append(_Paced(callback, at_most_every) if at_most_every > 0 else callback)
+        in one round, as its poll did, instead of one round per commit). `foreign_only`: not
+        for this process's own commits (`own`), which it tells of itself."""
+        paced = _Paced(callback, at_most_every) if at_most_every > 0 else callback
+        self.callbacks.append((paced, foreign_only))
 
-    def _wake(self) -> None:
-        for callback in self.callbacks:
+    def _wake(self, pid: int | None = None) -> None:
+        """Call the callbacks for a commit of server process `pid` (None: unknown)."""
+        own = pid is not None and self.own(pid)
+        for callback, foreign_only in self.callbacks:
+            if own and foreign_only:
+                continue
             try:
                 callback()
             except Exception:  # noqa: BLE001 - one follower's fault must not deafen the others
@@ -79,8 +98,9 @@ class LogListener:
                     self.listening.set()
                     self._wake()  # whatever was committed while nobody listened
                     while not stop.is_set():
-                        async for _ in conn.notifies(timeout=self.check_stop_every, stop_after=1):
-                            self._wake()
+                        async for notification in conn.notifies(timeout=self.check_stop_every,
+                                                                stop_after=1):
+                            self._wake(notification.pid)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the database may be away: the polls carry on

@@ -9,7 +9,9 @@ wait with `304 Not Modified`. It re-runs the same query, under the same caller, 
 process learns that something was committed (`Changes.notify`: a commit on the service's
 log, a consumer's batch applied), at most once every `min_gap` seconds per waiting request;
 a process told of nothing (SQLite, an API replica without a listener) looks again every
-`fallback` seconds. So authorisation, secrecy, filters, pagination and the ETag are the
+`fallback` seconds; one told of every commit (`Changes.told_of_commits`: its own saves by
+name, the others' by its log listener) only every few seconds, the net for a lost wake. So
+authorisation, secrecy, filters, pagination and the ETag are the
 query's own: the middleware only compares answers. An endpoint may declare what its answer
 is made of (`reads(request, "task:T")`); the request is then looked at again only when a
 change names one of those keys (or names nothing), not at every commit of the process.
@@ -24,6 +26,7 @@ import asyncio
 import hashlib
 import json
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,6 +69,23 @@ class Changes:
         self._recent: deque[tuple[int, frozenset[str]]] = deque(maxlen=remembered)
         self._waiters: list[tuple[frozenset[str] | None, asyncio.Event]] = []
         self.requests_waiting = 0  # from their first look to their answer (`WaitForChange`)
+        self._told: Callable[[], bool] | None = None
+        self._told_fallback = FALLBACK
+
+    def told_of_commits(self, told: Callable[[], bool], fallback: float) -> None:
+        """While `told()`, this process hears of every commit that may change its queries'
+        answers through `notify` (its own saves by name; other processes' commits through
+        its log listener): its waiting queries then look again unwoken only every
+        `fallback` seconds (never more often than without it), the safety net for a wake
+        lost on the way rather than the way answers come. When `told()` turns false (the
+        listener lost its connection) they look at the short interval again."""
+        self._told, self._told_fallback = told, fallback
+
+    def fallback(self, default: float) -> float:
+        """How long a waiting query waits unwoken before it looks again."""
+        if self._told is not None and self._told():
+            return max(default, self._told_fallback)
+        return default
 
     @property
     def waiting(self) -> bool:
@@ -197,7 +217,6 @@ class WaitForChange:
             await self.app(scope, receive, send)
             return
         min_gap = MIN_GAP if self.min_gap is None else self.min_gap
-        fallback = FALLBACK if self.fallback is None else self.fallback
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (wait or 0.0)
         applied = [(b"preference-applied", f"wait={wait:g}".encode())] if wait is not None else []
@@ -231,6 +250,8 @@ class WaitForChange:
                 await asyncio.sleep(max(0.0, min(left, started + min_gap - loop.time())))
                 left = deadline - loop.time()
                 if left > 0:
+                    fallback = self.changes.fallback(
+                        FALLBACK if self.fallback is None else self.fallback)
                     told = asyncio.ensure_future(
                         self.changes.wait(generation, min(left, fallback), interest))
                     done, _ = await asyncio.wait({told, disconnected},

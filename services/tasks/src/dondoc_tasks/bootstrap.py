@@ -72,20 +72,37 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None,
     watcher = DeadlineWatcher(app, projection, engine, clock, poll=settings.watcher_poll_seconds)
     commits = wake_on_commit(app, url, poll_seconds=settings.log_poll_seconds, relay=relay,
                              projections=(projection,))
-    # the queries waiting for their answer to change (`Prefer: wait`): those that declared
-    # what they read (a task, a directive's tasks: `longpoll.reads`) look again when a
-    # catch-up of the board applied a change of it; the others at every commit too. While
-    # some wait, a commit wakes the board's follower within MIN_GAP: one catch-up for all
-    # of them (and those of the queries meanwhile are shared: `SharedRound`)
+    # the queries waiting for their answer to change (`Prefer: wait`) declare what they read
+    # (a task, a directive's tasks: `longpoll.reads`) and look again when it changes:
+    # - this process's own saves (the consumer's reactions, the commands, the watcher) name
+    #   the tasks and directives they changed as they commit (`board.saved_keys`): a waiting
+    #   query concerned looks again, its look catching the board up; the others do not;
+    # - another process's commit (an API replica's command) is heard by the log listener,
+    #   unnamed: while queries wait, the board's follower catches up within MIN_GAP, one
+    #   catch-up for all of them, and the keys it applied wake the concerned ones;
+    # - unwoken, a waiting query looks again every `log_poll_seconds` while the listener
+    #   listens (the net for a lost wake), every `longpoll.FALLBACK` when it does not.
     changes = Changes()
     projection.touched.append(lambda keys: changes.notify(*keys))
-    commits.on_commit(lambda: changes.notify(COMMIT))
+
+    def tell_saved(processing: Any) -> None:
+        keys = board.saved_keys(processing.events, processing.aggregates)
+        if keys is None:
+            changes.notify()  # a task whose directive is not known here: anything may change
+        elif keys:
+            changes.notify(*keys)
+        else:
+            changes.notify(COMMIT)  # nothing on the board: the undeclared queries only
+
+    app.saved.append(tell_saved)
+    commits.on_commit(lambda: changes.notify(COMMIT), foreign_only=True)
 
     def catch_up_for_the_waiting() -> None:
         if changes.waiting:
             projection.wake()
 
-    commits.on_commit(catch_up_for_the_waiting, at_most_every=MIN_GAP)
+    commits.on_commit(catch_up_for_the_waiting, at_most_every=MIN_GAP, foreign_only=True)
+    changes.told_of_commits(commits.listening.is_set, settings.log_poll_seconds)
 
     producer: dict[str, Any] = {}
 

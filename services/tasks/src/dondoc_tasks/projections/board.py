@@ -8,7 +8,8 @@ moments only and never walks every task.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -121,6 +122,25 @@ def directive_key(directive_id: str) -> str:
     return f"directive:{directive_id}"
 
 
+def saved_keys(events: Sequence[Any], aggregates: Mapping[Any, Any]) -> frozenset[str] | None:
+    """What a save of this process will change on the board, named as `apply` names it
+    (`task_key`, `directive_key`), for the queries waiting on them (`longpoll.Changes`);
+    None when a task's directive is not known here (anything may have changed)."""
+    keys: set[str] = set()
+    for event in events:
+        if not isinstance(event, Task.Event):
+            continue  # ledgers, known units, the calendar: not on the board
+        keys.add(task_key(str(event.originator_id)))
+        if isinstance(event, Task.Assigned):
+            keys.add(directive_key(event.directive_id))
+            continue
+        task = aggregates.get(event.originator_id)
+        if task is None:
+            return None
+        keys.add(directive_key(task.directive_id))
+    return frozenset(keys)
+
+
 def apply(conn: sa.Connection, events: Sequence[Any],
           hold_seconds: float = HISTORY_HOLD_SECONDS) -> set[str]:
     """Apply `events` to the board; returns what they changed (`task_key`, `directive_key`),
@@ -133,8 +153,8 @@ def apply(conn: sa.Connection, events: Sequence[Any],
 
     def insert_assigned() -> None:
         if assigned:
-            conn.execute(tasks.insert(), assigned)
-            conn.execute(parties.insert(), assigned_parties)
+            insert_rows(conn, tasks, assigned)
+            insert_rows(conn, parties, assigned_parties)
             assigned.clear()
             assigned_parties.clear()
 
@@ -210,6 +230,45 @@ def apply(conn: sa.Connection, events: Sequence[Any],
         conn.execute(tasks.update().where(tasks.c.task_id == task_id).values(**values))
     insert_assigned()
     return touched
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` into `table` in one statement. On PostgreSQL the statement is the same
+    whatever the number of rows, and has one parameter: the rows as a JSON document, made
+    into the table's rows by the server (`json_populate_recordset`), so psycopg parses the
+    statement once and has one value to send (`json.dumps`, in C). A multi-row `VALUES`
+    has a parameter per value: psycopg parses again at every execution a statement of more
+    than 50 (it caches only the shorter ones) and adapts each value in Python, and arrays
+    (`unnest`) are dumped element by element in Python too. Elsewhere (SQLite),
+    SQLAlchemy's multi-row insert. A JSON column's None is stored as SQL NULL here (JSON
+    null through SQLAlchemy): both read back as None, and no query tells them apart."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    conn.exec_driver_sql(_json_insert(table, conn.dialect), (json.dumps(rows, default=_json_value),))
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # with its offset: the server keeps the instant
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not a value of the board: {type(value).__name__}")
+
+
+_JSON_INSERTS: dict[str, str] = {}
+
+
+def _json_insert(table: sa.Table, dialect: Any) -> str:
+    statement = _JSON_INSERTS.get(table.name)
+    if statement is None:
+        quote = dialect.identifier_preparer.quote
+        name = dialect.identifier_preparer.format_table(table)
+        columns = ", ".join(quote(c.name) for c in table.columns)
+        statement = _JSON_INSERTS[table.name] = (
+            f"INSERT INTO {name} ({columns}) SELECT {columns} "
+            f"FROM json_populate_recordset(NULL::{name}, %s::json)")
+    return statement
 
 
 def _iso(day: date | None) -> str | None:
