@@ -206,8 +206,10 @@ class BulkReader:
                      if starts.get(tp, 0) < end}
         if not remaining:
             return
-        consumer.assign([confluent_kafka.TopicPartition(topic, partition, starts.get(
-            TopicPartition(topic, partition), 0)) for topic, partition in remaining])
+        assignment = [confluent_kafka.TopicPartition(topic, partition, starts.get(
+            TopicPartition(topic, partition), 0)) for topic, partition in remaining]
+        consumer.assign(assignment)
+        consumer.resume(assignment)  # paused when an earlier range ended there
         eof = confluent_kafka.KafkaError._PARTITION_EOF
         deadline = time.monotonic() + self.stall_seconds
         while remaining:

@@ -1,0 +1,162 @@
+"""The rebuild's bulk reader (librdkafka) on the real broker: every record of a range
+exactly once, byte for byte what aiokafka reads of the same range; and a clear error in
+bounded time, never a short read, when the broker is gone or holds less than asked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from dondoc.dev import Stack, StackConfig
+from dondoc.dev.process import free_port
+from dondoc_platform.kafka import TopicSpec, ensure_topics
+
+from dondoc_analytics.adapters import kafka
+from services.analytics.tests.support import new_prefix
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+
+
+async def write(bootstrap: str, sends: list[tuple[str, int, bytes | None, list]]) -> None:
+    """As our relays write: an idempotent producer, acks from all replicas."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=b"k", partition=partition,
+                                       headers=headers)
+                   for topic, partition, value, headers in sends]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def record(topic: str, partition: int, n: int) -> tuple[str, int, bytes | None, list]:
+    """Records unlike each other: Vietnamese and binary values, a header without a value,
+    bytes that are not UTF-8, no headers at all, a record without a value."""
+    value = None if n % 11 == 5 else f"Báo cáo số {n} – đơn vị Sở Nội vụ".encode() * (n % 4 + 1)
+    headers = [] if n % 7 == 3 else [
+        ("ce_id", f"tasks:{partition}:{n}".encode()), ("ce_audithash", bytes([n % 256, 0xFF, 0x00])),
+        ("empty", None if n % 2 else b""), ("tên", "Hà Nội".encode())]
+    return topic, partition, value, headers
+
+
+async def aiokafka_read(bootstrap, starts, ends) -> list:
+    consumer = kafka.reader(bootstrap)
+    await consumer.start()
+    try:
+        return [r async for batch in kafka.read_range(consumer, starts, ends) for r in batch]
+    finally:
+        await kafka.close(consumer)
+
+
+def by_partition(records) -> dict[tuple[str, int], list]:
+    out: dict[tuple[str, int], list] = defaultdict(list)
+    for r in records:
+        out[r.topic, r.partition].append(
+            (r.offset, [(key, value) for key, value in (r.headers or ())], r.value))
+    return dict(out)
+
+
+async def test_a_range_is_read_whole_once_and_byte_for_byte_as_aiokafka_reads_it(
+        kafka_bootstrap: str) -> None:
+    prefix = new_prefix()
+    topics = [f"{prefix}a", f"{prefix}b", f"{prefix}c"]
+    await ensure_topics(kafka_bootstrap, [TopicSpec(t, PARTITIONS) for t in topics])
+    counts = {(topics[0], 0): 120, (topics[0], 1): 45, (topics[0], 2): 0,  # one left empty
+              (topics[1], 0): 1, (topics[1], 1): 300, (topics[1], 2): 77,
+              (topics[2], 0): 64, (topics[2], 1): 0, (topics[2], 2): 9}
+    await write(kafka_bootstrap, [record(t, p, n) for (t, p), count in counts.items()
+                                  for n in range(count)])
+    ends = {TopicPartition(t, p): count for (t, p), count in counts.items()}
+    ends[TopicPartition(topics[1], 1)] = 181  # ends in the middle of a partition
+    ends[TopicPartition(topics[2], 0)] = 1
+    starts = {TopicPartition(topics[0], 0): 17, TopicPartition(topics[1], 2): 76}
+
+    reader = kafka.bulk_reader(kafka_bootstrap)
+    await reader.start()
+    try:
+        batches = [batch async for batch in reader.read_range(starts, ends, max_records=50)]
+        whole = [r async for batch in reader.read_range({}, ends, max_records=50) for r in batch]
+    finally:
+        await reader.stop()
+
+    assert all(0 < len(batch) <= 50 for batch in batches)
+    mine = by_partition(r for batch in batches for r in batch)
+    for tp, end in ends.items():
+        offsets = [offset for offset, _, _ in mine.get((tp.topic, tp.partition), [])]
+        assert offsets == list(range(starts.get(tp, 0), end)), (tp, offsets[:3], offsets[-3:])
+    assert mine == by_partition(await aiokafka_read(kafka_bootstrap, starts, ends))
+    assert by_partition(whole) == by_partition(await aiokafka_read(kafka_bootstrap, {}, ends))
+    sample = mine[topics[0], 1]
+    assert any(value is None for _, _, value in sample)
+    assert any(headers == [] for _, headers, _ in sample)
+    assert any(("empty", None) in headers for _, headers, _ in sample)
+    assert sum(len(records) for records in mine.values()) == sum(
+        end - starts.get(tp, 0) for tp, end in ends.items())
+
+
+async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_read(
+        kafka_bootstrap: str) -> None:
+    topic = f"{new_prefix()}short"
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic, 2)])
+    await write(kafka_bootstrap, [record(topic, p, n) for p in (0, 1) for n in range(30)])
+    ends = {TopicPartition(topic, 0): 30, TopicPartition(topic, 1): 31}  # one past the log's end
+    reader = kafka.bulk_reader(kafka_bootstrap, stall_seconds=20)
+    await reader.start()
+    read: list = []
+    try:
+        with pytest.raises(kafka.BulkReadError, match=rf"{topic}\[1\] ends at offset 30, before the 31"):
+            async for batch in reader.read_range({}, ends):
+                read.extend(batch)
+    finally:
+        await reader.stop()
+    assert len(read) <= 60
+
+
+async def test_an_unreachable_broker_is_named_in_bounded_time(unused_tcp_port: int) -> None:
+    reader = kafka.bulk_reader(f"127.0.0.1:{unused_tcp_port}", stall_seconds=2)
+    with pytest.raises(kafka.BulkReadError, match=f"127.0.0.1:{unused_tcp_port} did not answer"):
+        await asyncio.wait_for(reader.start(), 30)
+    assert reader.consumer is None
+
+
+async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: Path) -> None:
+    """A broker of the test's own, stopped after the first batch: the read raises (within
+    its stall time), it does not end quietly with what it had."""
+    base = StackConfig.from_env()
+    stack = Stack(StackConfig(state_dir=tmp_path / "stack", cache_dir=base.cache_dir,
+                              kafka_port=free_port(), kafka_controller_port=free_port(),
+                              postgres_port=free_port(), prometheus_port=free_port()))
+    try:
+        await asyncio.to_thread(stack.up, ["kafka"], report=lambda line: None)
+        bootstrap = stack.kafka.address()
+        topic = "dondoc.tasks.v1"
+        await ensure_topics(bootstrap, [TopicSpec(topic, 1)])
+        await write(bootstrap, [(topic, 0, bytes(4096), [("n", str(n).encode())])
+                                for n in range(3000)])
+        # small fetches, a small queue: most of the log is still at the broker when it stops
+        reader = kafka.bulk_reader(bootstrap, stall_seconds=5, **{
+            "fetch.max.bytes": 64 * 1024, "max.partition.fetch.bytes": 64 * 1024,
+            "message.max.bytes": 32 * 1024,
+            "queued.min.messages": 1, "queued.max.messages.kbytes": 64})
+        await reader.start()
+        read = 0
+        try:
+            with pytest.raises(kafka.BulkReadError, match=rf"no record .* left: {topic}\[0\] at"):
+                async with asyncio.timeout(120):
+                    async for batch in reader.read_range({}, {TopicPartition(topic, 0): 3000},
+                                                         max_records=10):
+                        if not read:
+                            await asyncio.to_thread(stack.kafka.stop)
+                        read += len(batch)
+        finally:
+            await reader.stop()
+        assert 0 < read < 3000
+    finally:
+        await asyncio.to_thread(stack.discard, report=lambda line: None)
