@@ -101,6 +101,43 @@ async def test_a_range_is_read_whole_once_and_byte_for_byte_as_aiokafka_reads_it
         end - starts.get(tp, 0) for tp, end in ends.items())
 
 
+async def test_transaction_markers_and_aborted_records_are_read_as_aiokafka_reads_them(
+        kafka_bootstrap: str) -> None:
+    """Our producers are idempotent, not transactional; a log written in transactions all
+    the same (markers take offsets no record has; aborted records stay in the log) is read
+    as the aiokafka reader reads it: uncommitted isolation, every record once, a range
+    ending on or just past a marker complete, nothing past its end."""
+    topic = f"{new_prefix()}tx"
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic, 1)])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap,
+                                transactional_id=f"{topic}-writer")
+    await producer.start()
+    try:
+        for n, commit in enumerate([True, False, True, True]):
+            await producer.begin_transaction()
+            for i in range(5):
+                await producer.send_and_wait(topic, *record(topic, 0, 10 * n + i)[2:3],
+                                             key=b"k", partition=0,
+                                             headers=record(topic, 0, 10 * n + i)[3])
+            await (producer.commit_transaction() if commit else producer.abort_transaction())
+    finally:
+        await producer.stop()
+    # 4 × (5 records + a marker): the markers at 5, 11, 17, 23, the log's end at 24
+    (end,) = (await kafka.end_offsets(kafka_bootstrap, [topic])).values()
+    assert end == 24
+    reader = kafka.bulk_reader(kafka_bootstrap, stall_seconds=20)
+    await reader.start()
+    try:
+        for ends in (24, 23, 18, 17, 12, 6, 3):
+            tps = {TopicPartition(topic, 0): ends}
+            mine = [r async for batch in reader.read_range({}, tps) for r in batch]
+            theirs = await aiokafka_read(kafka_bootstrap, {}, tps)
+            assert by_partition(mine) == by_partition(theirs), ends
+            assert [r.offset for r in mine] == [o for o in range(ends) if o % 6 != 5], ends
+    finally:
+        await reader.stop()
+
+
 async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_read(
         kafka_bootstrap: str) -> None:
     topic = f"{new_prefix()}short"
