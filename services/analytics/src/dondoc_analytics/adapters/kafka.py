@@ -165,7 +165,7 @@ class BulkReader:
                  **options: Any) -> None:
         self.bootstrap = bootstrap
         self.stall_seconds = stall_seconds
-        self.errors: list[str] = []
+        self.last_error: str | None = None  # librdkafka retries below us; we name it
         self.config: dict[str, Any] = {
             "bootstrap.servers": bootstrap, "group.id": "dondoc-analytics-bulk",
             "client.id": "dondoc-analytics-bulk", "enable.auto.commit": False,
@@ -173,7 +173,7 @@ class BulkReader:
             "isolation.level": "read_uncommitted", "check.crcs": True,
             "fetch.max.bytes": 32 * 1024 * 1024, "max.partition.fetch.bytes": 4 * 1024 * 1024,
             "queued.max.messages.kbytes": 64 * 1024,
-            "error_cb": lambda error: self.errors.append(str(error)), **options}
+            "error_cb": self._note, **options}
         self.consumer: confluent_kafka.Consumer | None = None
 
     async def start(self) -> None:
@@ -191,8 +191,11 @@ class BulkReader:
             consumer, self.consumer = self.consumer, None
             await asyncio.to_thread(consumer.close)
 
+    def _note(self, error: confluent_kafka.KafkaError) -> None:
+        self.last_error = str(error)
+
     def _last_error(self) -> str:
-        return f"last client error: {self.errors[-1]}" if self.errors else "no client error"
+        return f"last client error: {self.last_error}" if self.last_error else "no client error"
 
     async def read_range(self, starts: Mapping[TopicPartition, int],
                          ends: Mapping[TopicPartition, int], *, max_records: int = 5000,
