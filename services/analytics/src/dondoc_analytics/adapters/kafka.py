@@ -6,11 +6,6 @@ events (`dondoc_consumer_positions`, via `SqlInbox`): they, not a consumer group
 say where a generation stands. So a generation's consumer assigns itself every partition and
 seeks to its recorded positions; a rebuilt generation starts exactly where its bulk load
 ended; and `--wait` compares the broker's end offsets with these positions.
-
-The rebuild's bulk loaders read the whole log through `BulkReader` (librdkafka, through
-confluent-kafka): aiokafka's fetch decoding in Python cost several microseconds per record,
-the largest single item of the rebuild's CPU (docs/adr/0011). Everything else here, the
-live consumers included, stays on aiokafka.
 """
 
 from __future__ import annotations
@@ -18,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-import confluent_kafka
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -107,11 +101,19 @@ def caught_up(ends: Mapping[TopicPartition, int], positions: Mapping[TopicPartit
     return lag(ends, positions) == 0
 
 
+class RangeReadError(RuntimeError):
+    """A range could not be read whole: a partition's log ends before the range does, or
+    no record came for `stall_seconds` while the range was incomplete (the broker
+    stopped, or cannot be reached). Never a short read: a rebuild that meets it switches
+    to nothing."""
+
+
 async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int],
                      ends: Mapping[TopicPartition, int], *, max_records: int = 5000,
-                     ) -> AsyncIterator[Sequence[Any]]:
+                     stall_seconds: float = 30.0) -> AsyncIterator[Sequence[Any]]:
     """Every record from `starts` (inclusive) to `ends` (exclusive), in batches; each
-    partition's records in offset order."""
+    partition's records in offset order. Raises `RangeReadError` rather than end short
+    or wait forever (aiokafka itself retries a lost broker without end)."""
     wanted = {tp: end for tp, end in ends.items() if starts.get(tp, 0) < end}
     if not wanted:
         return
@@ -119,6 +121,7 @@ async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition,
     for tp in wanted:
         consumer.seek(tp, starts.get(tp, 0))
     remaining = set(wanted)
+    deadline = time.monotonic() + stall_seconds
     while remaining:
         batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=max_records)
         out = []
@@ -127,139 +130,24 @@ async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition,
             out.extend(r for r in records if r.offset < end)
             if records and records[-1].offset >= end - 1:
                 remaining.discard(tp)
+        positions = {}
         for tp in list(remaining):
-            if await consumer.position(tp) >= wanted[tp]:
+            positions[tp] = await consumer.position(tp)
+            if positions[tp] >= wanted[tp]:
                 remaining.discard(tp)
         if out:
+            deadline = time.monotonic() + stall_seconds
             yield out
-
-
-class Record(NamedTuple):
-    """A record as the bulk reader yields it: the attributes the loaders read, named as
-    aiokafka's `ConsumerRecord` names them."""
-
-    topic: str
-    partition: int
-    offset: int
-    headers: Sequence[tuple[str, bytes | None]]
-    value: bytes | None
-
-
-class BulkReadError(RuntimeError):
-    """The range could not be read whole: the broker is unreachable, stopped answering,
-    holds fewer records than asked for, or refused a fetch. Never a short read."""
-
-
-class BulkReader:
-    """Reads ranges of offsets for the rebuild's bulk loaders with librdkafka: the same
-    records in the same order per partition as `read_range` over an aiokafka `reader`
-    (uncommitted records included, as aiokafka's default isolation reads them; our producers
-    are idempotent, not transactional; CRCs checked), at a fraction of its CPU per record.
-
-    No group: it is assigned its partitions and commits nothing (librdkafka wants a
-    `group.id` all the same; it is never joined). It waits at most `stall_seconds` for a
-    record when the range is not complete, then raises `BulkReadError`, naming the
-    partitions left and the last error the client saw."""
-
-    def __init__(self, bootstrap: str, *, stall_seconds: float = 30.0,
-                 **options: Any) -> None:
-        self.bootstrap = bootstrap
-        self.stall_seconds = stall_seconds
-        self.last_error: str | None = None  # librdkafka retries below us; we name it
-        self.config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap, "group.id": "dondoc-analytics-bulk",
-            "client.id": "dondoc-analytics-bulk", "enable.auto.commit": False,
-            "enable.auto.offset.store": False, "enable.partition.eof": True,
-            "isolation.level": "read_uncommitted", "check.crcs": True,
-            "fetch.max.bytes": 32 * 1024 * 1024, "max.partition.fetch.bytes": 4 * 1024 * 1024,
-            "queued.max.messages.kbytes": 64 * 1024,
-            "error_cb": self._note, **options}
-        self.consumer: confluent_kafka.Consumer | None = None
-
-    async def start(self) -> None:
-        """Connect, or raise `BulkReadError` within `stall_seconds`."""
-        self.consumer = confluent_kafka.Consumer(self.config)
-        try:
-            await asyncio.to_thread(self.consumer.list_topics, timeout=self.stall_seconds)
-        except confluent_kafka.KafkaException as error:
-            await self.stop()
-            raise BulkReadError(f"Kafka at {self.bootstrap} did not answer in "
-                                f"{self.stall_seconds:g} s: {error}; {self._last_error()}") from None
-
-    async def stop(self) -> None:
-        if self.consumer is not None:
-            consumer, self.consumer = self.consumer, None
-            await asyncio.to_thread(consumer.close)
-
-    def _note(self, error: confluent_kafka.KafkaError) -> None:
-        self.last_error = str(error)
-
-    def _last_error(self) -> str:
-        return f"last client error: {self.last_error}" if self.last_error else "no client error"
-
-    async def read_range(self, starts: Mapping[TopicPartition, int],
-                         ends: Mapping[TopicPartition, int], *, max_records: int = 5000,
-                         ) -> AsyncIterator[list[Record]]:
-        """Every record from `starts` (inclusive) to `ends` (exclusive), in batches of at
-        most `max_records`; each partition's records in offset order."""
-        consumer = self.consumer
-        if consumer is None:
-            raise RuntimeError("BulkReader.read_range before start()")
-        remaining = {(tp.topic, tp.partition): end for tp, end in ends.items()
-                     if starts.get(tp, 0) < end}
-        if not remaining:
-            return
-        assignment = [confluent_kafka.TopicPartition(topic, partition, starts.get(
-            TopicPartition(topic, partition), 0)) for topic, partition in remaining]
-        consumer.assign(assignment)
-        consumer.resume(assignment)  # paused when an earlier range ended there
-        eof = confluent_kafka.KafkaError._PARTITION_EOF
-        deadline = time.monotonic() + self.stall_seconds
-        while remaining:
-            messages = await asyncio.to_thread(consumer.consume, max_records, 0.5)
-            out = []
-            done = []
-            for message in messages:
-                error = message.error()
-                key = (message.topic(), message.partition())
-                end = remaining.get(key)
-                if error is not None:
-                    if error.code() != eof:
-                        raise BulkReadError(f"reading {key[0]}[{key[1]}]: {error}")
-                    if end is not None:
-                        if message.offset() < end:  # the log ends before the range does
-                            raise BulkReadError(
-                                f"{key[0]}[{key[1]}] ends at offset {message.offset()}, "
-                                f"before the {end} asked for")
-                        del remaining[key]
-                        done.append(key)
-                    continue
-                if end is None:  # past the end of a partition already complete
-                    continue
-                offset = message.offset()
-                if offset < end:
-                    out.append(Record(key[0], key[1], offset, message.headers() or (),
-                                      message.value()))
-                if offset >= end - 1:
-                    del remaining[key]
-                    done.append(key)
-            if done:  # fetch no further there
-                consumer.pause([confluent_kafka.TopicPartition(*key) for key in done])
-            if out:
-                deadline = time.monotonic() + self.stall_seconds
-                yield out
-            elif remaining and time.monotonic() >= deadline:
-                left = ", ".join(
-                    f"{tp.topic}[{tp.partition}] at {tp.offset} of {remaining[tp.topic, tp.partition]}"
-                    for tp in consumer.position([confluent_kafka.TopicPartition(*key)
-                                                 for key in sorted(remaining)]))
-                raise BulkReadError(f"no record from Kafka at {self.bootstrap} for "
-                                    f"{self.stall_seconds:g} s; left: {left}; {self._last_error()}")
-
-
-def bulk_reader(bootstrap: str, **options: Any) -> BulkReader:
-    """The reader of the rebuild's bulk loaders (see `BulkReader`)."""
-    return BulkReader(bootstrap, **options)
+            continue
+        for tp in remaining:  # read up to the log's end, which is before the range's
+            end_of_log = consumer.highwater(tp)
+            if end_of_log is not None and positions[tp] >= end_of_log:
+                raise RangeReadError(f"{tp.topic}[{tp.partition}] ends at offset {end_of_log}, "
+                                     f"before the {wanted[tp]} asked for")
+        if remaining and time.monotonic() >= deadline:
+            left = ", ".join(f"{tp.topic}[{tp.partition}] at {positions[tp]} of {wanted[tp]}"
+                             for tp in sorted(remaining))
+            raise RangeReadError(f"no record from Kafka for {stall_seconds:g} s; left: {left}")
 
 
 async def wait_until(condition, *, timeout: float, interval: float = 0.1) -> bool:

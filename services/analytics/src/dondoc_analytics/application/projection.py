@@ -74,10 +74,10 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     tasks = LoadedTasks() if fold else None
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
-    consumer = kafka.bulk_reader(bootstrap)
+    consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:
-        async for records in consumer.read_range({}, ends, max_records=chunk):
+        async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
             for record in records:
                 last[record.topic, record.partition] = record.offset
                 try:

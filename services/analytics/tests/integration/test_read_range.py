@@ -1,6 +1,8 @@
-"""The rebuild's bulk reader (librdkafka) on the real broker: every record of a range
-exactly once, byte for byte what aiokafka reads of the same range; and a clear error in
-bounded time, never a short read, when the broker is gone or holds less than asked."""
+"""Reading a range of offsets (`kafka.read_range`: the rebuild's loaders, its switch,
+`audit verify`'s Kafka copies) on the real broker: every record of the range exactly once,
+byte for byte as written, transaction markers and aborted records as the uncommitted
+isolation reads them; and a clear error in bounded time, never a short read and never a
+wait without end, when the broker stops or holds less than the range."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from dondoc.dev import Stack, StackConfig
 from dondoc.dev.process import free_port
@@ -46,13 +49,17 @@ def record(topic: str, partition: int, n: int) -> tuple[str, int, bytes | None, 
     return topic, partition, value, headers
 
 
-async def aiokafka_read(bootstrap, starts, ends) -> list:
+async def batches_of(bootstrap, starts, ends, **options) -> list[list]:
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:
-        return [r async for batch in kafka.read_range(consumer, starts, ends) for r in batch]
+        return [batch async for batch in kafka.read_range(consumer, starts, ends, **options)]
     finally:
         await kafka.close(consumer)
+
+
+async def read(bootstrap, starts, ends, **options) -> list:
+    return [r for batch in await batches_of(bootstrap, starts, ends, **options) for r in batch]
 
 
 def by_partition(records) -> dict[tuple[str, int], list]:
@@ -63,7 +70,7 @@ def by_partition(records) -> dict[tuple[str, int], list]:
     return dict(out)
 
 
-async def test_a_range_is_read_whole_once_and_byte_for_byte_as_aiokafka_reads_it(
+async def test_a_range_is_read_whole_once_and_byte_for_byte_as_written(
         kafka_bootstrap: str) -> None:
     prefix = new_prefix()
     topics = [f"{prefix}a", f"{prefix}b", f"{prefix}c"]
@@ -71,42 +78,35 @@ async def test_a_range_is_read_whole_once_and_byte_for_byte_as_aiokafka_reads_it
     counts = {(topics[0], 0): 120, (topics[0], 1): 45, (topics[0], 2): 0,  # one left empty
               (topics[1], 0): 1, (topics[1], 1): 300, (topics[1], 2): 77,
               (topics[2], 0): 64, (topics[2], 1): 0, (topics[2], 2): 9}
-    await write(kafka_bootstrap, [record(t, p, n) for (t, p), count in counts.items()
-                                  for n in range(count)])
+    sends = [record(t, p, n) for (t, p), count in counts.items() for n in range(count)]
+    await write(kafka_bootstrap, sends)
+    written = {key: [(n, headers, value) for n, (_, _, value, headers) in enumerate(
+        s for s in sends if s[:2] == key)] for key in counts}
     ends = {TopicPartition(t, p): count for (t, p), count in counts.items()}
     ends[TopicPartition(topics[1], 1)] = 181  # ends in the middle of a partition
     ends[TopicPartition(topics[2], 0)] = 1
     starts = {TopicPartition(topics[0], 0): 17, TopicPartition(topics[1], 2): 76}
 
-    reader = kafka.bulk_reader(kafka_bootstrap)
-    await reader.start()
-    try:
-        batches = [batch async for batch in reader.read_range(starts, ends, max_records=50)]
-        whole = [r async for batch in reader.read_range({}, ends, max_records=50) for r in batch]
-    finally:
-        await reader.stop()
-
+    batches = await batches_of(kafka_bootstrap, starts, ends, max_records=50)
     assert all(0 < len(batch) <= 50 for batch in batches)
     mine = by_partition(r for batch in batches for r in batch)
     for tp, end in ends.items():
         offsets = [offset for offset, _, _ in mine.get((tp.topic, tp.partition), [])]
         assert offsets == list(range(starts.get(tp, 0), end)), (tp, offsets[:3], offsets[-3:])
-    assert mine == by_partition(await aiokafka_read(kafka_bootstrap, starts, ends))
-    assert by_partition(whole) == by_partition(await aiokafka_read(kafka_bootstrap, {}, ends))
+        assert mine.get((tp.topic, tp.partition), []) == written.get(
+            (tp.topic, tp.partition), [])[starts.get(tp, 0):end], tp
     sample = mine[topics[0], 1]
     assert any(value is None for _, _, value in sample)
     assert any(headers == [] for _, headers, _ in sample)
     assert any(("empty", None) in headers for _, headers, _ in sample)
-    assert sum(len(records) for records in mine.values()) == sum(
-        end - starts.get(tp, 0) for tp, end in ends.items())
 
 
-async def test_transaction_markers_and_aborted_records_are_read_as_aiokafka_reads_them(
+async def test_transaction_markers_and_aborted_records_are_read_with_the_uncommitted_isolation(
         kafka_bootstrap: str) -> None:
     """Our producers are idempotent, not transactional; a log written in transactions all
     the same (markers take offsets no record has; aborted records stay in the log) is read
-    as the aiokafka reader reads it: uncommitted isolation, every record once, a range
-    ending on or just past a marker complete, nothing past its end."""
+    with the uncommitted isolation: every record once, a range ending on or just past a
+    marker complete, nothing past its end."""
     topic = f"{new_prefix()}tx"
     await ensure_topics(kafka_bootstrap, [TopicSpec(topic, 1)])
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap,
@@ -125,17 +125,11 @@ async def test_transaction_markers_and_aborted_records_are_read_as_aiokafka_read
     # 4 × (5 records + a marker): the markers at 5, 11, 17, 23, the log's end at 24
     (end,) = (await kafka.end_offsets(kafka_bootstrap, [topic])).values()
     assert end == 24
-    reader = kafka.bulk_reader(kafka_bootstrap, stall_seconds=20)
-    await reader.start()
-    try:
-        for ends in (24, 23, 18, 17, 12, 6, 3):
-            tps = {TopicPartition(topic, 0): ends}
-            mine = [r async for batch in reader.read_range({}, tps) for r in batch]
-            theirs = await aiokafka_read(kafka_bootstrap, {}, tps)
-            assert by_partition(mine) == by_partition(theirs), ends
-            assert [r.offset for r in mine] == [o for o in range(ends) if o % 6 != 5], ends
-    finally:
-        await reader.stop()
+    for ends in (24, 23, 18, 17, 12, 6, 3):
+        mine = await read(kafka_bootstrap, {}, {TopicPartition(topic, 0): ends}, max_records=4)
+        assert [r.offset for r in mine] == [o for o in range(ends) if o % 6 != 5], ends
+        assert [r.value for r in mine] == [
+            record(topic, 0, 10 * (o // 6) + o % 6)[2] for o in range(ends) if o % 6 != 5], ends
 
 
 async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_read(
@@ -144,23 +138,24 @@ async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_re
     await ensure_topics(kafka_bootstrap, [TopicSpec(topic, 2)])
     await write(kafka_bootstrap, [record(topic, p, n) for p in (0, 1) for n in range(30)])
     ends = {TopicPartition(topic, 0): 30, TopicPartition(topic, 1): 31}  # one past the log's end
-    reader = kafka.bulk_reader(kafka_bootstrap, stall_seconds=20)
-    await reader.start()
-    read: list = []
+    got: list = []
+    consumer = kafka.reader(kafka_bootstrap)
+    await consumer.start()
     try:
-        with pytest.raises(kafka.BulkReadError, match=rf"{topic}\[1\] ends at offset 30, before the 31"):
-            async for batch in reader.read_range({}, ends):
-                read.extend(batch)
+        with pytest.raises(kafka.RangeReadError, match=rf"{topic}\[1\] ends at offset 30, before the 31"):
+            async with asyncio.timeout(60):  # raised at once, not after the stall time
+                async for batch in kafka.read_range(consumer, {}, ends, stall_seconds=600):
+                    got.extend(batch)
     finally:
-        await reader.stop()
-    assert len(read) <= 60
+        await kafka.close(consumer)
+    assert len(got) <= 60
 
 
-async def test_an_unreachable_broker_is_named_in_bounded_time(unused_tcp_port: int) -> None:
-    reader = kafka.bulk_reader(f"127.0.0.1:{unused_tcp_port}", stall_seconds=2)
-    with pytest.raises(kafka.BulkReadError, match=f"127.0.0.1:{unused_tcp_port} did not answer"):
-        await asyncio.wait_for(reader.start(), 30)
-    assert reader.consumer is None
+async def test_an_unreachable_broker_fails_the_reader_s_start(unused_tcp_port: int) -> None:
+    consumer = kafka.reader(f"127.0.0.1:{unused_tcp_port}", request_timeout_ms=5000)
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(consumer.start(), 60)
+    await kafka.close(consumer)
 
 
 async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: Path) -> None:
@@ -177,23 +172,22 @@ async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: P
         await ensure_topics(bootstrap, [TopicSpec(topic, 1)])
         await write(bootstrap, [(topic, 0, bytes(4096), [("n", str(n).encode())])
                                 for n in range(3000)])
-        # small fetches, a small queue: most of the log is still at the broker when it stops
-        reader = kafka.bulk_reader(bootstrap, stall_seconds=5, **{
-            "fetch.max.bytes": 64 * 1024, "max.partition.fetch.bytes": 64 * 1024,
-            "message.max.bytes": 32 * 1024,
-            "queued.min.messages": 1, "queued.max.messages.kbytes": 64})
-        await reader.start()
+        # small fetches: most of the log is still at the broker when it stops
+        consumer = kafka.reader(bootstrap, max_partition_fetch_bytes=64 * 1024,
+                                fetch_max_bytes=64 * 1024)
+        await consumer.start()
         read = 0
         try:
-            with pytest.raises(kafka.BulkReadError, match=rf"no record .* left: {topic}\[0\] at"):
-                async with asyncio.timeout(120):
-                    async for batch in reader.read_range({}, {TopicPartition(topic, 0): 3000},
-                                                         max_records=10):
+            with pytest.raises(kafka.RangeReadError, match=rf"no record .* left: {topic}\[0\] at"):
+                async with asyncio.timeout(60):
+                    async for batch in kafka.read_range(
+                            consumer, {}, {TopicPartition(topic, 0): 3000}, max_records=10,
+                            stall_seconds=5):
                         if not read:
                             await asyncio.to_thread(stack.kafka.stop)
                         read += len(batch)
         finally:
-            await reader.stop()
+            await kafka.close(consumer)
         assert 0 < read < 3000
     finally:
         await asyncio.to_thread(stack.discard, report=lambda line: None)
