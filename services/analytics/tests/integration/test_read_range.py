@@ -143,7 +143,7 @@ async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_re
     await consumer.start()
     try:
         with pytest.raises(kafka.RangeReadError, match=rf"{topic}\[1\] ends at offset 30, before the 31"):
-            async with asyncio.timeout(60):  # raised at once, not after the stall time
+            async with asyncio.timeout(60):  # raised in seconds, not after the stall time
                 async for batch in kafka.read_range(consumer, {}, ends, stall_seconds=600):
                     got.extend(batch)
     finally:

@@ -108,6 +108,11 @@ class RangeReadError(RuntimeError):
     to nothing."""
 
 
+#: how long a partition must stay read to its end, below the range's end, to be called short:
+#: a leader just elected may answer with a high watermark behind its predecessor's for a moment
+SHORT_LOG_SECONDS = 5.0
+
+
 async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int],
                      ends: Mapping[TopicPartition, int], *, max_records: int = 5000,
                      stall_seconds: float = 30.0) -> AsyncIterator[Sequence[Any]]:
@@ -122,6 +127,7 @@ async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition,
         consumer.seek(tp, starts.get(tp, 0))
     remaining = set(wanted)
     deadline = time.monotonic() + stall_seconds
+    short_since: dict[TopicPartition, float] = {}
     while remaining:
         batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=max_records)
         out = []
@@ -136,12 +142,15 @@ async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition,
             if positions[tp] >= wanted[tp]:
                 remaining.discard(tp)
         if out:
-            deadline = time.monotonic() + stall_seconds
             yield out
+            deadline = time.monotonic() + stall_seconds  # the wait, not the caller's work
             continue
+        now = time.monotonic()
         for tp in remaining:  # read up to the log's end, which is before the range's
             end_of_log = consumer.highwater(tp)
-            if end_of_log is not None and positions[tp] >= end_of_log:
+            if end_of_log is None or positions[tp] < end_of_log:
+                short_since.pop(tp, None)
+            elif now - short_since.setdefault(tp, now) >= SHORT_LOG_SECONDS:
                 raise RangeReadError(f"{tp.topic}[{tp.partition}] ends at offset {end_of_log}, "
                                      f"before the {wanted[tp]} asked for")
         if remaining and time.monotonic() >= deadline:
