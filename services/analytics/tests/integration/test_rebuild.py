@@ -106,6 +106,7 @@ async def test_a_rebuild_while_events_arrive_ends_equal_and_never_blanks(parts, 
             assert _compare(a.name, left, a, right, b) == []
         for a in (live.events, live.tasks, live.task_periods, live.reports, live.unit_versions):
             assert left.execute(sa.select(sa.func.count()).select_from(a)).scalar() > 0
+        assert s.generation_shape(right, report.generation) == s.generation_shape(left, old)
 
 
 async def test_a_build_that_fails_half_way_is_never_read_and_is_dropped_whole(

@@ -132,6 +132,8 @@ async def live_then_rebuilt(parts):
     with parts.engine.connect() as left, parts.engine.connect() as right:
         for a, b in zip(left_tables.all(), right_tables.all(), strict=True):
             assert _compare(a.name, left, a, right, b) == []
+        # the same tables too: columns, types, NOT NULL, keys, indexes, logged
+        assert s.generation_shape(right, built.generation) == s.generation_shape(left, live)
     return built, left_tables
 
 

@@ -73,9 +73,8 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
     with engine.begin() as conn:
         if bulk and conn.dialect.name == "postgresql":
             keyless = (tables.events, tables.tasks, tables.task_periods)
-            _without_primary_key(tables.events).create(conn)
-            for table in (tables.tasks, tables.task_periods):
-                _without_primary_key(table, keep_not_null=True).create(conn)
+            for table in keyless:
+                _without_primary_key(table).create(conn)
             for table in tables.all():
                 if table not in keyless:
                     table.create(conn)
@@ -86,9 +85,12 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
     return generation, tables_of(generation)
 
 
-def _without_primary_key(table: sa.Table, *, keep_not_null: bool = False) -> sa.Table:
+def _without_primary_key(table: sa.Table) -> sa.Table:
+    """The table without its key, every other column as it is (NOT NULL and defaults kept:
+    the switched generation must be the table a live one is)."""
     return sa.Table(table.name, sa.MetaData(),
-                    *[sa.Column(c.name, c.type, nullable=c.nullable if keep_not_null else True)
+                    *[sa.Column(c.name, c.type, nullable=c.nullable,
+                                server_default=c.server_default.arg if c.server_default else None)
                       for c in table.columns])
 
 
