@@ -11,8 +11,9 @@ SIGTERM) or `--seconds` pass. WAL written (`pg_stat_wal`) is reported for the sa
 
 Statements are grouped by `--classify`'s rules (the rebuild's phases by default): a COPY
 into, an index or key on, an INSERT into a table named `an<g>_<name>` is charged to its
-base name, so generations compare. A sample attributes the whole interval to the state
-seen at its end: short statements are approximate, phases of seconds are not.
+base name, so generations compare. A sample attributes the whole interval to the statement
+seen at its end (or, if the backend is idle by then, to the one seen at its start): short
+statements are approximate, phases of seconds are not.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ _ACTIVITY = """
 SELECT a.pid, a.backend_type, a.state, coalesce(l.query, a.query)
 FROM pg_stat_activity AS a LEFT JOIN pg_stat_activity AS l ON l.pid = a.leader_pid
 """
+_BETWEEN = ("(idle)", "(idle in transaction)")
 _WAL = "SELECT wal_records, wal_fpi, wal_bytes::bigint FROM pg_stat_wal"
 
 
@@ -129,12 +131,14 @@ def main() -> None:
                 if now is None:
                     continue
                 seen.add(pid)
-                label = labels.get(pid, "(other process)")
-                before, _ = last.get(pid, (now, label))
+                label = seen_as = labels.get(pid, "(other process)")
+                before, previous = last.get(pid, (now, label))
+                if label in _BETWEEN and previous not in _BETWEEN:
+                    label = previous  # a statement ended since the last look: its CPU
                 cpu_by[label] += now - before
                 if now > before:
                     wall_by[label] += args.interval
-                last[pid] = (now, label)
+                last[pid] = (now, seen_as)
             ended = set(last) - seen
             now_reaped = _reaped(args.postmaster, tick)
             # an ended process's CPU after its last sample: charged to what it was doing
