@@ -168,7 +168,7 @@ class PostgresCluster:
         os.chmod(self.data_dir, 0o700)
         # text compares in code-point order, as C.UTF-8 does, but by memcmp with abbreviated
         # keys: PostgreSQL sorts (keys, indexes) of C.UTF-8 through strcoll, about twice as
-        # slow (docs/OPERATIONS.md, "PostgreSQL settings"); character classes stay UTF-8
+        # slow (docs/OPERATIONS.md, "The analytics database"); character classes stay UTF-8
         result = self._run(
             [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
              "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--lc-collate=C", "--no-instructions"],
