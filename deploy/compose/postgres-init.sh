@@ -8,10 +8,14 @@ set -euo pipefail
 for service in ${DONDOC_SERVICES:?}; do
   var="DONDOC_${service^^}_DB_PASSWORD"
   password="${!var:?${var} is not set}"
+  # the analytics read models: text in code-point order, compared by memcmp (the rebuild's
+  # keys and indexes sort about twice as fast as under a linguistic collation)
+  locale=""
+  if [ "$service" = analytics ]; then locale="LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"; fi
   psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
-    -v role="dondoc_${service}" -v password="$password" <<'SQL'
+    -v role="dondoc_${service}" -v password="$password" -v locale="$locale" <<'SQL'
 CREATE ROLE :"role" LOGIN PASSWORD :'password';
-CREATE DATABASE :"role" OWNER :"role" ENCODING 'UTF8' TEMPLATE template0;
+CREATE DATABASE :"role" OWNER :"role" ENCODING 'UTF8' TEMPLATE template0 :locale;
 REVOKE ALL ON DATABASE :"role" FROM PUBLIC;
 SQL
 done

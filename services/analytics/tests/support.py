@@ -197,3 +197,42 @@ def reviewed(report_id: str, unit_id: str, on: date, outcome: Verdict, revision:
     return ev.ReportReviewed(
         occurred_at=at(on, 10), actor=OFFICE, report_id=report_id, cycle_id=f"c-{year}",
         unit_id=unit_id, revision=revision, outcome=outcome, reviewed_on=on, lines=lines)
+
+
+_PG_SHAPE = """
+SELECT c.relname, c.relpersistence, c.reloptions, a.attname, format_type(a.atttypid, a.atttypmod),
+       a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attcollation::regcollation::text,
+       a.attstorage
+FROM pg_class AS c JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef AS d ON d.adrelid = c.oid AND d.adnum = a.attnum
+WHERE c.relname LIKE %(pattern)s AND c.relkind = 'r' ORDER BY c.relname, a.attnum
+"""
+_PG_INDEXES = """
+SELECT c.relname, i.relname, pg_get_indexdef(x.indexrelid), x.indisprimary, i.relpersistence,
+       coalesce(k.conname, '')
+FROM pg_index AS x JOIN pg_class AS c ON c.oid = x.indrelid JOIN pg_class AS i ON i.oid = x.indexrelid
+LEFT JOIN pg_constraint AS k ON k.conindid = x.indexrelid
+WHERE c.relname LIKE %(pattern)s ORDER BY c.relname, i.relname
+"""
+
+
+def generation_shape(conn: sa.Connection, generation: int) -> list[tuple]:
+    """What a generation's tables are, its name taken out: columns (type, NOT NULL, default,
+    collation, storage), keys, indexes, constraints, and on PostgreSQL whether each table and
+    index is logged (`relpersistence`) and its storage options. Two generations equal in
+    shape are interchangeable behind the views."""
+    prefix = f"an{generation}_"
+
+    def bare(value):
+        return value.replace(prefix, "an?_") if isinstance(value, str) else value
+
+    if conn.dialect.name == "postgresql":
+        pattern = {"pattern": prefix.replace("_", r"\_") + "%"}
+        rows = [*conn.exec_driver_sql(_PG_SHAPE, pattern), *conn.exec_driver_sql(_PG_INDEXES, pattern)]
+    else:
+        rows = []
+        for name, sql in conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE name LIKE ? ESCAPE '\\' ORDER BY name",
+                (prefix.replace("_", r"\_") + "%",)):
+            rows.append((name, " ".join((sql or "").split())))
+    return [tuple(bare(v) if not isinstance(v, list) else tuple(v) for v in row) for row in rows]

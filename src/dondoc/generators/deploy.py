@@ -438,8 +438,10 @@ def _database(service: str) -> dict[str, Any]:
             "instances": 3,
             "imageName": POSTGRES_IMAGE,
             "primaryUpdateStrategy": "unsupervised",
-            "bootstrap": {"initdb": {"database": owner, "owner": owner,
-                                     "encoding": "UTF8", "localeCollate": "C.UTF-8",
+            "bootstrap": {"initdb": {"database": owner, "owner": owner, "encoding": "UTF8",
+                                     # code-point order either way; "C" sorts by memcmp
+                                     # (the analytics rebuild's keys and indexes)
+                                     "localeCollate": "C" if service == "analytics" else "C.UTF-8",
                                      "localeCType": "C.UTF-8"}},
             "postgresql": {"parameters": {"max_connections": "200", "shared_buffers": "256MB",
                                           "timezone": "Asia/Ho_Chi_Minh"}},

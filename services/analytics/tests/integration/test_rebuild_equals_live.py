@@ -132,6 +132,8 @@ async def live_then_rebuilt(parts):
     with parts.engine.connect() as left, parts.engine.connect() as right:
         for a, b in zip(left_tables.all(), right_tables.all(), strict=True):
             assert _compare(a.name, left, a, right, b) == []
+        # the same tables too: columns, types, NOT NULL, keys, indexes, logged
+        assert s.generation_shape(right, built.generation) == s.generation_shape(left, live)
     return built, left_tables
 
 
@@ -184,6 +186,29 @@ async def test_tasks_whose_events_span_loaders_are_derived_from_the_events_table
             await publisher.producer.send_and_wait(
                 target, value=value, key=key, headers=headers,
                 partition=next(spread) if target == topic else None)
+    built, _ = await live_then_rebuilt(parts)
+
+    assert built.tasks_folded_by_loaders is False
+    with parts.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            gens.tables_of(built.generation).task_periods)).scalar() > 0
+
+
+async def test_a_fold_the_events_key_does_not_confirm_is_rolled_back_and_derived_again(
+        parts, kafka_bootstrap, prefix, monkeypatch) -> None:
+    """PostgreSQL keys the loaders' tasks while the events key is built, betting that the
+    repeats it drops are those the loaders saw; when they are not (an event repeated across
+    two loaders' partitions, here told by the events key), the tasks' keys and indexes are
+    rolled back and the tasks derived again from the events table: still equal to live."""
+    events = history(4, tasks=60, reports=5)
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher:
+        await publisher.publish(events)
+    restore = gens.restore_events_key
+
+    def one_more_repeat(conn, tables) -> int:
+        return restore(conn, tables) + 1
+
+    monkeypatch.setattr(gens, "restore_events_key", one_more_repeat)
     built, _ = await live_then_rebuilt(parts)
 
     assert built.tasks_folded_by_loaders is False

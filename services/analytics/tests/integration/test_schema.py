@@ -47,3 +47,30 @@ def test_starters_racing_on_a_fresh_database_agree_on_one_generation(read_url: s
     finally:
         for made in parts:
             made.engine.dispose()
+
+
+def test_a_database_collating_through_strcoll_is_named_at_start(new_postgres_database, caplog) -> None:
+    """The rebuild's sorts want LC_COLLATE 'C' (docs/OPERATIONS.md): a read-model database
+    made otherwise is named in a warning when the service starts; a C one is not."""
+    import psycopg
+
+    url = new_postgres_database()
+    admin = url.rpartition("/")[0] + "/postgres"
+    names = {"C": url.rpartition("/")[2] + "_c", "C.UTF-8": url.rpartition("/")[2] + "_u"}
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for collation, name in names.items():
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE '{collation}' "
+                         "LC_CTYPE 'C.UTF-8'")
+    try:
+        for collation, name in names.items():
+            caplog.clear()
+            parts = Parts(Settings(store_url=f"{url.rpartition('/')[0]}/{name}"))
+            parts.ensure_schema()
+            parts.engine.dispose()
+            named = [r for r in caplog.records if "collates text as" in r.getMessage()]
+            assert bool(named) is (collation != "C"), collation
+            assert all("'C.UTF-8'" in r.getMessage() for r in named)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -16,7 +16,7 @@ import asyncio
 import gc
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -360,15 +360,7 @@ class Projection:
         positions = [{"consumer": name, "topic": tp.topic, "partition": tp.partition,
                       "kafka_offset": offset} for tp, offset in last.items()]
         if self.engine.dialect.name == "postgresql":
-            with self.engine.begin() as conn:
-                _sort_memory(conn)
-                repeated = gens.restore_events_key(conn, tables)
-            sure = folded_for_sure(loaded, repeated)
-            if not sure:
-                log.warning("analytics rebuild: the loaders' fold of the tasks is not sure "
-                            "(a task's events in two loaders' partitions, or an event repeated "
-                            "across them); deriving the tasks from the events table")
-            self._derive_side_by_side(tables, refold=not sure)
+            repeated, sure = self._derive_side_by_side(tables, loaded)
             with self.engine.begin() as conn:  # only once every derived table is complete
                 if positions:
                     conn.execute(POSITIONS.insert(), positions)
@@ -383,43 +375,83 @@ class Projection:
         self._tidy(tables, tables.all())
         return repeated, False
 
-    def _derive_side_by_side(self, tables, *, refold: bool) -> None:
+    def _derive_side_by_side(self, tables, loaded: Sequence[Loaded]) -> tuple[int, bool]:
         """PostgreSQL: the derived tables in two transactions at once, each on a connection
-        of its own: the keys and indexes of the tasks and their periods, then the events
-        table's secondary indexes, and beside them the other derived tables (they read the
-        events table while its indexes are built: reads and index builds do not lock each
-        other out). The loaders wrote the tasks and their periods already, unless `refold`:
-        then they are derived again here from the events table (`Projector.derive_tasks`,
-        the live consumer's fold). Each table's indexes are built once it is filled, in one
-        sort, and each side tidies its own tables once committed, while the other may still
-        work. Nothing reads the generation before its positions are recorded, after both."""
-        chains = {"tasks": (tables.tasks, tables.task_periods, tables.events),
-                  "the_rest": (tables.reports, tables.directives, tables.event_tasks,
-                               tables.report_reviews, tables.unit_versions)}
+        of its own, both cores busy from the start:
 
-        def tasks(conn: sa.Connection) -> None:
-            if refold:
-                conn.exec_driver_sql(
-                    f'TRUNCATE "{tables.task_periods.name}", "{tables.tasks.name}"')
-                Projector(tables).derive_tasks(conn)
-            gens.restore_task_keys(conn, tables)
+        - the events' side: their key (dropping repeated deliveries), committed, then their
+          two secondary indexes;
+        - the tasks' side: the keys and indexes of the tasks and periods the loaders folded,
+          kept only if the events key confirms the fold (`folded_for_sure`: the repeats it
+          dropped are those the loaders saw), else rolled back and derived again from the
+          events table (`Projector.derive_tasks`, the live consumer's fold); then, once the
+          events key is committed, the other derived tables (`setbased.derive_the_rest`:
+          reads and index builds do not lock each other out).
 
-        def the_rest(conn: sa.Connection) -> None:
-            setbased.derive_the_rest(conn, tables)
+        Each table's indexes are built once it is filled, in one sort, and each side tidies
+        its tables once committed. Nothing reads the generation before its positions are
+        recorded, after both. Returns the repeats dropped and whether the fold was kept."""
+        keyed: Future[int] = Future()  # the events key, committed: the repeats it dropped
+        hopeful = folded_for_sure(loaded, sum(part.repeats for part in loaded))
+        task_tables = (tables.tasks, tables.task_periods)
+        the_rest = (tables.reports, tables.directives, tables.event_tasks, tables.report_reviews,
+                    tables.unit_versions)
 
-        def run(job: Callable[[sa.Connection], None]) -> None:
-            started = time.perf_counter()
+        def indexed(job: Callable[[sa.Connection], None], which: Sequence[sa.Table]) -> None:
             with self.engine.begin() as conn:
                 _sort_memory(conn)
                 job(conn)
-                for table in chains[job.__name__]:
+                for table in which:
                     tables.create_indexes(conn, table)
-            self._tidy(tables, chains[job.__name__])
-            log.info("analytics rebuild: %s in %.1f s", job.__name__, time.perf_counter() - started)
+            self._tidy(tables, which)
 
+        def events_side() -> None:
+            try:
+                with self.engine.begin() as conn:
+                    _sort_memory(conn)
+                    repeated = gens.restore_events_key(conn, tables)
+            except BaseException as e:
+                keyed.set_exception(e)
+                raise
+            keyed.set_result(repeated)
+            indexed(lambda conn: None, (tables.events,))
+
+        def refold(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(f'TRUNCATE "{tables.task_periods.name}", "{tables.tasks.name}"')
+            Projector(tables).derive_tasks(conn)
+            gens.restore_task_keys(conn, tables)
+
+        def tasks_side() -> bool:
+            sure = False
+            if hopeful:  # the loaders' fold, optimistically: most rebuilds keep it
+                with self.engine.connect() as conn:
+                    with conn.begin() as transaction:
+                        _sort_memory(conn)
+                        gens.restore_task_keys(conn, tables)
+                        for table in task_tables:
+                            tables.create_indexes(conn, table)
+                        sure = folded_for_sure(loaded, keyed.result())
+                        if not sure:
+                            transaction.rollback()
+                if sure:
+                    self._tidy(tables, task_tables)
+            if not sure:
+                keyed.result()  # the fold again reads the events, their repeats dropped
+                log.warning("analytics rebuild: the loaders' fold of the tasks is not sure "
+                            "(a task's events in two loaders' partitions, or an event repeated "
+                            "across them); deriving the tasks from the events table")
+                indexed(refold, task_tables)
+            keyed.result()
+            indexed(lambda conn: setbased.derive_the_rest(conn, tables), the_rest)
+            return sure
+
+        started = time.perf_counter()
         with ThreadPoolExecutor(2, thread_name_prefix="derive") as pool:
-            for done in [pool.submit(run, job) for job in (tasks, the_rest)]:
-                done.result()
+            events, tasks = pool.submit(events_side), pool.submit(tasks_side)
+            sure = tasks.result()
+            events.result()
+        log.info("analytics rebuild: derived in %.1f s", time.perf_counter() - started)
+        return keyed.result(), sure
 
     def _tidy(self, tables, which: Sequence[sa.Table]) -> None:
         """Statistics for the planner and, on PostgreSQL, the visibility map that lets the

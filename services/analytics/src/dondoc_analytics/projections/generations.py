@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,9 @@ from dondoc_analytics.projections.schema import (
     generation_prefix,
     projection_tables,
 )
+
+
+log = logging.getLogger(__name__)
 
 
 def consumer_name(generation: int) -> str:
@@ -73,9 +77,8 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
     with engine.begin() as conn:
         if bulk and conn.dialect.name == "postgresql":
             keyless = (tables.events, tables.tasks, tables.task_periods)
-            _without_primary_key(tables.events).create(conn)
-            for table in (tables.tasks, tables.task_periods):
-                _without_primary_key(table, keep_not_null=True).create(conn)
+            for table in keyless:
+                _without_primary_key(table).create(conn)
             for table in tables.all():
                 if table not in keyless:
                     table.create(conn)
@@ -86,9 +89,12 @@ def create_generation(engine: sa.Engine, purpose: str, *, bulk: bool = False) ->
     return generation, tables_of(generation)
 
 
-def _without_primary_key(table: sa.Table, *, keep_not_null: bool = False) -> sa.Table:
+def _without_primary_key(table: sa.Table) -> sa.Table:
+    """The table without its key, every other column as it is (NOT NULL and defaults kept:
+    the switched generation must be the table a live one is)."""
     return sa.Table(table.name, sa.MetaData(),
-                    *[sa.Column(c.name, c.type, nullable=c.nullable if keep_not_null else True)
+                    *[sa.Column(c.name, c.type, nullable=c.nullable,
+                                server_default=c.server_default.arg if c.server_default else None)
                       for c in table.columns])
 
 
@@ -163,7 +169,25 @@ _SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"dondoc-analytics-schema").dig
 def ensure_schema(engine: sa.Engine) -> int:
     """The fixed tables, a live generation and the views; returns the active generation."""
     with schema_lock(engine):
-        return _ensure_schema(engine)
+        generation = _ensure_schema(engine)
+    with engine.connect() as conn:
+        if (collation := strcoll_collation(conn)) is not None:
+            log.warning("analytics: the read models' database collates text as %r, through "
+                        "strcoll: a rebuild's keys and indexes sort about twice as slowly as "
+                        "under LC_COLLATE 'C' (the same code-point order for UTF-8; see "
+                        "docs/OPERATIONS.md, 'The analytics database')", collation)
+    return generation
+
+
+def strcoll_collation(conn: sa.Connection) -> str | None:
+    """The database's collation when PostgreSQL compares its text through the C library's
+    strcoll (anything but C or POSIX: no abbreviated keys in sorts); None when it compares
+    bytes (memcmp), or on SQLite (always bytes)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    collation = conn.exec_driver_sql(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar()
+    return None if collation in ("C", "POSIX") else collation
 
 
 def _ensure_schema(engine: sa.Engine) -> int:
