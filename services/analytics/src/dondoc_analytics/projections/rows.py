@@ -25,7 +25,6 @@ from dondoc_platform.inbox import Delivery
 from dondoc_analytics.domain.facts import business_day, concerned_tasks, task_fact
 from dondoc_analytics.domain.names import match_key
 from dondoc_analytics.domain.timeliness import FactKind, TaskFact, fold
-from dondoc_analytics.domain.wording import describe
 
 Row = dict[str, Any]
 
@@ -70,26 +69,27 @@ def event_values_and_fact(event_id: str, position: int | None, audit_hash: str |
                           e: ev.ContractEvent, topic: str, partition: int,
                           offset: int) -> tuple[tuple, TaskFact | None]:
     """`event_values`, and the timeliness fact the row's fact columns hold (a bulk loader
-    folds each task's facts itself, `task_rows`)."""
+    folds each task's facts itself, `task_rows`). `what_vi` and `what_en` are left empty:
+    the timeline's sentences are rendered from the payload when read (`wording.render`,
+    docs/adr/0010)."""
     names = _FIELDS.get(type(e))
     if names is None:
         names = _FIELDS[type(e)] = _fields(type(e))
     day = business_day(e)
     fact = task_fact(e, (topic, partition, offset), day)
-    what_vi, what_en = describe(e)
     actor = e.actor
     if fact is None:
         return (event_id, e.service, position, topic, partition, offset, e.event_type,
                 e.subject, e.task_id if "task_id" in names else None,
                 e.directive_id if "directive_id" in names else None, _unit_of(e, names),
                 day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
-                actor.id, actor.name, actor.role.value, actor.unit_id, what_vi, what_en,
+                actor.id, actor.name, actor.role.value, actor.unit_id, None, None,
                 None, None, None, None, audit_hash, e.model_dump_json()), None
     return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
             e.task_id if "task_id" in names else None,
             e.directive_id if "directive_id" in names else None, _unit_of(e, names), fact.day,
             e.occurred_at.astimezone(timezone.utc), actor.id, actor.name, actor.role.value,
-            actor.unit_id, what_vi, what_en, fact.kind.value, fact.lead_unit_id, fact.due_on,
+            actor.unit_id, None, None, fact.kind.value, fact.lead_unit_id, fact.due_on,
             fact.original_due_on, audit_hash, e.model_dump_json()), fact
 
 
