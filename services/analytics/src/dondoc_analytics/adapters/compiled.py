@@ -36,7 +36,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from functools import cache
 from operator import attrgetter
@@ -310,6 +310,7 @@ class ContractDecoder:
             model: (msgspec.json.Decoder(compiler.struct(model)), compiler.checker(model))
             for model in catalogue}
         self.structs = dict(compiler.structs)
+        self._by_type = {model.ce_type.encode(): model for model in catalogue}
         character_class = compiler.character_class
         self._patterned = (re.compile(f"{character_class}*").fullmatch
                            if character_class else lambda _: True)
@@ -318,14 +319,40 @@ class ContractDecoder:
         self.fast = 0  # records taken by the fast path
         self.slow = 0  # records the contract decoded (or rejected)
 
-    def decode(self, h: Mapping[str, str], value: bytes | None) -> Decoded:
+    def decode_record(self, headers: Sequence[tuple[str, bytes | None]],
+                      value: bytes | None) -> Decoded:
+        """`decode` of a record as Kafka gives it (its headers a sequence of pairs), making
+        the header map only when the contract's path needs it: on the fast path the four
+        headers `contract_of` checks and the three the loaders keep are read from the
+        pairs as bytes, and only the kept ones decoded. Any header that is not as the fast
+        path expects (missing, empty, another spec version, a type it did not compile,
+        bytes that are not UTF-8) sends the record down `decode`, with the same map as
+        before (`header_values`)."""
+        raw = dict(headers)
+        model = self._by_type.get(raw.get("ce_type"))
+        if (model is not None and raw.get("ce_specversion") == b"1.0" and raw.get("ce_id")
+                and raw.get("ce_source")):
+            fast = self.event(model, value)
+            if fast is not None:
+                try:
+                    event_id = raw["ce_id"].decode()
+                    sequence, audit_hash = _text(raw, "ce_sequence"), _text(raw, "ce_audithash")
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    self.fast += 1
+                    return (event_id, int(sequence) if sequence and sequence.isdigit() else None,
+                            audit_hash, fast[0], fast[1])
+        return self.decode(header_values(headers), value, try_fast=False)
+
+    def decode(self, h: Mapping[str, str], value: bytes | None, *, try_fast: bool = True) -> Decoded:
         """(event id, position, audit hash, event, payload) of a record, or
         `UndecodableEvent` as `decode_mapped` raises it. The event is the record's struct
         when the fast path takes it, else the contract event; `payload` is the event as the
         contract serialises it. The envelope is not built: the loaders read three of its
         fields, taken from the headers as `envelope_of` takes them."""
         model = contract_of(h)
-        fast = self.event(model, value)
+        fast = self.event(model, value) if try_fast else None
         if fast is None:
             self.slow += 1
             envelope, event = decode_mapped(h, value)
@@ -364,6 +391,28 @@ class ContractDecoder:
         if not self._patterned("".join(filter(None, checked))):
             return None
         return struct, text
+
+
+def header_values(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The header map `decode` makes of a `sanitize`d record, in one pass: an empty value
+    stays (as ""), bytes that are not UTF-8 are replaced."""
+    try:
+        return {key: value.decode() if value is not None else "" for key, value in headers}
+    except UnicodeDecodeError:
+        return {key: value.decode("utf-8", "replace") if value is not None else ""
+                for key, value in headers}
+
+
+_ABSENT = object()
+
+
+def _text(raw: Mapping[str, bytes | None], key: str) -> str | None:
+    """A header of `raw` as `header_values` gives it (None when absent, "" when empty);
+    raises UnicodeDecodeError for bytes that are not UTF-8."""
+    value = raw.get(key, _ABSENT)
+    if value is _ABSENT:
+        return None
+    return "" if value is None else value.decode()
 
 
 @cache

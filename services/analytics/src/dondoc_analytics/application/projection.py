@@ -80,7 +80,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
     decoder = contract_decoder()
-    decode_record, compiled_before = decoder.decode, decoder.fast
+    decode_record, compiled_before = decoder.decode_record, decoder.fast
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:
@@ -89,7 +89,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
                 last[record.topic, record.partition] = record.offset
                 try:
                     event_id, position, audit_hash, event, payload = decode_record(
-                        _headers(record.headers or ()), record.value)
+                        record.headers or (), record.value)
                 except UndecodableEvent:
                     out.undecodable += 1
                     continue
@@ -183,16 +183,6 @@ def _shares(ends: kafka.Offsets, n: int) -> list[kafka.Offsets]:
         shares[smallest][tp] = end
         sizes[smallest] += end
     return [share for share in shares if share] or [{}]
-
-
-def _headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
-    """The header map `decode` makes of a `sanitize`d record, in one pass: an empty value
-    stays (as ""), bytes that are not UTF-8 are replaced."""
-    try:
-        return {key: value.decode() if value is not None else "" for key, value in headers}
-    except UnicodeDecodeError:
-        return {key: value.decode("utf-8", "replace") if value is not None else ""
-                for key, value in headers}
 
 
 async def _discard(*_: Any) -> None:
