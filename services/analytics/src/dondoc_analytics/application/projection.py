@@ -70,10 +70,11 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     decoder compiled from the contracts, `adapters.compiled`, whose structs the rows are
     built from, storing a record that is its contract's own serialisation as it is, and
     handing every other to the contract; an undecodable record is counted and left out, as
-    its dead letter was sent already), copied in chunks while the next chunk is decoded. With `fold` (PostgreSQL), the loader
-    also keeps each task's facts (`LoadedTasks`) and, once its events are copied, writes
-    the `tasks` and `task_periods` rows of the tasks it read, folded by the live consumer's
-    code, so the derive does not sort and fold the whole log's facts again."""
+    its dead letter was sent already), copied in chunks while the next chunk is decoded.
+    With `fold` (PostgreSQL), the loader also keeps each task's facts (`LoadedTasks`) and,
+    once its events are copied, writes the `tasks` and `task_periods` rows of the tasks it
+    read, folded by the live consumer's code, so the derive does not sort and fold the
+    whole log's facts again."""
     out = Loaded()
     last: dict[tuple[str, int], int] = {}
     tasks = LoadedTasks() if fold else None
