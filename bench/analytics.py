@@ -325,6 +325,7 @@ async def run(args: argparse.Namespace, say) -> dict:
         results["rebuild_seconds"] = rebuild_seconds
         results["rebuild_events_per_second"] = report.events / rebuild_seconds
         results["rebuild_breakdown"] = report.seconds
+        results["rebuild_compiled_decoded"] = getattr(report, "compiled", None)  # older code: none
         results["load_average_around_rebuild"] = [load_before, os.getloadavg()[0]]
         # the machine is shared: the baseline again right after, the ratio to their mean
         rows, seconds = raw_copy(read_url, history, results["events"])

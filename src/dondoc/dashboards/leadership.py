@@ -25,11 +25,17 @@ from dondoc.dashboards.kit import (
     row,
     sql_variable,
 )
+from dondoc_analytics.domain.wording import EVENT_NAMES
 from dondoc_tasks.domain.status import LABELS_VI, TaskStatus
 
 UID = "dondoc-leadership"
 ALL = "*"
 SELF = f"/d/{UID}/dondoc-leadership"
+
+#: An event's name in Vietnamese, in SQL: the timeline's sentences are rendered from the
+#: payload when read (docs/adr/0010), which a dashboard's SQL cannot do.
+EVENT_NAME_VI = "CASE e.event_type " + " ".join(
+    f"WHEN '{kind}' THEN '{vi}'" for kind, (vi, _) in EVENT_NAMES.items()) + " END"
 
 DEFINITIONS = """
 **Cách tính (docs/metrics.md).** Khối lượng của đơn vị chủ trì trong năm = *giao trong năm*
@@ -309,26 +315,29 @@ def build() -> Dashboard:
         .override_by_name("task_id", [DynamicConfigValue(id_val="custom.hidden", value=True)]))
     dashboard = dashboard.with_panel(grid(
         "Lịch sử nhiệm vụ $task",
-        "Mọi sự kiện của nhiệm vụ theo thứ tự nghiệp vụ: ai, làm gì, khi nào. / Every event "
-        "of the task in business order: who did what, when.",
-        SqlQuery("SELECT e.business_day, e.occurred_at, e.actor_name, e.actor_role, e.what_vi, "
+        "Mọi sự kiện của nhiệm vụ theo thứ tự nghiệp vụ: ai, làm gì, khi nào (câu mô tả đầy đủ: "
+        "`dondoc history`). / Every event of the task in business order: who did what, when "
+        "(the full sentences: `dondoc history`).",
+        SqlQuery("SELECT e.business_day, e.occurred_at, e.actor_name, e.actor_role, "
+                 f"{EVENT_NAME_VI} AS event_name, "
                  "e.service, e.position FROM analytics_events e "
                  "WHERE e.task_id = '$task' OR e.event_id IN "
                  "(SELECT event_id FROM analytics_event_tasks WHERE task_id = '$task') "
                  "ORDER BY e.business_day, e.occurred_at, e.topic, e.partition, e.kafka_offset"),
         source=ANALYTICS, width=24, height=10,
         columns={"business_day": "Ngày", "occurred_at": "Thời điểm ghi", "actor_name": "Người",
-                 "actor_role": "Vai trò", "what_vi": "Nội dung", "service": "Dịch vụ",
+                 "actor_role": "Vai trò", "event_name": "Sự kiện", "service": "Dịch vụ",
                  "position": "Vị trí trong nhật ký"}))
     dashboard = dashboard.with_panel(grid(
         "Hoạt động của đơn vị $unit trong khoảng thời gian đang xem",
         "Các sự kiện về đơn vị hoặc nhiệm vụ của đơn vị, mới nhất trước. / Events about the "
         "unit or its tasks in the selected time range, newest first.",
-        SqlQuery("SELECT e.occurred_at AS time, e.business_day, e.actor_name, e.what_vi "
+        SqlQuery("SELECT e.occurred_at AS time, e.business_day, e.actor_name, "
+                 f"{EVENT_NAME_VI} AS event_name "
                  "FROM analytics_events e WHERE $__timeFilter(e.occurred_at) AND "
                  "(e.unit_id = '$unit' OR e.task_id IN (SELECT task_id FROM analytics_task_board "
                  "WHERE lead_unit_id = '$unit')) ORDER BY e.occurred_at DESC LIMIT 500"),
         source=ANALYTICS, width=24, height=10,
         columns={"time": "Thời điểm", "business_day": "Ngày nghiệp vụ", "actor_name": "Người",
-                 "what_vi": "Nội dung"}))
+                 "event_name": "Sự kiện"}))
     return dashboard

@@ -178,10 +178,10 @@ async def test_a_tampered_read_model_differs_from_its_replay(audited: Audited) -
     tables = gens.tables_of(audited.parts.projection.active())
     with audited.parts.engine.begin() as conn:
         conn.execute(tables.events.update().where(tables.events.c.position == 3)
-                     .values(what_vi="Đã sửa"))
+                     .values(actor_name="Người khác"))
     found = [f for f in (await verify(audited, use_kafka=False)).findings]
     assert [f.kind for f in found] == ["projection_differs"]
-    assert "what_vi" in found[0].detail
+    assert "actor_name" in found[0].detail
 
 
 async def test_a_forged_checkpoint_is_refused(audited: Audited, tmp_path: Path) -> None:

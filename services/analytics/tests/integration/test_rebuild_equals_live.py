@@ -15,13 +15,15 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from dondoc_contracts import encode, envelope_for
+from dondoc_contracts import CATALOGUE, encode, envelope_for
 from dondoc_contracts import events as ev
 from dondoc_contracts.values import Verdict
 
 from dondoc_analytics.application.audit import _compare
+from dondoc_analytics.domain.wording import describe, render
 from dondoc_analytics.projections import generations as gens
 from services.analytics.tests import support as s
+from services.analytics.tests.conftest import following
 
 pytestmark = pytest.mark.integration
 
@@ -164,6 +166,9 @@ async def test_a_rebuild_equals_the_live_read_models_row_for_row(parts, kafka_bo
                             left_tables.event_tasks, left_tables.unit_versions)}
     assert built.events == len(events) and built.repeated == len(again)
     assert built.undecodable == 1
+    # every record the producers wrote took the compiled decoder (its structs built the
+    # rows, equal to the live consumer's from contract events); the bad one the contract
+    assert built.compiled == len(events) + len(again)
     assert all(n > 0 for n in counts.values()), counts
     # PostgreSQL's loaders folded the tasks themselves (SQLite derives them from its table)
     assert built.tasks_folded_by_loaders is (parts.engine.dialect.name == "postgresql")
@@ -215,3 +220,83 @@ async def test_a_fold_the_events_key_does_not_confirm_is_rolled_back_and_derived
     with parts.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(
             gens.tables_of(built.generation).task_periods)).scalar() > 0
+
+
+async def test_the_timeline_reads_every_kind_of_event_in_the_words_it_always_had(
+        parts, kafka_bootstrap, prefix) -> None:
+    """The sentences are rendered when read (docs/adr/0010): no generation stores them, and
+    what the readers render from a live and from a rebuilt generation is, in Vietnamese and
+    in English, what the consumer stored before (`describe` of the event as published), for
+    an event of every kind of the catalogue."""
+    published = {e.example().event_type: e.example() for e in CATALOGUE}
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher:
+        await publisher.publish(list(published.values()))
+    built, live_tables = await live_then_rebuilt(parts)
+    for tables in (live_tables, gens.tables_of(built.generation)):
+        with parts.engine.connect() as conn:
+            rows = conn.execute(sa.select(tables.events)).mappings().all()
+        assert sorted(r["event_type"] for r in rows) == sorted(published)
+        for row in rows:
+            assert (row["what_vi"], row["what_en"]) == (None, None)
+            assert render(row["event_type"], row["payload"]) \
+                == describe(published[row["event_type"]])
+    # the history of a task (API, `dondoc history`) shows each of its events in both
+    # languages, rendered with the units' names it knows
+    task = ev.TaskAssigned.example().task_id
+    shown = parts.reading.history(task).events
+    assert {e["type"] for e in shown} >= {kind for kind, e in published.items()
+                                           if getattr(e, "task_id", None) == task}
+    assert all(e["what_vi"] and e["what_en"] and e["what_vi"] != e["what_en"] for e in shown)
+
+
+def _as_the_version_before_0010(conn: sa.Connection, generation: int) -> None:
+    """Make a generation's events table what the version before docs/adr/0010 made: the
+    sentences stored in every row, and required."""
+    events = gens.tables_of(generation).events
+    for row in conn.execute(sa.select(events.c.event_id, events.c.event_type,
+                                      events.c.payload)).all():
+        vi, en = render(row.event_type, row.payload)
+        conn.execute(events.update().where(events.c.event_id == row.event_id)
+                     .values(what_vi=vi, what_en=en))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'ALTER TABLE "{events.name}" ALTER COLUMN what_vi SET NOT NULL, '
+                             "ALTER COLUMN what_en SET NOT NULL")
+        return
+    old = gens.tables_of(generation).events
+    old.c.what_vi.nullable = old.c.what_en.nullable = False
+    conn.exec_driver_sql("DROP VIEW analytics_events")
+    for index in old.indexes:
+        conn.exec_driver_sql(f'DROP INDEX "{index.name}"')
+    conn.exec_driver_sql(f'ALTER TABLE "{events.name}" RENAME TO "copied"')
+    old.create(conn)
+    conn.exec_driver_sql(f'INSERT INTO "{events.name}" SELECT * FROM "copied"')
+    conn.exec_driver_sql('DROP TABLE "copied"')
+    conn.exec_driver_sql(f'CREATE VIEW analytics_events AS SELECT * FROM "{events.name}"')
+
+
+async def test_an_installation_that_stored_the_sentences_upgrades_in_place(
+        parts, kafka_bootstrap, prefix) -> None:
+    """The live generation of an earlier version requires and holds the sentences: at
+    start-up the constraint goes (the rows keep their old words), the live consumer goes on
+    writing rows without them, the timeline reads both alike, and a rebuild equals it."""
+    events = history(4, tasks=20, reports=4)
+    first, then = events[:60], events[60:]
+    async with s.Publisher(kafka_bootstrap, prefix) as publisher:
+        await publisher.publish(first)
+        async with following(parts):
+            assert await parts.projection.wait_caught_up(60)
+        live = parts.projection.active()
+        with parts.engine.begin() as conn:
+            _as_the_version_before_0010(conn, live)
+            nullable = {c["name"]: c["nullable"] for c in
+                        sa.inspect(conn).get_columns(gens.tables_of(live).events.name)}
+            assert (nullable["what_vi"], nullable["what_en"]) == (False, False)
+        assert parts.ensure_schema() == live
+        await publisher.publish(then)
+    built, live_tables = await live_then_rebuilt(parts)  # the live consumer applies `then`
+    with parts.engine.connect() as conn:
+        stored = conn.execute(sa.select(live_tables.events.c.what_vi)).scalars().all()
+    assert {vi is None for vi in stored} == {True, False}  # old words and new rows
+    assert built.events == len(first) + len(then)
+    task = next(e.task_id for e in then if isinstance(e, ev.TaskAssigned))
+    assert all(e["what_vi"] and e["what_en"] for e in parts.reading.history(task).events)

@@ -14,7 +14,8 @@ from dondoc_contracts import values
 from dondoc_contracts.envelope import header_map
 from dondoc_platform.inbox import Delivery, sanitize
 
-from dondoc_analytics.application.projection import Loaded, _headers, folded_for_sure
+from dondoc_analytics.adapters.compiled import header_values as _headers
+from dondoc_analytics.application.projection import Loaded, folded_for_sure
 from dondoc_analytics.projections.rows import (
     EVENT_COLUMNS,
     PERIOD_COLUMNS,

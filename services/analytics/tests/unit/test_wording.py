@@ -56,3 +56,16 @@ def test_notifications_and_requests_are_in_the_offices_words_not_codes() -> None
     assert "some_new_rule" in vi  # a rule this version does not know is shown as it is
     _, en = describe(ev.AdjustmentRequested.example())
     assert "asked for an extension" in en
+
+
+def test_every_kind_of_event_has_a_name_and_is_rendered_from_its_stored_payload() -> None:
+    from dondoc_contracts import CATALOGUE
+
+    from dondoc_analytics.domain.wording import EVENT_NAMES, render
+
+    assert set(EVENT_NAMES) == {c.event_type for c in CATALOGUE}
+    for contract in CATALOGUE:
+        event = contract.example()
+        names = {"BTG": "Ban Tuyên giáo Tỉnh ủy"}
+        assert render(event.event_type, event.model_dump_json(), names) == describe(event, names)
+        assert render(event.event_type, event.to_json_bytes()) == describe(event)

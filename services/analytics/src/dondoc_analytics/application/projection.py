@@ -26,10 +26,11 @@ import sqlalchemy as sa
 from aiokafka import TopicPartition
 from sqlalchemy.dialects import sqlite
 
-from dondoc_contracts import UndecodableEvent, decode, decode_mapped
+from dondoc_contracts import UndecodableEvent, decode
 from dondoc_platform.inbox import DeadLetters, Delivery, SqlInbox, sanitize
 
 from dondoc_analytics.adapters import kafka
+from dondoc_analytics.adapters.compiled import contract_decoder
 from dondoc_analytics.projections import generations as gens, setbased
 from dondoc_analytics.projections.projector import Projector, copy_tuples
 from dondoc_analytics.projections.rows import (
@@ -54,6 +55,8 @@ class Loaded:
 
     events: int = 0
     undecodable: int = 0
+    #: records the compiled decoder took (the contract's own serialisation, stored as is)
+    compiled: int = 0
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     tasks: set[str] | None = None
     repeats: int = 0
@@ -63,17 +66,22 @@ class Loaded:
 async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends: kafka.Offsets,
                chunk: int, *, fold: bool = False) -> Loaded:
     """Bulk-load the events of these partitions, from offset 0 to `ends`, into the keyless
-    events table of `tables`: decoded and validated by the contract as the live consumer does
-    (an undecodable record is counted and left out, as its dead letter was sent already),
-    copied in chunks while the next chunk is decoded. With `fold` (PostgreSQL), the loader
-    also keeps each task's facts (`LoadedTasks`) and, once its events are copied, writes
-    the `tasks` and `task_periods` rows of the tasks it read, folded by the live consumer's
-    code, so the derive does not sort and fold the whole log's facts again."""
+    events table of `tables`: decoded and validated as the live consumer does (through the
+    decoder compiled from the contracts, `adapters.compiled`, whose structs the rows are
+    built from, storing a record that is its contract's own serialisation as it is, and
+    handing every other to the contract; an undecodable record is counted and left out, as
+    its dead letter was sent already), copied in chunks while the next chunk is decoded.
+    With `fold` (PostgreSQL), the loader also keeps each task's facts (`LoadedTasks`) and,
+    once its events are copied, writes the `tasks` and `task_periods` rows of the tasks it
+    read, folded by the live consumer's code, so the derive does not sort and fold the
+    whole log's facts again."""
     out = Loaded()
     last: dict[tuple[str, int], int] = {}
     tasks = LoadedTasks() if fold else None
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
+    decoder = contract_decoder()
+    decode_record, compiled_before = decoder.decode_record, decoder.fast
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:
@@ -81,16 +89,17 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
             for record in records:
                 last[record.topic, record.partition] = record.offset
                 try:
-                    envelope, event = decode_mapped(_headers(record.headers or ()), record.value)
+                    event_id, position, audit_hash, event, payload = decode_record(
+                        record.headers or (), record.value)
                 except UndecodableEvent:
                     out.undecodable += 1
                     continue
                 row, fact = event_values_and_fact(
-                    envelope.id, envelope.sequence, envelope.audit_hash, event, record.topic,
-                    record.partition, record.offset)
+                    event_id, position, audit_hash, event, record.topic, record.partition,
+                    record.offset, payload)
                 rows.append(row)
                 if tasks is not None:
-                    tasks.add(envelope.id, event, fact)
+                    tasks.add(event_id, event, fact)
             if len(rows) >= chunk:
                 if tasks is not None:  # what it keeps is not garbage: the collector
                     gc.freeze()       # need not walk it again and again
@@ -116,6 +125,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
             await asyncio.gather(copying, return_exceptions=True)
         await kafka.close(consumer)
     out.positions = {TopicPartition(*tp): offset for tp, offset in last.items()}
+    out.compiled = decoder.fast - compiled_before
     return out
 
 
@@ -176,16 +186,6 @@ def _shares(ends: kafka.Offsets, n: int) -> list[kafka.Offsets]:
     return [share for share in shares if share] or [{}]
 
 
-def _headers(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
-    """The header map `decode` makes of a `sanitize`d record, in one pass: an empty value
-    stays (as ""), bytes that are not UTF-8 are replaced."""
-    try:
-        return {key: value.decode() if value is not None else "" for key, value in headers}
-    except UnicodeDecodeError:
-        return {key: value.decode("utf-8", "replace") if value is not None else ""
-                for key, value in headers}
-
-
 async def _discard(*_: Any) -> None:
     """Dead letters of a replay go nowhere: the live consumer sent them already."""
 
@@ -195,6 +195,8 @@ class RebuildReport:
     generation: int
     events: int = 0
     undecodable: int = 0
+    #: records the compiled decoder took (the others went through the contract)
+    compiled: int = 0
     repeated: int = 0
     caught_up_events: int = 0
     #: the loaders folded the tasks they read (PostgreSQL), rather than the derive
@@ -339,6 +341,7 @@ class Projection:
         for part in loaded:
             report.events += part.events
             report.undecodable += part.undecodable
+            report.compiled += part.compiled
             last.update(part.positions)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()

@@ -5,7 +5,6 @@ both call these; they hold no SQL of their own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -13,7 +12,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dondoc_contracts import BY_KEY
 from dondoc_platform.clock import Clock, SystemClock, VN_TZ
 
 from dondoc_analytics.domain.names import match_key
@@ -30,10 +28,10 @@ from dondoc_analytics.domain.timeliness import (
 )
 from dondoc_analytics.domain.wording import (
     STATUS_LABELS,
-    describe,
     figure_definition,
     figure_label,
     kind_label,
+    render,
 )
 from dondoc_analytics.projections import frozen, queries
 from dondoc_analytics.projections.queries import Grouping, YearAsOf
@@ -305,10 +303,10 @@ class Reading:
         return out
 
     def _event_view(self, row: dict[str, Any], names: NameBook) -> dict[str, Any]:
-        event = BY_KEY[(row["event_type"], 1)].model_validate(json.loads(row["payload"]))
         day = row["business_day"] if isinstance(row["business_day"], date) \
             else date.fromisoformat(str(row["business_day"]))
-        what_vi, what_en = describe(event, names.names_at(day + timedelta(days=1)))
+        what_vi, what_en = render(row["event_type"], row["payload"],
+                                  names.names_at(day + timedelta(days=1)))
         occurred = _utc(row["occurred_at"]) if isinstance(row["occurred_at"], datetime) \
             else _utc(datetime.fromisoformat(str(row["occurred_at"])))
         return {

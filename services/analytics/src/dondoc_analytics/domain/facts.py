@@ -8,8 +8,11 @@ decision day, submission day…); where an event has none, the local day of `occ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
+from operator import attrgetter
+from typing import Any
 
 from dondoc_contracts import events as ev
 from dondoc_contracts.base import ContractEvent
@@ -23,41 +26,52 @@ def _calendar() -> WorkingCalendar:
     return WorkingCalendar()
 
 
+def _decided_on(event: Any) -> date | None:
+    return event.decision.decided_on if event.decision is not None else None
+
+
+def _local_day_of(name: str) -> Callable[[Any], date]:
+    moment = attrgetter(name)
+    return lambda event: local_day(moment(event))
+
+
+def _report_requested_on(event: Any) -> date:
+    # the office entering its past records opens a cycle after its due day: the obligation
+    # belongs to that due day, not to the day it was typed in
+    return min(local_day(event.occurred_at), event.due_on)
+
+
+#: Each kind's business day (None: the local day of `occurred_at`). By `event_type`, and
+#: read by attribute, so that the rebuild's loaders give these functions the structs of
+#: their compiled decoder (`adapters.compiled`) as the live consumer gives contract events.
+_DAYS: dict[str, Callable[[Any], date | None]] = {
+    "DirectiveIssued": attrgetter("issued_on"),
+    "DirectiveAmended": _decided_on,
+    "DirectiveRevoked": _decided_on,
+    "TaskDeadlineAdjusted": _decided_on,
+    "AdjustmentDecided": _decided_on,
+    "TaskAssigned": attrgetter("assigned_on"),
+    "TaskProgressRecorded": attrgetter("recorded_on"),
+    "TaskCompleted": attrgetter("completed_on"),
+    "TaskReassigned": attrgetter("reassigned_on"),
+    "TaskWithdrawn": attrgetter("withdrawn_on"),
+    "TaskOverdue": _local_day_of("overdue_at"),
+    "ReportOverdue": _local_day_of("overdue_at"),
+    "ReportRequested": _report_requested_on,
+    "ReportSubmitted": attrgetter("submitted_on"),
+    "ReportReviewed": attrgetter("reviewed_on"),
+    "AdjustmentRequested": attrgetter("requested_on"),
+    "NotificationSent": _local_day_of("sent_at"),
+    "NotificationFailed": _local_day_of("failed_at"),
+}
+
+
 def business_day(event: ContractEvent) -> date:
-    match event:
-        case ev.DirectiveIssued():
-            return event.issued_on
-        case ev.DirectiveAmended() if event.decision is not None:
-            return event.decision.decided_on
-        case ev.DirectiveRevoked() | ev.TaskDeadlineAdjusted() | ev.AdjustmentDecided():
-            return event.decision.decided_on
-        case ev.TaskAssigned():
-            return event.assigned_on
-        case ev.TaskProgressRecorded():
-            return event.recorded_on
-        case ev.TaskCompleted():
-            return event.completed_on
-        case ev.TaskReassigned():
-            return event.reassigned_on
-        case ev.TaskWithdrawn():
-            return event.withdrawn_on
-        case ev.TaskOverdue() | ev.ReportOverdue():
-            return local_day(event.overdue_at)
-        case ev.ReportRequested():
-            # the office entering its past records opens a cycle after its due day: the
-            # obligation belongs to that due day, not to the day it was typed in
-            return min(local_day(event.occurred_at), event.due_on)
-        case ev.ReportSubmitted():
-            return event.submitted_on
-        case ev.ReportReviewed():
-            return event.reviewed_on
-        case ev.AdjustmentRequested():
-            return event.requested_on
-        case ev.NotificationSent():
-            return local_day(event.sent_at)
-        case ev.NotificationFailed():
-            return local_day(event.failed_at)
-    return local_day(event.occurred_at)
+    """The day the office's record gives for this event (a contract event, or the struct
+    the rebuild's decoder made of one)."""
+    day_of = _DAYS.get(event.event_type)
+    day = day_of(event) if day_of is not None else None
+    return day if day is not None else local_day(event.occurred_at)
 
 
 def concerned_tasks(event: ContractEvent) -> tuple[str, ...]:
@@ -89,20 +103,24 @@ def task_fact(event: ContractEvent, order: tuple[str, int, int],
               day: date | None = None) -> TaskFact | None:
     """The timeliness fact of a task event, or None for events that do not move figures
     (progress claims, overdue notices: overdue is derived from the deadline itself).
-    `day`: the event's business day, if the caller has it already."""
+    `day`: the event's business day, if the caller has it already. Like `business_day`, by
+    `event_type` and by attribute (a contract event or its struct)."""
+    kind = event.event_type
+    if kind not in _FACT_KINDS:
+        return None
     if day is None:
         day = business_day(event)
-    match event:
-        case ev.TaskAssigned():
-            due = assigned_deadline(event)
-            original = event.original_due_on if event.original_due_on is not None else due
-            return TaskFact(FactKind.ASSIGNED, day, order, event.lead_unit_id, due, original)
-        case ev.TaskReassigned():
-            return TaskFact(FactKind.REASSIGNED, day, order, lead_unit_id=event.lead_unit_id)
-        case ev.TaskDeadlineAdjusted():
-            return TaskFact(FactKind.DEADLINE_ADJUSTED, day, order, due_on=event.due_on)
-        case ev.TaskCompleted():
-            return TaskFact(FactKind.COMPLETED, day, order)
-        case ev.TaskWithdrawn():
-            return TaskFact(FactKind.WITHDRAWN, day, order)
-    return None
+    if kind == "TaskAssigned":
+        due = assigned_deadline(event)
+        original = event.original_due_on if event.original_due_on is not None else due
+        return TaskFact(FactKind.ASSIGNED, day, order, event.lead_unit_id, due, original)
+    if kind == "TaskReassigned":
+        return TaskFact(FactKind.REASSIGNED, day, order, lead_unit_id=event.lead_unit_id)
+    if kind == "TaskDeadlineAdjusted":
+        return TaskFact(FactKind.DEADLINE_ADJUSTED, day, order, due_on=event.due_on)
+    return TaskFact(_FACT_KINDS[kind], day, order)
+
+
+_FACT_KINDS = {"TaskAssigned": FactKind.ASSIGNED, "TaskReassigned": FactKind.REASSIGNED,
+               "TaskDeadlineAdjusted": FactKind.DEADLINE_ADJUSTED,
+               "TaskCompleted": FactKind.COMPLETED, "TaskWithdrawn": FactKind.WITHDRAWN}

@@ -1,7 +1,8 @@
 """The office's words for what happened: every event and every figure, in Vietnamese first,
 English beside it. A history is read by people (leaders, reviewers, auditors); the wording
 depends only on the event and on the unit names it is given, so it reads the same however
-often it is rebuilt.
+often it is rebuilt. The sentences are not stored: the readers render them from the stored
+payload (`render`) in the reader's language (docs/adr/0010).
 """
 
 from __future__ import annotations
@@ -24,6 +25,31 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
     "open_no_deadline": ("Không có thời hạn / thường xuyên", "No deadline (standing or recurring)"),
     "withdrawn": ("Đã rút", "Withdrawn"),
     "not_assigned": ("Chưa được giao", "Not assigned yet"),
+}
+
+#: What each kind of event is called (Vietnamese, English): what a reader that cannot render
+#: the sentence (a dashboard's SQL) shows beside the event; the sentence is `render`'s.
+EVENT_NAMES: dict[str, tuple[str, str]] = {
+    "UnitRegistered": ("Đăng ký đơn vị", "Unit registered"),
+    "UnitChanged": ("Thay đổi đơn vị", "Unit changed"),
+    "DirectiveIssued": ("Ban hành văn bản", "Directive issued"),
+    "DirectiveAmended": ("Sửa đổi văn bản", "Directive amended"),
+    "DirectiveRevoked": ("Thu hồi văn bản", "Directive revoked"),
+    "TaskAssigned": ("Giao nhiệm vụ", "Task assigned"),
+    "TaskProgressRecorded": ("Báo cáo tiến độ", "Progress recorded"),
+    "TaskCompleted": ("Hoàn thành nhiệm vụ", "Task completed"),
+    "TaskDeadlineAdjusted": ("Điều chỉnh thời hạn", "Deadline adjusted"),
+    "TaskReassigned": ("Chuyển đơn vị chủ trì", "Task reassigned"),
+    "TaskWithdrawn": ("Rút nhiệm vụ", "Task withdrawn"),
+    "TaskOverdue": ("Nhiệm vụ quá hạn", "Task overdue"),
+    "ReportRequested": ("Yêu cầu báo cáo", "Report requested"),
+    "ReportSubmitted": ("Nộp báo cáo", "Report submitted"),
+    "ReportReviewed": ("Thẩm định báo cáo", "Report reviewed"),
+    "ReportOverdue": ("Báo cáo quá hạn", "Report overdue"),
+    "AdjustmentRequested": ("Đề nghị điều chỉnh", "Adjustment requested"),
+    "AdjustmentDecided": ("Quyết định điều chỉnh", "Adjustment decided"),
+    "NotificationSent": ("Đã gửi thông báo", "Notification sent"),
+    "NotificationFailed": ("Gửi thông báo không thành công", "Notification failed"),
 }
 
 FIGURE_LABELS: dict[str, tuple[str, str]] = {
@@ -411,6 +437,14 @@ _WORDING: dict[type[ContractEvent], Callable[[ContractEvent, _Say], tuple[str, s
 def describe(event: ContractEvent, names: Names | None = None) -> tuple[str, str]:
     """(Vietnamese, English) sentence saying what happened, in the office's words."""
     return _WORDING[type(event)](event, _Say(names or {}))
+
+
+def render(event_type: str, payload: str | bytes, names: Names | None = None) -> tuple[str, str]:
+    """`describe` of a stored event (its `events` row's `event_type` and `payload`, the
+    contract's serialisation): what the timeline's readers show."""
+    from dondoc_contracts import BY_KEY
+
+    return describe(BY_KEY[(event_type, 1)].model_validate_json(payload), names)
 
 
 def actor_words(event: ContractEvent) -> str:

@@ -26,6 +26,7 @@ from dondoc_analytics.domain.timeliness import (
     ReportScorecard,
     TaskScorecard,
 )
+from dondoc_analytics.domain.wording import render
 from dondoc_analytics.projections import queries
 from dondoc_analytics.projections.projector import chunks
 from dondoc_analytics.projections.queries import Grouping, YearAsOf
@@ -266,4 +267,6 @@ def causes(conn: sa.Connection, task_ids: Sequence[str], report_ids: Sequence[st
         found.update({r["event_id"]: dict(r) for r in rows})
     after = [r for r in found.values()
              if r["kafka_offset"] > positions.get((r["topic"], str(r["partition"])), -1)]
+    for r in after:  # the sentences are rendered when read (docs/adr/0010)
+        r["what_vi"], r["what_en"] = render(r["event_type"], r["payload"])
     return sorted(after, key=lambda r: (r["topic"], r["partition"], r["kafka_offset"]))

@@ -26,6 +26,7 @@ from dondoc_analytics.projections import queries
 from dondoc_analytics.projections.schema import (
     BASE_NAMES,
     GENERATIONS,
+    UNFILLED_COLUMNS,
     VIEW_PREFIX,
     VIEWS,
     ProjectionTables,
@@ -226,6 +227,7 @@ def upgrade_in_place(conn: sa.Connection, generation: int) -> None:
     for column in _missing_columns(conn, FROZEN_REPORT_SCORECARDS):
         _add_column(conn, FROZEN_REPORT_SCORECARDS.name, column)
     tables = tables_of(generation)
+    _sentences_not_required(conn, tables)
     missing = _missing_columns(conn, tables.report_reviews)
     if not missing:
         return
@@ -240,6 +242,35 @@ def upgrade_in_place(conn: sa.Connection, generation: int) -> None:
     view = f"{VIEW_PREFIX}report_reviews"
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM "{tables.report_reviews.name}"')
+
+
+def _sentences_not_required(conn: sa.Connection, tables: ProjectionTables) -> None:
+    """A generation made before the timeline's sentences were rendered when read
+    (docs/adr/0010) requires `what_vi` and `what_en`: no longer filled, they must take NULL.
+    PostgreSQL drops the constraint (the catalogue only); SQLite cannot, so its events
+    table is copied into one of the current definition (its rows keep their old sentences,
+    which nothing reads)."""
+    events = tables.events
+    columns = {c["name"]: c for c in sa.inspect(conn).get_columns(events.name)}
+    if all(columns[name]["nullable"] for name in UNFILLED_COLUMNS):
+        return
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'ALTER TABLE "{events.name}" ' + ", ".join(
+            f'ALTER COLUMN "{name}" DROP NOT NULL' for name in UNFILLED_COLUMNS))
+        return
+    view, old = f"{VIEW_PREFIX}events", f"{events.name}_before_0010"
+    active = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", (view,)).scalar()
+    conn.exec_driver_sql(f'DROP VIEW IF EXISTS "{view}"')
+    for index in events.indexes:
+        conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+    conn.exec_driver_sql(f'ALTER TABLE "{events.name}" RENAME TO "{old}"')
+    events.create(conn)
+    names = ", ".join(f'"{c.name}"' for c in events.columns)
+    conn.exec_driver_sql(f'INSERT INTO "{events.name}" ({names}) SELECT {names} FROM "{old}"')
+    conn.exec_driver_sql(f'DROP TABLE "{old}"')
+    if active is not None:
+        conn.exec_driver_sql(active)
 
 
 def activate(conn: sa.Connection, generation: int) -> None:

@@ -25,7 +25,6 @@ from dondoc_platform.inbox import Delivery
 from dondoc_analytics.domain.facts import business_day, concerned_tasks, task_fact
 from dondoc_analytics.domain.names import match_key
 from dondoc_analytics.domain.timeliness import FactKind, TaskFact, fold
-from dondoc_analytics.domain.wording import describe
 
 Row = dict[str, Any]
 
@@ -37,11 +36,16 @@ UNIT_TYPES = ("UnitRegistered", "UnitChanged")
 LINKED_TYPES = ("ReportRequested", "ReportSubmitted", "ReportReviewed")
 
 
-def _fields(event_class: type) -> frozenset[str]:
-    return frozenset(event_class.model_fields)
+def _shape(event_class: type) -> tuple[bool, bool, frozenset[str]]:
+    """Whether a kind of event has a task and a directive, and its field names: of a
+    contract class, or of the struct the rebuild's compiled decoder makes of one (which
+    has the contract's fields, `adapters.compiled`)."""
+    fields = getattr(event_class, "__struct_fields__", None)
+    names = frozenset(event_class.model_fields if fields is None else fields)
+    return "task_id" in names, "directive_id" in names, names
 
 
-_FIELDS: dict[type, frozenset[str]] = {}
+_SHAPES: dict[type, tuple[bool, bool, frozenset[str]]] = {}
 
 
 #: The columns of the `events` table, in its order: `event_values` gives them as a tuple.
@@ -67,30 +71,35 @@ def event_values(event_id: str, position: int | None, audit_hash: str | None,
 
 
 def event_values_and_fact(event_id: str, position: int | None, audit_hash: str | None,
-                          e: ev.ContractEvent, topic: str, partition: int,
-                          offset: int) -> tuple[tuple, TaskFact | None]:
+                          e: ev.ContractEvent, topic: str, partition: int, offset: int,
+                          payload: str | None = None) -> tuple[tuple, TaskFact | None]:
     """`event_values`, and the timeliness fact the row's fact columns hold (a bulk loader
-    folds each task's facts itself, `task_rows`)."""
-    names = _FIELDS.get(type(e))
-    if names is None:
-        names = _FIELDS[type(e)] = _fields(type(e))
+    folds each task's facts itself, `task_rows`). `e` is the contract event, or the struct
+    the rebuild's compiled decoder made of it (read by the same attributes); `payload`, the
+    event as its contract serialises it (the record itself when the decoder took it), else
+    `e.model_dump_json()`. `what_vi` and `what_en` are left empty: the timeline's sentences
+    are rendered from the payload when read (`wording.render`, docs/adr/0010)."""
+    shape = _SHAPES.get(type(e))
+    if shape is None:
+        shape = _SHAPES[type(e)] = _shape(type(e))
+    has_task, has_directive, names = shape
+    if payload is None:
+        payload = e.model_dump_json()
     day = business_day(e)
     fact = task_fact(e, (topic, partition, offset), day)
-    what_vi, what_en = describe(e)
     actor = e.actor
     if fact is None:
         return (event_id, e.service, position, topic, partition, offset, e.event_type,
-                e.subject, e.task_id if "task_id" in names else None,
-                e.directive_id if "directive_id" in names else None, _unit_of(e, names),
+                e.subject, e.task_id if has_task else None,
+                e.directive_id if has_directive else None, _unit_of(e, names),
                 day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
-                actor.id, actor.name, actor.role.value, actor.unit_id, what_vi, what_en,
-                None, None, None, None, audit_hash, e.model_dump_json()), None
+                actor.id, actor.name, actor.role.value, actor.unit_id, None, None,
+                None, None, None, None, audit_hash, payload), None
     return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
-            e.task_id if "task_id" in names else None,
-            e.directive_id if "directive_id" in names else None, _unit_of(e, names), fact.day,
-            e.occurred_at.astimezone(timezone.utc), actor.id, actor.name, actor.role.value,
-            actor.unit_id, what_vi, what_en, fact.kind.value, fact.lead_unit_id, fact.due_on,
-            fact.original_due_on, audit_hash, e.model_dump_json()), fact
+            e.task_id if has_task else None, e.directive_id if has_directive else None,
+            _unit_of(e, names), fact.day, e.occurred_at.astimezone(timezone.utc), actor.id,
+            actor.name, actor.role.value, actor.unit_id, None, None, fact.kind.value,
+            fact.lead_unit_id, fact.due_on, fact.original_due_on, audit_hash, payload), fact
 
 
 def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
@@ -182,10 +191,11 @@ def task_values(task_id: str, payload: str) -> tuple:
 
 
 def assigned_task_values(e: ev.TaskAssigned) -> tuple:
-    """`task_values` of an assignment taken from the validated event itself instead of its
-    stored payload (the rebuild's loaders: no second JSON parse). The stored payload is
-    the event's own serialisation, so both give the same tuple (checked on generated
-    events in `tests/unit/test_bulk_rows.py`)."""
+    """`task_values` of an assignment taken from the validated event itself (or its struct,
+    `adapters.compiled`) instead of its stored payload (the rebuild's loaders: no second
+    JSON parse). The stored payload is the event's own serialisation, so both give the
+    same tuple (checked on generated events in `tests/unit/test_bulk_rows.py`, and for
+    the structs in `tests/unit/test_compiled_decoder.py`)."""
     frequency = e.report_frequency
     return (e.task_id, e.directive_id, e.directive_number, e.directive_kind.value,
             e.issuing_body, e.item_id, e.paragraph, e.content, ",".join(e.cooperating_unit_ids),

@@ -63,6 +63,12 @@ class ProjectionTables:
                 index.create(bind, checkfirst=True)
 
 
+#: Columns of the events table no longer filled (NULL): the timeline's sentences are
+#: rendered from the payload when read (docs/adr/0010); rows of an earlier version may still
+#: hold old words there, which nothing reads and `audit verify` does not compare.
+UNFILLED_COLUMNS = ("what_vi", "what_en")
+
+
 def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
                       with_indexes: bool = True) -> ProjectionTables:
     """The tables of one generation (`prefix` = "an3_") or the views (`prefix` = "analytics_")."""
@@ -92,8 +98,10 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
         sa.Column("actor_name", sa.String(500), nullable=True),
         sa.Column("actor_role", sa.String(20), nullable=False),
         sa.Column("actor_unit_id", Id, nullable=True),
-        sa.Column("what_vi", sa.Text, nullable=False),
-        sa.Column("what_en", sa.Text, nullable=False),
+        # no longer filled: the timeline's sentences are rendered from `payload` when read
+        # (docs/adr/0010); the columns stay so that a switch's views keep their shape
+        sa.Column("what_vi", sa.Text, nullable=True),
+        sa.Column("what_en", sa.Text, nullable=True),
         sa.Column("fact_kind", sa.String(20), nullable=True),
         sa.Column("fact_lead_unit_id", Id, nullable=True),
         sa.Column("fact_due_on", sa.Date, nullable=True),
