@@ -191,12 +191,7 @@ async def test_tasks_whose_events_span_loaders_are_derived_from_the_events_table
             await publisher.producer.send_and_wait(
                 target, value=value, key=key, headers=headers,
                 partition=next(spread) if target == topic else None)
-    built, _ = await live_then_rebuilt(parts)
-
-    assert built.tasks_folded_by_loaders is False
-    with parts.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(
-            gens.tables_of(built.generation).task_periods)).scalar() > 0
+    await _rebuilt_deriving_the_tasks_from_the_events(parts)
 
 
 async def test_a_fold_the_events_key_does_not_confirm_is_rolled_back_and_derived_again(
@@ -214,12 +209,7 @@ async def test_a_fold_the_events_key_does_not_confirm_is_rolled_back_and_derived
         return restore(conn, tables) + 1
 
     monkeypatch.setattr(gens, "restore_events_key", one_more_repeat)
-    built, _ = await live_then_rebuilt(parts)
-
-    assert built.tasks_folded_by_loaders is False
-    with parts.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(
-            gens.tables_of(built.generation).task_periods)).scalar() > 0
+    await _rebuilt_deriving_the_tasks_from_the_events(parts)
 
 
 async def test_the_timeline_reads_every_kind_of_event_in_the_words_it_always_had(
@@ -300,3 +290,13 @@ async def test_an_installation_that_stored_the_sentences_upgrades_in_place(
     assert built.events == len(first) + len(then)
     task = next(e.task_id for e in then if isinstance(e, ev.TaskAssigned))
     assert all(e["what_vi"] and e["what_en"] for e in parts.reading.history(task).events)
+
+
+async def _rebuilt_deriving_the_tasks_from_the_events(parts) -> None:
+    """Live, then rebuilt (equal to live), with the tasks derived from the events table
+    rather than taken from the loaders' own fold, and periods written."""
+    built, _ = await live_then_rebuilt(parts)
+    assert built.tasks_folded_by_loaders is False
+    with parts.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            gens.tables_of(built.generation).task_periods)).scalar() > 0
