@@ -180,6 +180,12 @@ def test_version_preconditions(verifier: TokenVerifier) -> None:
     assert client.put("/things/a", headers={"If-Match": '"3"'}).status_code == 200
     assert client.put("/things/a", headers={"If-Match": '"2"'}).status_code == 409
     assert client.put("/things/a", headers={"If-Match": "abc"}).status_code == 400
+    # digits to `str.isdigit` that `int` refuses or reads in another script: the error
+    # naming the header (a 400), not a ValueError (a 500)
+    for odd in ('"²"', '"³"', 'W/"¹"', '"٣"'):
+        with pytest.raises(DomainError) as refused:
+            expected_version(odd)
+        assert (refused.value.status, refused.value.field) == (400, "If-Match")
 
 
 def test_idempotency_key_replays_the_first_response(signer: DevSigner, verifier: TokenVerifier,

@@ -212,6 +212,12 @@ def contract_of(h: Mapping[str, str]) -> type[ContractEvent]:
     return model
 
 
+def sequence_number(text: str | None) -> int | None:
+    """The position a `ce_sequence` header gives, or None when it is absent or not a number
+    in ASCII digits ("²" and "٣" are digits to `str.isdigit`, not positions)."""
+    return int(text) if text and text.isascii() and text.isdigit() else None
+
+
 def envelope_of(h: Mapping[str, str], model: type[ContractEvent], event: ContractEvent) -> Envelope:
     """The envelope of a record whose headers (`contract_of`) and value were accepted: the
     last step of `decode_mapped`."""
@@ -220,7 +226,7 @@ def envelope_of(h: Mapping[str, str], model: type[ContractEvent], event: Contrac
     return Envelope(
         id=h["ce_id"], type=h["ce_type"], source=h["ce_source"],
         subject=event.subject if subject is None else subject,
-        time=event.occurred_at, sequence=int(sequence) if sequence and sequence.isdigit() else None,
+        time=event.occurred_at, sequence=sequence_number(sequence),
         correlation_id=h.get("ce_correlationid"), causation_id=h.get("ce_causationid"),
         audit_hash=h.get("ce_audithash"), data_version=model.version,
     )

@@ -406,7 +406,7 @@ def expected_version(if_match: str | None) -> int | None:
     if not if_match:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise DomainError("invalid_if_match", "If-Match phải là số phiên bản",
                           "If-Match must be a version number", field="If-Match", status=400)
     return int(raw)

@@ -49,6 +49,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
 from dondoc_contracts import CATALOGUE, ContractEvent, contract_of, decode_mapped, nfc
+from dondoc_contracts.envelope import sequence_number
 
 class NotCompilable(TypeError):
     """The contract uses something the generator does not translate."""
@@ -341,7 +342,7 @@ class ContractDecoder:
                     pass
                 else:
                     self.fast += 1
-                    return (event_id, int(sequence) if sequence and sequence.isdigit() else None,
+                    return (event_id, sequence_number(sequence),
                             audit_hash, fast[0], fast[1])
         return self.decode(header_values(headers), value, try_fast=False)
 
@@ -360,7 +361,7 @@ class ContractDecoder:
                     event.model_dump_json())
         self.fast += 1
         sequence = h.get("ce_sequence")
-        return (h["ce_id"], int(sequence) if sequence and sequence.isdigit() else None,
+        return (h["ce_id"], sequence_number(sequence),
                 h.get("ce_audithash"), fast[0], fast[1])
 
     def event(self, model: type[ContractEvent], value: bytes | None) -> tuple[Any, str] | None:

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from aiokafka import TopicPartition
 
-from dondoc_contracts.envelope import header_map
+from dondoc_contracts.envelope import header_map, sequence_number
 from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, link
 
 from dondoc_analytics.adapters import kafka
@@ -340,7 +340,7 @@ class Auditor:
                 for record in batch:
                     headers = header_map(record.headers)
                     sequence, claimed = headers.get("ce_sequence"), headers.get("ce_audithash")
-                    if not sequence or not sequence.isdigit() or not claimed:
+                    if sequence_number(sequence) is None or not claimed:
                         continue
                     seen += 1
                     stored = book.get(int(sequence))
@@ -452,7 +452,7 @@ class KeptSize(NamedTuple):
     def parse(cls, text: str) -> KeptSize:
         """`tasks:120`; ValueError if it is not a service name, a colon and a size > 0."""
         service, colon, size = text.partition(":")
-        if not colon or not service or not size.isdigit() or int(size) < 1:
+        if not colon or not service or not (size.isascii() and size.isdigit()) or int(size) < 1:
             raise ValueError(text)
         return cls(service, int(size))
 
