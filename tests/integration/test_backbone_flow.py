@@ -283,3 +283,28 @@ async def test_the_lag_gauge_shows_a_backlog_while_it_is_being_published(
         await relay._pump(asyncio.Event())
     assert seen_at_first_publish == [30.0]
     assert REGISTRY.get_sample_value("dondoc_outbox_lag_events", {"service": "lagged"}) == 0.0
+
+
+async def test_a_round_that_reads_the_log_to_its_end_does_not_ask_the_head_again(
+        kafka_bootstrap: str, store_url: str, topics: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relay round whose last read was short of a batch found the end of the log: the lag
+    gauges read 0 at its position without another statement (one per round at a steady rate)."""
+    from prometheus_client import REGISTRY
+
+    app = svc.open_app(store_url)
+    svc.write_events(app, aggregates=2, notes_each=2)  # 6 events
+    relay = OutboxRelay(app, service="short-round", translate=svc.translate,
+                        bootstrap=kafka_bootstrap, batch_size=100, route=lambda _: topics)
+    asked: list[int] = []
+    head = relay.recorder.max_notification_id
+    monkeypatch.setattr(relay.recorder, "max_notification_id",
+                        lambda: asked.append(1) or head())
+    async with relay:
+        await relay._pump(asyncio.Event())
+        assert relay.recorded_position == 6 and asked == []
+        assert REGISTRY.get_sample_value("dondoc_outbox_lag_events", {"service": "short-round"}) == 0.0
+        assert REGISTRY.get_sample_value("dondoc_outbox_position", {"service": "short-round"}) == 6.0
+        svc.write_events(app, aggregates=1, notes_each=0)  # one more, by relay_once
+        assert await relay.relay_once() == 1 and asked == []
+        assert REGISTRY.get_sample_value("dondoc_outbox_position", {"service": "short-round"}) == 7.0
+    app.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -21,11 +22,27 @@ from dondoc_platform.settings import KafkaSettings
 AT_LEAST_ONCE = AckPolicy.NACK_ON_ERROR
 
 
+class WarningsOnly:
+    """FastStream's logger for a broker: its warnings and errors (a Kafka error in a
+    consumer's loop, a failing handler) go to the service's log through `logging`; its access
+    lines ("Received", "Processed": two per consumed batch, formatted and written at every
+    batch, so at a steady rate at every event) are dropped."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("faststream")
+
+    def log(self, level: int, msg: Any, /, *, exc_info: Any = None,
+            extra: Mapping[str, Any] | None = None) -> None:
+        if level >= logging.WARNING:
+            self.logger.log(level, msg, exc_info=exc_info)
+
+
 def make_broker(settings: KafkaSettings, *, service: str | None = None,
                 **options: Any) -> KafkaBroker:
     """A broker with an idempotent producer (acks=all) and at-least-once consumers, its
     traffic counted by FastStream's Prometheus middleware (`faststream_*` metrics with
-    `app_name` = the service) in the default registry that /metrics exposes.
+    `app_name` = the service) in the default registry that /metrics exposes, and only its
+    warnings and errors logged (`WarningsOnly`; `logger=None`: nothing).
 
     Nothing connects until the broker is started: safe to call at bootstrap time.
     """
@@ -41,6 +58,7 @@ def make_broker(settings: KafkaSettings, *, service: str | None = None,
         "enable_idempotence": True,
         "ack_policy": AT_LEAST_ONCE,
         "allow_auto_create_topics": False,
+        "logger": WarningsOnly(),
     }
     defaults.update(options)
     return KafkaBroker(settings.bootstrap, **defaults)

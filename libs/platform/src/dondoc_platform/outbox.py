@@ -209,7 +209,10 @@ class OutboxRelay:
         batch = await self._next_batch(await self._recorded())
         if batch:
             await self._record_sent(await self._publish(batch))
-        await self._observe(self.recorded_position, force=0 < len(batch) < self.batch_size)
+        if 0 < len(batch) < self.batch_size:
+            self._caught_up(self.recorded_position)
+        else:
+            await self._observe(self.recorded_position, force=False)
         return len(batch)
 
     async def _pump(self, stop: asyncio.Event) -> None:
@@ -234,7 +237,12 @@ class OutboxRelay:
                                      or in_flight[0].acks.done()):
                     await self._record_sent(in_flight.popleft())
                 if not more:
-                    await self._observe(self.recorded_position, force=published)
+                    if published and len(batch) < self.batch_size:
+                        # the last read found the log's end: caught up as of that read,
+                        # known without asking the head again (a statement per round)
+                        self._caught_up(self.recorded_position)
+                    else:
+                        await self._observe(self.recorded_position, force=published)
                     return
         finally:
             for sent in in_flight:  # a failure: these are published again after the retry
@@ -294,6 +302,13 @@ class OutboxRelay:
         )
         key, value, headers = encode(contract, envelope)
         return self.route(contract), key, value, headers
+
+    def _caught_up(self, position: int) -> None:
+        """Set the lag metrics of a relay whose last read found the end of the log."""
+        self._observed_at = time.monotonic()
+        metrics.OUTBOX_POSITION.labels(self.service).set(position)
+        metrics.OUTBOX_LAG_EVENTS.labels(self.service).set(0)
+        metrics.OUTBOX_LAG_SECONDS.labels(self.service).set(0.0)
 
     async def _observe(self, position: int, *, force: bool) -> None:
         """Set the lag metrics: when the relay caught up, else at most once per

@@ -1,0 +1,125 @@
+"""A consumer's handled offsets committed to Kafka at most every `commit_every` seconds
+(`dondoc_platform.inbox.PacedCommits`), on the real broker: never past an event not handled,
+a failed batch delivered again, nothing left uncommitted once the batches stop coming."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from dondoc_platform.inbox import Record, subscribe
+from dondoc_platform.kafka import TopicSpec, WarningsOnly, ensure_topics, make_broker
+from dondoc_platform.settings import KafkaSettings
+from tests.integration.test_kafka_roundtrip import _committed, _wait_for as _until
+
+pytestmark = pytest.mark.integration
+
+
+class Recording:
+    """An inbox that notes what it handled; it waits at a record whose value is b"hold"
+    until `release` is set, and fails once at a record whose value is b"fail"."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+        self.failed = False
+
+    @property
+    def offsets(self) -> list[int]:
+        return [o for batch in self.batches for o in batch]
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if record.value == b"hold":
+                self.holding.set()
+                await self.release.wait()
+            if record.value == b"fail" and not self.failed:
+                self.failed = True
+                raise RuntimeError("the effect failed, once")
+        self.batches.append([r.offset for r in records])
+
+
+@contextlib.asynccontextmanager
+async def consuming(bootstrap: str, topic: str, inbox: Recording,
+                    commit_every: float) -> AsyncIterator[tuple[AIOKafkaProducer, object, str]]:
+    """A one-partition topic, `inbox` subscribed to it (started) and a producer to it."""
+    await ensure_topics(bootstrap, [TopicSpec(topic, partitions=1)])
+    group = f"g-{topic}"
+    broker = make_broker(KafkaSettings(bootstrap=bootstrap))
+    subscriber = subscribe(broker, [topic], group_id=group, inbox=inbox, commit_every=commit_every)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        async with broker:
+            await broker.start()
+            yield producer, subscriber, group
+    finally:
+        await producer.stop()
+
+
+async def test_offsets_are_committed_in_one_go_and_never_past_a_batch_being_handled(
+        kafka_bootstrap: str, topic_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[object] = []  # the consumers' commits, counted on the way to the broker
+    commit = AIOKafkaConsumer.commit
+
+    async def counted(self, offsets=None):  # noqa: ANN001, ANN202 - aiokafka's signature
+        sent.append(offsets)
+        return await commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
+    inbox = Recording()
+    async with consuming(kafka_bootstrap, topic_name, inbox, 1.0) as (producer, subscriber, group):
+        for n in range(8):  # one at a time: a batch each, as at a steady rate
+            await producer.send_and_wait(topic_name, f"event {n}".encode())
+            await _until(lambda: len(inbox.offsets) == n + 1)
+        # offset 8 is held in its handler while the commit of offsets 0–7 is due
+        await producer.send_and_wait(topic_name, b"hold")
+        await producer.send_and_wait(topic_name, b"after the hold")
+        await asyncio.wait_for(inbox.holding.wait(), 10)
+        (commits,) = subscriber.paced_commits.values()
+        await _until(lambda: not commits.pending, timeout=10)
+        await asyncio.sleep(0.3)  # the commit's answer
+        # the consumer has fetched 8 and 9, handled 0–7 only: the next to read is 8
+        assert await _committed(kafka_bootstrap, group, topic_name) == 8
+        inbox.release.set()
+        await _until(lambda: len(inbox.offsets) == 10)
+        await _until(lambda: commits.commits >= 2 and not commits.pending, timeout=10)
+        await asyncio.sleep(0.3)
+        assert await _committed(kafka_bootstrap, group, topic_name) == 10
+        # ten batches, committed in a few commits (FastStream's policy: one a batch)
+        assert len(inbox.batches) >= 9
+        assert 2 <= len(sent) <= 4 and commits.commits == len(sent)
+
+
+async def test_a_failed_batch_is_delivered_again_and_its_offset_committed_after(
+        kafka_bootstrap: str, topic_name: str) -> None:
+    inbox = Recording()
+    async with consuming(kafka_bootstrap, topic_name, inbox, 0.2) as (producer, subscriber, group):
+        await producer.send_and_wait(topic_name, b"before")
+        await _until(lambda: inbox.offsets == [0])
+        await producer.send_and_wait(topic_name, b"fail")
+        await _until(lambda: inbox.offsets == [0, 1])  # sought back, delivered again
+        assert inbox.failed
+        (commits,) = subscriber.paced_commits.values()
+        await _until(lambda: not commits.pending, timeout=10)
+        await asyncio.sleep(0.3)
+        assert await _committed(kafka_bootstrap, group, topic_name) == 2
+
+
+def test_the_broker_logs_warnings_and_errors_but_not_each_batch(
+        caplog: pytest.LogCaptureFixture) -> None:
+    logger = WarningsOnly()
+    with caplog.at_level(logging.DEBUG, logger="faststream"):
+        logger.log(logging.INFO, "Received", extra={"topic": "t"})
+        logger.log(logging.INFO, "Processed")
+        logger.log(logging.ERROR, "Kafka error occurred")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "Kafka error occurred")]
+    broker = make_broker(KafkaSettings(bootstrap="127.0.0.1:1"))
+    assert isinstance(broker.config.logger.params_storage.get_logger(context=None), WarningsOnly)
