@@ -4,9 +4,9 @@ cost on the client's side per row.
 
     # once: partition 0 of each topic of the scale-0.2 history, as `bench/analytics.py`
     # writes it (the same records, keys, headers and partitioner), kept in a file
-    uv run python bench/loaders_loop.py generate --scale 0.2 --out /tmp/records.pickle
+    uv run python bench/loaders_rows.py generate --scale 0.2 --out /tmp/records.pickle
     # per run, each side's code first on PYTHONPATH, alternating:
-    uv run python bench/loaders_loop.py run --records /tmp/records.pickle --passes 2 \
+    uv run python bench/loaders_rows.py run --records /tmp/records.pickle --passes 2 \
         [--database postgresql://dondoc@127.0.0.1:15732/dondoc]
 
 `run` times, per pass, the loop over every record as `load` runs it (its own function when the
@@ -210,6 +210,7 @@ def main() -> None:
                  "rows": len(every), "tasks": len(folded[0]), "periods": len(folded[1]),
                  "undecodable": out.undecodable}
         if args.database:
+            gc.collect()  # not timed: the passes left the collector in different states
             spent = _copy(args.database, every, folded)
             entry.update({f"copy_{k}_us": round(v / n * 1e6, 2) for k, v in spent.items()})
         result["passes"].append(entry)
