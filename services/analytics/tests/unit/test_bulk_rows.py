@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -146,3 +147,26 @@ def test_the_loaders_fold_is_kept_only_when_it_is_the_whole_logs() -> None:
     assert not folded_for_sure([part({"t1"}), part({"t2"})], repeated=1)  # a repeat across them
     assert not folded_for_sure([part({"t1"}, unsure=True)], repeated=0)
     assert not folded_for_sure([Loaded(), part({"t2"})], repeated=0)  # one did not fold
+
+
+def test_a_loaders_task_cooperates_as_its_latest_assignment_in_business_order_says() -> None:
+    """The cooperating units of the latest (re)assignment in business order, whichever came
+    first in the log: the loader's task row is the live consumer's."""
+    assigned = ev.TaskAssigned.example().model_copy(update={"cooperating_unit_ids": ("BDV",)})
+    day = assigned.assigned_on
+    reassigned = ev.TaskReassigned.example().model_copy(update={
+        "task_id": assigned.task_id, "reassigned_on": day + timedelta(days=9),
+        "cooperating_unit_ids": ("MTTQ", "UBND-1")})
+    earlier = assigned.model_copy(update={"assigned_on": day - timedelta(days=3),
+                                          "cooperating_unit_ids": ()})
+    for events in ([assigned], [assigned, reassigned], [reassigned, assigned],
+                   [assigned, earlier], [assigned, reassigned, earlier], [earlier, assigned]):
+        tasks, live_rows = LoadedTasks(), []
+        for offset, event in enumerate(events):
+            row, fact = _loaded(event, 0, offset, f"e{offset}")
+            tasks.add(f"e{offset}", event, fact)
+            live_rows.append(dict(zip(EVENT_COLUMNS, row)))
+        task, periods = derive_task(assigned.task_id, live_rows)
+        assert tasks.rows() == ([tuple(task.values())], [tuple(p.values()) for p in periods])
+    # the last: the attributes of the earlier assignment, the units of the later one
+    assert (task["assigned_on"], task["cooperating_unit_ids"]) == (earlier.assigned_on, "BDV")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dondoc_analytics.domain.timeliness import (
     Ageing,
@@ -15,6 +17,7 @@ from dondoc_analytics.domain.timeliness import (
     Membership,
     TaskFact,
     TaskScorecard,
+    Terminal,
     category,
     fold,
     membership,
@@ -22,6 +25,7 @@ from dondoc_analytics.domain.timeliness import (
     report_standing,
     state_at,
 )
+from dondoc_analytics.projections.rows import task_rows
 from dondoc_platform.clock import VN_TZ
 
 pytestmark = pytest.mark.unit
@@ -145,3 +149,62 @@ def test_a_report_counts_on_its_first_submission_day() -> None:
     assert report_standing(date(2018, 11, 30), None, end).value == "reports_missing"
     nov = AsOf.end_of_day(date(2018, 11, 29))
     assert report_standing(date(2018, 11, 30), date(2018, 12, 2), nov).value == "reports_pending"
+
+
+# --------------------------------------------------------------------------- the fold's rules
+
+
+def _reference_fold(facts: list[TaskFact]) -> list[tuple]:
+    """The fold as first written (a mutable state object applying each fact, its state
+    compared after each business day): the oracle for `fold`, which was rewritten for speed
+    (a rebuild folds every task). Periods as plain tuples."""
+    lead = assigned_on = due = original = terminal = terminal_on = None
+    changes: list[tuple] = []
+    ordered = sorted(facts, key=lambda f: (f.day, f.order))
+    for n, f in enumerate(ordered):
+        if f.kind is FactKind.ASSIGNED:
+            if assigned_on is None:
+                assigned_on, lead, due = f.day, f.lead_unit_id, f.due_on
+                original = f.original_due_on if f.original_due_on is not None else f.due_on
+        elif f.kind is FactKind.REASSIGNED:
+            lead = f.lead_unit_id
+        elif f.kind is FactKind.DEADLINE_ADJUSTED:
+            due = f.due_on
+        elif terminal is None:
+            terminal, terminal_on = f.kind.value, f.day
+        if n < len(ordered) - 1 and ordered[n + 1].day == f.day:
+            continue
+        state = None if assigned_on is None or lead is None else (
+            lead, assigned_on, due, original, terminal, terminal_on)
+        if state is None or (changes and changes[-1][1] == state):
+            continue
+        changes.append((f.day + timedelta(days=1), state))
+    return [(starts, changes[n + 1][0] if n < len(changes) - 1 else None, state)
+            for n, (starts, state) in enumerate(changes)]
+
+
+_DAYS = st.dates(date(2018, 1, 1), date(2018, 1, 12))
+_UNITS = st.none() | st.sampled_from(["BTG", "BDV", "UBND-1"])
+_FACTS = st.lists(st.builds(
+    lambda kind, day, lead, due, original: (kind, day, lead, due, original),
+    st.sampled_from(list(FactKind)), _DAYS, _UNITS, st.none() | _DAYS, st.none() | _DAYS),
+    max_size=8)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(_FACTS)
+def test_the_fold_applies_the_rules_it_always_applied(drawn) -> None:
+    facts = [TaskFact(kind, day, ("dondoc.tasks.v1", offset % 3, offset), lead, due, original)
+             for offset, (kind, day, lead, due, original) in enumerate(drawn)]
+    periods = fold(facts)
+    assert [(p.valid_from, p.valid_until, (*p.state[:4], p.state.terminal and p.state.terminal.value,
+                                            p.state.terminal_on)) for p in periods] \
+        == _reference_fold(facts)
+    assert all(type(p.state.terminal) is Terminal for p in periods if p.state.terminal)
+    # what the tables hold: `task_rows`, the live consumer's and the loaders' rows
+    task = ("t1", "d1", "1/NQ", "nghi_quyet", "BCH", "i1", "1", "x", "", None, "Nhóm 1",
+            False, "thuong", "date", None, None, date(2018, 1, 1))
+    rows = task_rows(task, facts)
+    assert [(row[1], row[2], row[3:9]) for row in rows] == [
+        (starts, until, state) for starts, until, state in _reference_fold(facts)]
+    assert all(type(row[7]) is str for row in rows if row[7] is not None)  # the text, not the enum

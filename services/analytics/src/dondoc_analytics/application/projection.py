@@ -84,25 +84,15 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     decode_record, compiled_before = decoder.decode_record, decoder.fast
     consumer = kafka.reader(bootstrap)
     await consumer.start()
+    collecting = gc.isenabled()
+    if tasks is not None:  # what it keeps is not garbage, and what it drops has no cycles:
+        gc.disable()       # the collector need not walk it, while it loads
     try:
         async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
-            for record in records:
-                last[record.topic, record.partition] = record.offset
-                try:
-                    event_id, position, audit_hash, event, payload = decode_record(
-                        record.headers or (), record.value)
-                except UndecodableEvent:
-                    out.undecodable += 1
-                    continue
-                row, fact = event_values_and_fact(
-                    event_id, position, audit_hash, event, record.topic, record.partition,
-                    record.offset, payload)
-                rows.append(row)
-                if tasks is not None:
-                    tasks.add(event_id, event, fact)
+            load_records(records, decode_record, tasks, rows, last, out)
             if len(rows) >= chunk:
-                if tasks is not None:  # what it keeps is not garbage: the collector
-                    gc.freeze()       # need not walk it again and again
+                if tasks is not None:  # nor once it is on again (the young objects kept
+                    gc.freeze()       # would be walked in one go)
                 if copying is not None:
                     await copying
                 copying = asyncio.ensure_future(asyncio.to_thread(
@@ -121,12 +111,41 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     finally:
         if tasks is not None:
             gc.unfreeze()
+            if collecting:
+                gc.enable()
         if copying is not None:
             await asyncio.gather(copying, return_exceptions=True)
         await kafka.close(consumer)
     out.positions = {TopicPartition(*tp): offset for tp, offset in last.items()}
     out.compiled = decoder.fast - compiled_before
     return out
+
+
+def load_records(records: Sequence[Any], decode_record: Callable[..., Any],
+                 tasks: LoadedTasks | None, rows: list[tuple], last: dict[tuple[str, int], int],
+                 out: Loaded) -> None:
+    """`load`'s work on one batch of records read: each decoded (`decode_record`, the
+    compiled decoder's), its event row appended to `rows`, its fact noted in `tasks` (when
+    the loader folds); the last offset read of each partition in `last`, the records no
+    contract accepts counted in `out`."""
+    append = rows.append
+    add = tasks.add if tasks is not None else None
+    undecodable = 0
+    for record in records:
+        topic, partition, offset = record.topic, record.partition, record.offset
+        last[topic, partition] = offset
+        try:
+            event_id, position, audit_hash, event, payload = decode_record(
+                record.headers or (), record.value)
+        except UndecodableEvent:
+            undecodable += 1
+            continue
+        row, fact = event_values_and_fact(event_id, position, audit_hash, event, topic,
+                                          partition, offset, payload)
+        append(row)
+        if add is not None:
+            add(event_id, event, fact)
+    out.undecodable += undecodable
 
 
 def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from operator import attrgetter
+from typing import NamedTuple
 
 from dondoc_platform.calendar import local_day
 from dondoc_platform.clock import VN_TZ
@@ -103,13 +104,15 @@ class Terminal(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFact:
+class TaskFact(NamedTuple):
     """What one task event means for the figures, dated by its business day.
 
     `order` is the event's place in its log (topic, partition, offset): it orders facts of
     the same day. `lead_unit_id` is set by ASSIGNED and REASSIGNED; `due_on` by ASSIGNED
     and DEADLINE_ADJUSTED (None: no deadline); `original_due_on` by ASSIGNED.
+
+    A named tuple, as `TaskState` and `TaskPeriod` are: immutable, read by attribute, and
+    made in a fraction of a frozen dataclass's time (a rebuild makes one per task event).
     """
 
     kind: FactKind
@@ -120,8 +123,7 @@ class TaskFact:
     original_due_on: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskState:
+class TaskState(NamedTuple):
     lead_unit_id: str
     assigned_on: date
     due_on: date | None
@@ -130,8 +132,7 @@ class TaskState:
     terminal_on: date | None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskPeriod:
+class TaskPeriod(NamedTuple):
     """`state` holds for every cut day K with valid_from <= K < valid_until (None: for ever)."""
 
     valid_from: date
@@ -142,56 +143,59 @@ class TaskPeriod:
         return self.valid_from <= cut_day and (self.valid_until is None or cut_day < self.valid_until)
 
 
-@dataclass
-class _Folding:
-    lead_unit_id: str | None = None
-    assigned_on: date | None = None
-    due_on: date | None = None
-    original_due_on: date | None = None
-    terminal: Terminal | None = None
-    terminal_on: date | None = None
-
-    def apply(self, fact: TaskFact) -> None:
-        if fact.kind is FactKind.ASSIGNED:
-            if self.assigned_on is None:  # a repeated assignment changes nothing
-                self.assigned_on = fact.day
-                self.lead_unit_id = fact.lead_unit_id
-                self.due_on = fact.due_on
-                self.original_due_on = (fact.original_due_on if fact.original_due_on is not None
-                                        else fact.due_on)
-        elif fact.kind is FactKind.REASSIGNED:
-            self.lead_unit_id = fact.lead_unit_id
-        elif fact.kind is FactKind.DEADLINE_ADJUSTED:
-            self.due_on = fact.due_on
-        elif self.terminal is None:  # the first completion or withdrawal ends the task
-            self.terminal = Terminal(fact.kind.value)
-            self.terminal_on = fact.day
-
-    def state(self) -> TaskState | None:
-        if self.assigned_on is None or self.lead_unit_id is None:
-            return None
-        return TaskState(self.lead_unit_id, self.assigned_on, self.due_on, self.original_due_on,
-                         self.terminal, self.terminal_on)
-
-
 def fold(facts: Iterable[TaskFact]) -> list[TaskPeriod]:
-    """The periods of one task: its state after each business day that changed it."""
-    folding = _Folding()
-    changes: list[tuple[date, TaskState]] = []  # (the day it holds from, the state)
-    ordered = sorted(facts, key=_BUSINESS_ORDER)
-    last = len(ordered) - 1
-    for n, fact in enumerate(ordered):
-        folding.apply(fact)
-        if n < last and ordered[n + 1].day == fact.day:
-            continue  # the state after the day's last fact is the one that holds
-        state = folding.state()
-        if state is None or (changes and changes[-1][1] == state):
-            continue
-        changes.append((fact.day + _ONE_DAY, state))
-    return [TaskPeriod(starts, changes[n + 1][0] if n < len(changes) - 1 else None, state)
+    """The periods of one task: its state after each business day that changed it
+    (`fold_changes`, each holding until the next)."""
+    changes = fold_changes(facts)
+    last = len(changes) - 1
+    return [TaskPeriod(starts, changes[n + 1][0] if n < last else None, state)
             for n, (starts, state) in enumerate(changes)]
 
 
+def fold_changes(facts: Iterable[TaskFact]) -> list[tuple[date, TaskState]]:
+    """The states of one task, each with the cut day it holds from (until the next one's).
+
+    Facts apply in business order: the first assignment sets the lead unit, the assignment
+    day and both deadlines (a repeated assignment changes nothing); a reassignment sets the
+    lead unit; a deadline adjustment the effective deadline; the first completion or
+    withdrawal ends the task. The state after a day's last fact holds from the next day, if
+    the task was assigned and the state differs from the one before."""
+    lead_unit_id = assigned_on = due_on = original_due_on = terminal = terminal_on = None
+    changes: list[tuple[date, TaskState]] = []  # (the day it holds from, the state)
+    state = None
+    ordered = sorted(facts, key=_BUSINESS_ORDER)
+    last = len(ordered) - 1
+    for n, fact in enumerate(ordered):
+        kind = fact.kind
+        if kind is _ASSIGNED:
+            if assigned_on is None:  # a repeated assignment changes nothing
+                assigned_on = fact.day
+                lead_unit_id = fact.lead_unit_id
+                due_on = fact.due_on
+                original_due_on = (fact.original_due_on if fact.original_due_on is not None
+                                   else fact.due_on)
+        elif kind is _REASSIGNED:
+            lead_unit_id = fact.lead_unit_id
+        elif kind is _DEADLINE_ADJUSTED:
+            due_on = fact.due_on
+        elif terminal is None:  # the first completion or withdrawal ends the task
+            terminal = _TERMINAL[kind]
+            terminal_on = fact.day
+        day = fact.day
+        if n < last and ordered[n + 1].day == day:
+            continue  # the state after the day's last fact is the one that holds
+        if assigned_on is None or lead_unit_id is None:
+            continue
+        now = TaskState(lead_unit_id, assigned_on, due_on, original_due_on, terminal, terminal_on)
+        if now != state:
+            changes.append((day + _ONE_DAY, now))
+            state = now
+    return changes
+
+
+_ASSIGNED, _REASSIGNED, _DEADLINE_ADJUSTED = (FactKind.ASSIGNED, FactKind.REASSIGNED,
+                                              FactKind.DEADLINE_ADJUSTED)
+_TERMINAL = {FactKind.COMPLETED: Terminal.COMPLETED, FactKind.WITHDRAWN: Terminal.WITHDRAWN}
 _BUSINESS_ORDER = attrgetter("day", "order")
 _ONE_DAY = timedelta(days=1)
 

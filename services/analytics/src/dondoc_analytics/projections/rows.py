@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timezone
+from operator import attrgetter
 from typing import Any
 
 from dondoc_contracts import events as ev
 from dondoc_platform.inbox import Delivery
 
-from dondoc_analytics.domain.facts import business_day, concerned_tasks, task_fact
+from dondoc_analytics.domain.facts import concerned_tasks, day_reader, fact_maker
 from dondoc_analytics.domain.names import match_key
-from dondoc_analytics.domain.timeliness import FactKind, TaskFact, fold
+from dondoc_analytics.domain.timeliness import FactKind, TaskFact, fold_changes
 
 Row = dict[str, Any]
 
@@ -43,9 +44,6 @@ def _shape(event_class: type) -> tuple[bool, bool, frozenset[str]]:
     fields = getattr(event_class, "__struct_fields__", None)
     names = frozenset(event_class.model_fields if fields is None else fields)
     return "task_id" in names, "directive_id" in names, names
-
-
-_SHAPES: dict[type, tuple[bool, bool, frozenset[str]]] = {}
 
 
 #: The columns of the `events` table, in its order: `event_values` gives them as a tuple.
@@ -78,37 +76,74 @@ def event_values_and_fact(event_id: str, position: int | None, audit_hash: str |
     the rebuild's compiled decoder made of it (read by the same attributes); `payload`, the
     event as its contract serialises it (the record itself when the decoder took it), else
     `e.model_dump_json()`. `what_vi` and `what_en` are left empty: the timeline's sentences
-    are rendered from the payload when read (`wording.render`, docs/adr/0010)."""
-    shape = _SHAPES.get(type(e))
-    if shape is None:
-        shape = _SHAPES[type(e)] = _shape(type(e))
-    has_task, has_directive, names = shape
-    if payload is None:
-        payload = e.model_dump_json()
-    day = business_day(e)
-    fact = task_fact(e, (topic, partition, offset), day)
-    actor = e.actor
-    if fact is None:
-        return (event_id, e.service, position, topic, partition, offset, e.event_type,
-                e.subject, e.task_id if has_task else None,
-                e.directive_id if has_directive else None, _unit_of(e, names),
-                day, e.occurred_at.astimezone(timezone.utc),  # SQLite keeps no offset
-                actor.id, actor.name, actor.role.value, actor.unit_id, None, None,
-                None, None, None, None, audit_hash, payload), None
-    return (event_id, e.service, position, topic, partition, offset, e.event_type, e.subject,
-            e.task_id if has_task else None, e.directive_id if has_directive else None,
-            _unit_of(e, names), fact.day, e.occurred_at.astimezone(timezone.utc), actor.id,
-            actor.name, actor.role.value, actor.unit_id, None, None, fact.kind.value,
-            fact.lead_unit_id, fact.due_on, fact.original_due_on, audit_hash, payload), fact
+    are rendered from the payload when read (`wording.render`, docs/adr/0010).
+
+    The row is made by a function made once per class of event (`_row_maker`), which has
+    looked up what the class has and which business day and fact its type gives."""
+    make = _ROW_MAKERS.get(type(e))
+    if make is None:
+        make = _ROW_MAKERS[type(e)] = _row_maker(type(e))
+    return make(event_id, position, audit_hash, e, topic, partition, offset, payload)
 
 
-def _unit_of(e: ev.ContractEvent, names: frozenset[str]) -> str | None:
-    for name in ("lead_unit_id", "unit_id"):
-        if name in names and getattr(e, name):
-            return getattr(e, name)
-    if "recipient" in names:
-        return e.recipient.unit_id
+_ROW_MAKERS: dict[type, Callable[..., tuple[tuple, TaskFact | None]]] = {}
+
+def _none(_: Any) -> None:
     return None
+
+
+def _row_maker(event_class: type) -> Callable[..., tuple[tuple, TaskFact | None]]:
+    """`event_values_and_fact` for the events of one class (a contract class, or the struct
+    the rebuild's decoder makes of one): `facts.day_reader` and `facts.fact_maker` of its
+    type, its task, directive and unit read as `_shape` says it has them."""
+    has_task, has_directive, names = _shape(event_class)
+    service, event_type = event_class.service, event_class.event_type
+    task_of = attrgetter("task_id") if has_task else _none
+    directive_of = attrgetter("directive_id") if has_directive else _none
+    unit_of = _unit_reader(names)
+    day_of = day_reader(event_type)
+    fact_of = fact_maker(event_type)
+    utc = timezone.utc
+
+    def values(event_id: str, position: int | None, audit_hash: str | None, e: Any,
+               topic: str, partition: int, offset: int,
+               payload: str | None) -> tuple[tuple, TaskFact | None]:
+        if payload is None:
+            payload = e.model_dump_json()
+        day = day_of(e)
+        actor = e.actor
+        if fact_of is None:
+            return (event_id, service, position, topic, partition, offset, event_type,
+                    e.subject, task_of(e), directive_of(e), unit_of(e), day,
+                    e.occurred_at.astimezone(utc),  # SQLite keeps no offset
+                    actor.id, actor.name, actor.role._value_, actor.unit_id, None, None,
+                    None, None, None, None, audit_hash, payload), None
+        fact = fact_of(e, (topic, partition, offset), day)
+        return (event_id, service, position, topic, partition, offset, event_type, e.subject,
+                task_of(e), directive_of(e), unit_of(e), day, e.occurred_at.astimezone(utc),
+                actor.id, actor.name, actor.role._value_, actor.unit_id, None, None,
+                fact.kind._value_, fact.lead_unit_id, fact.due_on, fact.original_due_on,
+                audit_hash, payload), fact
+
+    return values
+
+
+def _unit_reader(names: frozenset[str]) -> Callable[[Any], str | None]:
+    """The `unit_id` column of an event of a class with these fields: its lead unit, else
+    its unit, else its recipient's unit (the first that is set)."""
+    fields = tuple(name for name in ("lead_unit_id", "unit_id") if name in names)
+    recipient = "recipient" in names
+    if not fields and not recipient:
+        return _none
+
+    def unit_of(e: Any) -> str | None:
+        for name in fields:
+            value = getattr(e, name)
+            if value:
+                return value
+        return e.recipient.unit_id if recipient else None
+
+    return unit_of
 
 
 # --------------------------------------------------------------------------- insert-only rows
@@ -196,11 +231,11 @@ def assigned_task_values(e: ev.TaskAssigned) -> tuple:
     JSON parse). The stored payload is the event's own serialisation, so both give the
     same tuple (checked on generated events in `tests/unit/test_bulk_rows.py`, and for
     the structs in `tests/unit/test_compiled_decoder.py`)."""
-    frequency = e.report_frequency
-    return (e.task_id, e.directive_id, e.directive_number, e.directive_kind.value,
+    frequency = e.report_frequency  # an enum's `_value_` is its `value`, read without a call
+    return (e.task_id, e.directive_id, e.directive_number, e.directive_kind._value_,
             e.issuing_body, e.item_id, e.paragraph, e.content, ",".join(e.cooperating_unit_ids),
-            e.domain, e.review_group, e.key_task, e.secrecy.value, e.deadline_rule.kind.value,
-            None if frequency is None else frequency.value, e.product, e.assigned_on)
+            e.domain, e.review_group, e.key_task, e.secrecy._value_, e.deadline_rule.kind._value_,
+            None if frequency is None else frequency._value_, e.product, e.assigned_on)
 
 
 #: The columns of the `task_periods` table, in its order: `task_rows` gives them as tuples.
@@ -223,13 +258,15 @@ def task_rows(task: tuple, facts: Iterable[TaskFact],
     key = review_key(group) if group else None
     task_id, domain, issuing_body = task[_TASK_ID], task[_DOMAIN], task[_ISSUING_BODY]
     key_task, secrecy = task[_KEY_TASK], task[_SECRECY]
+    changes = fold_changes(facts)
+    last = len(changes) - 1
     out = []
-    for period in fold(facts):
-        state = period.state
-        out.append((task_id, period.valid_from, period.valid_until, state.lead_unit_id,
-                     state.assigned_on, state.due_on, state.original_due_on,
-                     state.terminal.value if state.terminal else None, state.terminal_on,
-                     domain, group, key, issuing_body, key_task, secrecy))
+    for n, (valid_from, (lead_unit_id, assigned_on, due_on, original_due_on, terminal,
+                         terminal_on)) in enumerate(changes):
+        out.append((task_id, valid_from, changes[n + 1][0] if n < last else None, lead_unit_id,
+                    assigned_on, due_on, original_due_on,
+                    terminal._value_ if terminal is not None else None, terminal_on,
+                    domain, group, key, issuing_body, key_task, secrecy))
     return out
 
 
@@ -326,53 +363,54 @@ class LoadedTasks:
     marks the fold `unsure` (the rebuild then derives from the table)."""
 
     def __init__(self) -> None:
-        self.facts: dict[str, tuple[str, TaskFact]] = {}  # event id -> (task, fact)
+        #: every event id read -> its fact (None: an event without one), as first kept
+        self.seen: dict[str, TaskFact | None] = {}
+        self.by_task: dict[str, list[TaskFact]] = {}  # task -> its facts, as read
         self.first: dict[str, tuple[tuple, tuple]] = {}  # task -> ((day, order), task values)
         # task -> ((day, order), cooperating units) of its latest (re)assignment
         self.cooperating: dict[str, tuple[tuple, tuple[str, ...]]] = {}
-        self.seen: set[str] = set()
         self.repeats = 0
         self.unsure = False
 
     def add(self, event_id: str, e: ev.ContractEvent, fact: TaskFact | None) -> None:
         """Note one event read (its row is copied either way: the events key drops repeats
         and counts them)."""
-        if event_id in self.seen:
+        seen = self.seen
+        if event_id in seen:
             self.repeats += 1
-            kept = self.facts.get(event_id)
+            kept = seen[event_id]
             if kept is None:
                 self.unsure |= fact is not None
-            elif fact is None or fact.order < kept[1].order:
+            elif fact is None or fact.order < kept.order:
                 self.unsure = True
             return
-        self.seen.add(event_id)
-        if fact is not None:
-            task_id = e.task_id
-            self.facts[event_id] = (task_id, fact)
+        seen[event_id] = fact
+        if fact is None:
+            return
+        task_id = e.task_id
+        facts = self.by_task.get(task_id)
+        if facts is None:
+            self.by_task[task_id] = [fact]
+        else:
+            facts.append(fact)
+        kind = fact.kind
+        if kind is _ASSIGNED or kind is _REASSIGNED:
             when = (fact.day, fact.order)
-            if fact.kind is FactKind.ASSIGNED:
+            if kind is _ASSIGNED:
                 first = self.first.get(task_id)
                 if first is None or when < first[0]:
                     self.first[task_id] = (when, assigned_task_values(e))
-            if fact.kind in (FactKind.ASSIGNED, FactKind.REASSIGNED):
-                latest = self.cooperating.get(task_id)
-                if latest is None or when > latest[0]:
-                    self.cooperating[task_id] = (when, e.cooperating_unit_ids)
+            latest = self.cooperating.get(task_id)
+            if latest is None or when > latest[0]:
+                self.cooperating[task_id] = (when, e.cooperating_unit_ids)
 
     def tasks(self) -> set[str]:
         """The tasks this loader holds facts of."""
-        return {task_id for task_id, _ in self.facts.values()}
+        return set(self.by_task)
 
     def rows(self) -> tuple[list[tuple], list[tuple]]:
         """The `tasks` rows (`TASK_COLUMNS`) and `task_periods` rows (`PERIOD_COLUMNS`) of
         the tasks loaded; a task never assigned has neither, as `derive_task` gives."""
-        by_task: dict[str, list[TaskFact]] = {}
-        for task_id, fact in self.facts.values():
-            facts = by_task.get(task_id)
-            if facts is None:
-                by_task[task_id] = [fact]
-            else:
-                facts.append(fact)
         keys: dict[str, str] = {}
 
         def review_key(group: str) -> str:
@@ -382,10 +420,18 @@ class LoadedTasks:
             return key
 
         tasks, periods = [], []
-        for task_id, facts in by_task.items():
-            first = self.first.get(task_id)
-            if first is not None:
-                task = with_cooperating(first[1], self.cooperating[task_id][1])
+        first, cooperating = self.first, self.cooperating
+        for task_id, facts in self.by_task.items():
+            assigned = first.get(task_id)
+            if assigned is not None:
+                latest = cooperating[task_id]
+                # the latest (re)assignment is the first assignment itself: its cooperating
+                # units are in its values already
+                task = (assigned[1] if latest[0] is assigned[0]
+                        else with_cooperating(assigned[1], latest[1]))
                 tasks.append(task)
                 periods += task_rows(task, facts, review_key)
         return tasks, periods
+
+
+_ASSIGNED, _REASSIGNED = FactKind.ASSIGNED, FactKind.REASSIGNED
