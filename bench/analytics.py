@@ -118,7 +118,9 @@ async def write_history(history: History, logs: dict[str, Log], bootstrap: str,
             headers = [("ce_specversion", b"1.0"), ("ce_id", ident.encode()),
                        ("ce_type", event.ce_type.encode()),
                        ("ce_source", f"/dondoc/{event.service}".encode()),
-                       ("ce_subject", event.subject.encode()), ("ce_dataversion", b"1"),
+                       ("ce_subject", event.subject.encode()),
+                       # the payload starts {"occurred_at":"…": the relay's ce_time is that moment
+                       ("ce_time", state[16:state.index(b'"', 16)]), ("ce_dataversion", b"1"),
                        ("content-type", b"application/json; charset=utf-8"),
                        ("ce_sequence", str(log.position).encode()),
                        ("ce_correlationid", ident.encode()),
@@ -326,6 +328,7 @@ async def run(args: argparse.Namespace, say) -> dict:
         results["rebuild_events_per_second"] = report.events / rebuild_seconds
         results["rebuild_breakdown"] = report.seconds
         results["rebuild_compiled_decoded"] = getattr(report, "compiled", None)  # older code: none
+        results["rebuild_trusted"] = getattr(report, "trusted", None)  # older code: none
         results["load_average_around_rebuild"] = [load_before, os.getloadavg()[0]]
         # the machine is shared: the baseline again right after, the ratio to their mean
         rows, seconds = raw_copy(read_url, history, results["events"])

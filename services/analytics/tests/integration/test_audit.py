@@ -335,7 +335,7 @@ async def test_the_verify_command_exits_0_only_when_all_agrees_and_names_the_dam
     assert "verified: everything agrees" in clean.stdout and "checked rows:events: 36" in clean.stdout
     assert "not checked" not in clean.stderr
     unconfigured = run_verify(audited, "--no-projections", store_url="")
-    assert "hash chains, Merkle roots and Kafka copies not checked" in unconfigured.stderr
+    assert "hash chains, Merkle roots and the Kafka copies' hashes not checked" in unconfigured.stderr
     audited.execute(f"DELETE FROM {audited.events} WHERE notification_id = 12")
     damaged = run_verify(audited, "--no-projections")
     assert damaged.returncode == 1, damaged.stdout + damaged.stderr

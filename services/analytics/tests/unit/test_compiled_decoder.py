@@ -538,16 +538,154 @@ def test_a_record_is_decoded_from_its_headers_as_from_their_map(record) -> None:
     """`decode_record` (the loaders', reading the headers it needs as bytes) gives what
     `decode` of the header map gives, or raises the same error."""
     headers, value = record
+    assert _replayed(DECODER.decode_record, headers, value) \
+        == _replayed(DECODER.decode, compiled.header_values(headers), value)
 
-    def outcome(decode, given):
-        try:
-            event_id, position, audit_hash, event, payload = decode(given, value)
-        except UndecodableEvent as e:
-            return ("rejected", type(e), e.detail)
-        return ("accepted", event_id, position, audit_hash, _plain(event), payload)
 
-    assert outcome(DECODER.decode_record, headers) \
-        == outcome(DECODER.decode, compiled.header_values(headers))
+# --------------------------------------------------------------------------- trust at a replay
+# (docs/adr/0013) a record in the form a service's relay writes is decoded by its struct
+# alone (`replay_record`); `audit verify` names what that trust takes and the proof would not
+# (`unproven`). What the trust gives up is written down here, case by case.
+
+
+def _relayed(model: type[ContractEvent], value: bytes | None = None, *,
+             causation: str | None = None) -> tuple[list[tuple[str, bytes | None]], bytes]:
+    """A record as a relay writes it (with its position and audit hash), perhaps with
+    another value."""
+    example = model.example()
+    _, canonical, headers = encode(example, envelope_for(
+        example, position=7, audit_hash="ab" * 32, causation_id=causation))
+    return list(headers), canonical if value is None else value
+
+
+def _replayed(decode, headers, value) -> tuple:
+    """What a decoder makes of a record: its acceptance (or error), the values, bytes, rows."""
+    try:
+        event_id, position, audit_hash, event, payload = decode(headers, value)
+    except UndecodableEvent as e:
+        return ("rejected", type(e), e.detail)
+    return ("accepted", event_id, position, audit_hash, _plain(event), payload,
+            _rows(event, payload))
+
+
+@pytest.mark.parametrize("causation", [None, "c-1"])
+@pytest.mark.parametrize("model", CATALOGUE, ids=lambda m: m.__name__)
+def test_a_relayed_record_is_trusted_and_gives_what_the_proof_gives(model, causation) -> None:
+    headers, value = _relayed(model, causation=causation)
+    decoder = ContractDecoder()
+    trusted = _replayed(decoder.replay_record, headers, value)
+    assert (decoder.trusted, decoder.fast) == (1, 1)
+    assert trusted == _replayed(decoder.decode_record, headers, value)
+    assert trusted[0] == "accepted" and trusted[5] == value.decode()
+    assert decoder.unproven(headers, value) is None
+
+
+def _renamed(headers, i):
+    return [(f"{k}x", v) if j == i else (k, v) for j, (k, v) in enumerate(headers)]
+
+
+def _set(headers, name, value):
+    return [(k, value if k == name else v) for k, v in headers]
+
+
+_NOT_RELAYED = {
+    # each header renamed in place (the map the proof reads loses it)
+    **{f"renamed {i}": (lambda h, i=i: _renamed(h, i)) for i in range(11)},
+    "two headers swapped": lambda h: [h[1], h[0], *h[2:]],
+    "no audit hash": lambda h: h[:-1],
+    "no sequence": lambda h: h[:8] + h[9:],
+    "a header more": lambda h: [*h, ("ce_extra", b"1")],
+    "a header twice": lambda h: [*h[:10], ("ce_type", b"vn.dondoc.nothing.v1"), h[10]],
+    "another spec version": lambda h: _set(h, "ce_specversion", b"0.3"),
+    "another service's source": lambda h: _set(h, "ce_source", b"/dondoc/elsewhere"),
+    "no source": lambda h: _set(h, "ce_source", None),
+    "an empty id": lambda h: _set(h, "ce_id", b""),
+    "an id not UTF-8": lambda h: _set(h, "ce_id", b"\xff\xfe"),
+    "a sequence not digits": lambda h: _set(h, "ce_sequence", "²".encode()),
+    "a signed sequence": lambda h: _set(h, "ce_sequence", b"-7"),
+    "a short audit hash": lambda h: _set(h, "ce_audithash", b"ab" * 31),
+    "an unknown type": lambda h: _set(h, "ce_type", b"vn.dondoc.nothing.v1"),
+    "another version": lambda h: _set(h, "ce_type", b"vn.dondoc.task.assigned.v9"),
+    "headers as a map": lambda h: dict(h),
+}
+
+
+@pytest.mark.parametrize("change", list(_NOT_RELAYED), ids=list(_NOT_RELAYED))
+def test_a_record_not_in_the_relays_form_is_proven_as_before(change) -> None:
+    headers, value = _relayed(ev.TaskAssigned)
+    changed = _NOT_RELAYED[change](headers)
+    decoder = ContractDecoder()
+    assert decoder.relayed(changed, value) is None
+    replayed = _replayed(decoder.replay_record, changed, value)
+    assert decoder.trusted == 0
+    if isinstance(changed, dict):
+        return  # not what Kafka gives; the loaders never see it
+    assert replayed == _replayed(decoder.decode_record, changed, value)
+
+
+@_SETTINGS
+@given(records())
+def test_what_the_audit_passes_the_replay_decodes_as_the_proof_does(record) -> None:
+    """The trust's soundness, over the proof's own records with a relay's headers: a record
+    `unproven` says nothing about (what `audit verify` passes) is replayed exactly as the
+    proof decodes it (accepted or refused, the same values, bytes and rows)."""
+    model, value = record
+    headers, _ = _relayed(model)
+    if DECODER.unproven(headers, value) is None:
+        assert _replayed(DECODER.replay_record, headers, value) \
+            == _replayed(DECODER.decode_record, headers, value)
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(_headers_of_records())
+def test_a_replay_decodes_odd_headers_as_the_proof_does(record) -> None:
+    """The relay's values with their headers changed (left out, odd, twice): a replay of the
+    producers' bytes gives what the proof gives, or the same error."""
+    headers, value = record
+    assert _replayed(DECODER.replay_record, headers, value) \
+        == _replayed(DECODER.decode_record, headers, value)
+
+
+def _assigned(**changes: Any) -> bytes:
+    wire = ev.TaskAssigned.example().model_dump(mode="json")
+    wire.update(changes)
+    return json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_CANONICAL = ev.TaskAssigned.example().to_json_bytes()
+#: what the trust takes as it is, where the proof refuses it or stores the contract's bytes
+_TRUST_COSTS = {
+    "an identifier outside the pattern (the contract refuses it)":
+        _assigned(task_id="T 1"),
+    "an identifier ending in a newline (the contract refuses it)":
+        _assigned(task_id="T1\n"),
+    "a deadline the model validator refuses":
+        _assigned(deadline_rule={"kind": "date", "due_on": None, "days": None, "frequency": None}),
+    "NFD text (the contract stores it NFC)":
+        unicodedata.normalize("NFD", _CANONICAL.decode()).encode(),
+    "spaces between the tokens (the contract stores it without)":
+        _CANONICAL.replace(b'","', b'", "'),
+    "the fields in another order (the contract stores its own)":
+        json.dumps(dict(reversed(list(json.loads(_CANONICAL).items()))), ensure_ascii=False,
+                   separators=(",", ":")).encode(),
+    "text written as escapes (the contract stores it as UTF-8)":
+        json.dumps(json.loads(_CANONICAL), separators=(",", ":")).encode(),
+}
+
+
+@pytest.mark.parametrize("value", list(_TRUST_COSTS.values()), ids=list(_TRUST_COSTS))
+def test_what_the_replay_trusts_and_the_proof_would_not_take_is_named_by_the_audit(value) -> None:
+    """The cost of the trust, case by case: a record in the relay's form whose value its
+    relay would never have written is stored by a replay as it is, where the proof (and the
+    live consumer) refuses it or stores the contract's bytes; `unproven` names each."""
+    headers, _ = _relayed(ev.TaskAssigned)
+    assert value != _CANONICAL
+    decoder = ContractDecoder()
+    trusted = decoder.replay_record(headers, value)
+    assert decoder.trusted == 1 and trusted[4] == value.decode()  # taken as it is
+    proven = _replayed(decoder.decode_record, headers, value)
+    assert proven[0] == "rejected" or proven[5] != value.decode()
+    assert decoder.unproven(headers, value) is not None
 
 
 @pytest.mark.parametrize("odd", ["²", "٣", "-1", " 12", "1.0", ""])

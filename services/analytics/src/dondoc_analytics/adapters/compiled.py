@@ -29,6 +29,14 @@ property).
 The structs are generated from the pydantic field definitions, never written by hand; a
 constraint or validator the generator does not know makes generation fail rather than be
 skipped, so a contract cannot drift away from its decoder.
+
+At a replay (`replay_record`, the rebuild's loaders; docs/adr/0013) a record a service's
+relay wrote — its headers exactly the relay's, in the relay's order, with the log position
+and audit hash the relay adds, a catalogue type published under that type's own source —
+is trusted to be what the relay made it: the contract's serialisation of an event the
+service validated. It is decoded by the struct alone (types, enums, lengths, bounds, moments,
+no field missing or unknown) and its bytes stored; steps 2 and 3 are left to `audit verify`,
+which checks every such record on Kafka (`unproven`). Every other record is proven as above.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ import enum
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cache
 from operator import attrgetter
 from types import NoneType, UnionType
@@ -48,8 +56,15 @@ import msgspec
 from pydantic import AfterValidator, AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
-from dondoc_contracts import CATALOGUE, ContractEvent, contract_of, decode_mapped, nfc
-from dondoc_contracts.envelope import sequence_number
+from dondoc_contracts import (
+    CATALOGUE,
+    ContractEvent,
+    UndecodableEvent,
+    contract_of,
+    decode_mapped,
+    nfc,
+)
+from dondoc_contracts.envelope import Envelope, sequence_number, source_for
 
 class NotCompilable(TypeError):
     """The contract uses something the generator does not translate."""
@@ -312,13 +327,96 @@ class ContractDecoder:
             for model in catalogue}
         self.structs = dict(compiler.structs)
         self._by_type = {model.ce_type.encode(): model for model in catalogue}
+        # a type's decoder and the source its service's relay publishes it under (the
+        # replay's trust, `relayed`)
+        self._relayed = {model.ce_type.encode(): (model, self._fast[model][0],
+                                                  source_for(model.service).encode())
+                         for model in catalogue}
         character_class = compiler.character_class
         self._patterned = (re.compile(f"{character_class}*").fullmatch
                            if character_class else lambda _: True)
         self._encode = msgspec.json.Encoder().encode
         self._is_normalized = unicodedata.is_normalized
-        self.fast = 0  # records taken by the fast path
+        self.fast = 0  # records taken by the fast path (proven, or trusted at a replay)
+        self.trusted = 0  # of those, records a replay took as its relay wrote them
         self.slow = 0  # records the contract decoded (or rejected)
+
+    def replay_record(self, headers: Sequence[tuple[str, bytes | None]],
+                      value: bytes | None) -> Decoded:
+        """`decode_record` at a replay (the rebuild's loaders, docs/adr/0013): a record in
+        the form a service's relay writes (`relayed`) is trusted to be its contract's
+        serialisation of an event the service validated, so its struct is decoded (typed,
+        strictly) and its bytes stored, without the proof's re-encoding, NFC check, model
+        validators and identifier pattern; `audit verify` checks those records instead
+        (`unproven`). Any other record, or one the struct refuses, is `decode_record`'s."""
+        relayed = self.relayed(headers, value)
+        if relayed is not None:
+            self.fast += 1
+            self.trusted += 1
+            return relayed
+        return self.decode_record(headers, value)
+
+    def relayed(self, headers: Sequence[tuple[str, bytes | None]],
+                value: bytes | None) -> Decoded | None:
+        """What a replay trusts a record to be, or None when it is not in the relay's form.
+
+        The relay's form (`Envelope.headers`, `envelope_for`): exactly the relay's headers,
+        in its order — `ce_specversion` "1.0", `ce_id`, `ce_type` (a catalogue type),
+        `ce_source` (that type's service), `ce_subject`, `ce_time`, `ce_dataversion`,
+        `content-type`, `ce_sequence` (ASCII digits), `ce_correlationid`, perhaps
+        `ce_causationid`, and `ce_audithash` (64 characters) last — read from the pairs by
+        position, their names checked, no map built; and a value the type's struct decodes
+        (UTF-8). The struct and the bytes are then the decoded event and its payload."""
+        if type(headers) is not list and type(headers) is not tuple:
+            return None
+        if len(headers) == 11:
+            try:
+                ((n0, spec), (n1, ident), (n2, ce_type), (n3, source), (n4, _), (n5, _), (n6, _),
+                 (n7, _), (n8, sequence), (n9, _), (n10, audit)) = headers
+            except (TypeError, ValueError):
+                return None
+            if (n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10) != _RELAYED:
+                return None
+        elif len(headers) == 12:
+            try:
+                ((n0, spec), (n1, ident), (n2, ce_type), (n3, source), (n4, _), (n5, _), (n6, _),
+                 (n7, _), (n8, sequence), (n9, _), (n10, _), (n11, audit)) = headers
+            except (TypeError, ValueError):
+                return None
+            if (n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11) != _RELAYED_CAUSED:
+                return None
+        else:
+            return None
+        relayed = self._relayed.get(ce_type)
+        if (relayed is None or spec != b"1.0" or source != relayed[2]
+                or type(ident) is not bytes or not ident or type(sequence) is not bytes
+                or not sequence.isdigit() or type(audit) is not bytes or len(audit) != 64
+                or type(value) is not bytes):
+            return None
+        try:
+            struct = relayed[1].decode(value)
+            return ident.decode(), int(sequence), audit.decode(), struct, value.decode()
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+            return None
+
+    def unproven(self, headers: Sequence[tuple[str, bytes | None]],
+                 value: bytes | None) -> str | None:
+        """Why a record a replay trusts (`relayed`) is not what the proof makes of it (the
+        contract refuses it, or stores other bytes), or None: `audit verify` asks this of
+        every record on Kafka, so what a rebuild trusted and should not have is named."""
+        trusted = self.relayed(headers, value)
+        if trusted is None:
+            return None  # a replay proves it
+        model = self._relayed[headers[2][1]][0]
+        if self.event(model, value) is not None:
+            return None  # the proof's own fast path: the same struct and bytes
+        try:
+            proven = self.decode_record(headers, value)
+        except UndecodableEvent as e:
+            return f"the contract refuses it ({e.reason}: {e.detail})"
+        if proven[4] != trusted[4]:
+            return "it is not its contract's serialisation of the event (the contract stores other bytes)"
+        return None
 
     def decode_record(self, headers: Sequence[tuple[str, bytes | None]],
                       value: bytes | None) -> Decoded:
@@ -392,6 +490,20 @@ class ContractDecoder:
         if not self._patterned("".join(filter(None, checked))):
             return None
         return struct, text
+
+
+def _relay_names(causation_id: str | None) -> tuple[str, ...]:
+    """The names of the headers a relay writes, in its order: taken from the envelope's own
+    code (`Envelope.headers`, with every attribute a relay sets), not written again here."""
+    envelope = Envelope(id="i", type="t", source="s", subject="s",
+                        time=datetime(2000, 1, 1, tzinfo=timezone.utc), sequence=1,
+                        correlation_id="i", causation_id=causation_id, audit_hash="0" * 64)
+    return tuple(name for name, _ in envelope.headers())
+
+
+#: the relay's header names in its order, without and with a cause (`relayed`)
+_RELAYED = _relay_names(None)
+_RELAYED_CAUSED = _relay_names("c")
 
 
 def header_values(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:

@@ -11,7 +11,9 @@ Verification, for every service whose store it is given:
    proof between consecutive checkpoints (inconsistent_checkpoints), and checkpoints that
    disagree about the same size (conflicting_checkpoints);
 4. the copies on Kafka: each message's `ce_audithash` against the stored link at its
-   `ce_sequence` (kafka_copy_differs, missing_from_store);
+   `ce_sequence` (kafka_copy_differs, missing_from_store); and each message a rebuild
+   trusts as its relay wrote it, proven as the live consumer would take it: its contract's
+   serialisation of a valid event (kafka_copy_invalid, docs/adr/0013);
 5. the read models: every projection replayed from Kafka into scratch tables, up to the
    positions of the live ones, compared row by row (projection_differs).
 
@@ -38,6 +40,7 @@ from dondoc_contracts.envelope import header_map, sequence_number
 from dondoc_platform.audit_chain import GENESIS, ChainLink, LoggedEvent, link
 
 from dondoc_analytics.adapters import kafka
+from dondoc_analytics.adapters.compiled import contract_decoder
 from dondoc_analytics.adapters.signing import verify_signature
 from dondoc_analytics.adapters.stores import ServiceStore
 from dondoc_analytics.application.checkpoints import StoredTree, latest_checkpoint, stored_checkpoints
@@ -258,6 +261,13 @@ class Auditor:
                 started = time.perf_counter()
                 await self._verify_kafka(service, book, report)
                 report.seconds[f"kafka:{service}"] = time.perf_counter() - started
+        if use_kafka:  # the topics of services without a store: only what a rebuild trusts
+            stored = self.parts.settings.audit_store_urls()
+            for service in kafka.service_topics(self.parts.settings.topic_prefix):
+                if service not in stored:
+                    started = time.perf_counter()
+                    await self._verify_kafka(service, None, report)
+                    report.seconds[f"kafka:{service}"] = time.perf_counter() - started
         if projections:
             started = time.perf_counter()
             await self._verify_projections(report)
@@ -327,22 +337,35 @@ class Auditor:
                 yield int(row.position), bytes(row.hash)
             after = int(rows[-1].leaf_index)
 
-    async def _verify_kafka(self, service: str, book: LinkBook, report: VerifyReport) -> None:
+    async def _verify_kafka(self, service: str, book: LinkBook | None,
+                            report: VerifyReport) -> None:
+        """The service's messages on Kafka: each one's audit hash against the stored link
+        (with its store's `book`), and each one a rebuild trusts (`ContractDecoder.unproven`)."""
         topic = kafka.service_topics(self.parts.settings.topic_prefix)[service]
         ends = await kafka.end_offsets(self.parts.bootstrap, [topic])
         consumer = kafka.reader(self.parts.bootstrap)
         await consumer.start()
         differs: list[tuple[int, TopicPartition, int]] = []
         missing: list[int] = []
+        invalid: list[tuple[int, TopicPartition, int, str]] = []
+        unproven = contract_decoder().unproven
         seen = 0
         try:
             async for batch in kafka.read_range(consumer, {}, ends):
                 for record in batch:
                     headers = header_map(record.headers)
+                    # what a rebuild trusts without proof (docs/adr/0013) is proven here
+                    why = unproven(record.headers or (), record.value)
+                    if why is not None:  # in the relay's form: its sequence is digits
+                        invalid.append((int(headers["ce_sequence"]),
+                                        TopicPartition(record.topic, record.partition),
+                                        record.offset, why))
                     sequence, claimed = headers.get("ce_sequence"), headers.get("ce_audithash")
                     if sequence_number(sequence) is None or not claimed:
                         continue
                     seen += 1
+                    if book is None:
+                        continue
                     stored = book.get(int(sequence))
                     if stored is None:
                         missing.append(int(sequence))
@@ -359,6 +382,14 @@ class Auditor:
                 f"the hash published with this event ({tp.topic}[{tp.partition}]@{offset}) is "
                 f"not the stored one: the stored event or its link was rewritten "
                 f"({len({d[0] for d in differs})} position(s) differ from there on)"))
+        if invalid:
+            invalid.sort()
+            position, tp, offset, why = invalid[0]
+            report.findings.append(Finding(
+                service, position, "kafka_copy_invalid",
+                f"the message published with this event's audit hash ({tp.topic}[{tp.partition}]"
+                f"@{offset}) is not what its service's relay writes: {why}; a rebuild stores it "
+                f"as it is ({len(invalid)} message(s))"))
         if missing:
             report.findings.append(Finding(
                 service, min(missing), "missing_from_store",

@@ -57,6 +57,8 @@ class Loaded:
     undecodable: int = 0
     #: records the compiled decoder took (the contract's own serialisation, stored as is)
     compiled: int = 0
+    #: of those, records taken as their service's relay wrote them (docs/adr/0013)
+    trusted: int = 0
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     tasks: set[str] | None = None
     repeats: int = 0
@@ -66,11 +68,13 @@ class Loaded:
 async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends: kafka.Offsets,
                chunk: int, *, fold: bool = False) -> Loaded:
     """Bulk-load the events of these partitions, from offset 0 to `ends`, into the keyless
-    events table of `tables`: decoded and validated as the live consumer does (through the
-    decoder compiled from the contracts, `adapters.compiled`, whose structs the rows are
-    built from, storing a record that is its contract's own serialisation as it is, and
-    handing every other to the contract; an undecodable record is counted and left out, as
-    its dead letter was sent already), copied in chunks while the next chunk is decoded.
+    events table of `tables`: decoded by the decoder compiled from the contracts
+    (`adapters.compiled`, whose structs the rows are built from), a record in the form its
+    service's relay writes trusted to be what the relay made it (typed by its struct, its
+    bytes stored; `audit verify` checks those records, docs/adr/0013), every other validated
+    as the live consumer does (stored as it is when it is its contract's own serialisation,
+    else handed to the contract; an undecodable record is counted and left out, as its dead
+    letter was sent already); copied in chunks while the next chunk is decoded.
     With `fold` (PostgreSQL), the loader also keeps each task's facts (`LoadedTasks`) and,
     once its events are copied, writes the `tasks` and `task_periods` rows of the tasks it
     read, folded by the live consumer's code, so the derive does not sort and fold the
@@ -81,7 +85,8 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
     decoder = contract_decoder()
-    decode_record, compiled_before = decoder.decode_record, decoder.fast
+    decode_record = decoder.replay_record
+    compiled_before, trusted_before = decoder.fast, decoder.trusted
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     collecting = gc.isenabled()
@@ -118,6 +123,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
         await kafka.close(consumer)
     out.positions = {TopicPartition(*tp): offset for tp, offset in last.items()}
     out.compiled = decoder.fast - compiled_before
+    out.trusted = decoder.trusted - trusted_before
     return out
 
 
@@ -216,6 +222,8 @@ class RebuildReport:
     undecodable: int = 0
     #: records the compiled decoder took (the others went through the contract)
     compiled: int = 0
+    #: of those, records taken as their service's relay wrote them (docs/adr/0013)
+    trusted: int = 0
     repeated: int = 0
     caught_up_events: int = 0
     #: the loaders folded the tasks they read (PostgreSQL), rather than the derive
@@ -361,6 +369,7 @@ class Projection:
             report.events += part.events
             report.undecodable += part.undecodable
             report.compiled += part.compiled
+            report.trusted += part.trusted
             last.update(part.positions)
         report.seconds["load"] = time.perf_counter() - started
         started = time.perf_counter()

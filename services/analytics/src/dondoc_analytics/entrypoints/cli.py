@@ -335,8 +335,9 @@ def verify(
     else:
         if not parts.settings.audit_store_urls():
             errors.print("[yellow]no service store configured (DONDOC_AUDIT_<SERVICE>_STORE_URL): "
-                         "hash chains, Merkle roots and Kafka copies not checked, only the read "
-                         "models[/]", highlight=False)
+                         "hash chains, Merkle roots and the Kafka copies' hashes not checked, "
+                         "only the read models and the messages a rebuild trusts[/]",
+                         highlight=False)
         for key, value in sorted(report.checked.items()):
             console.print(f"checked {key}: {value}", highlight=False)
         for finding in report.findings:
