@@ -85,7 +85,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     consumer = kafka.reader(bootstrap)
     await consumer.start()
     try:
-        async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
+        async for records in kafka.read_range(consumer, {}, ends, max_records=chunk, compact=True):
             for record in records:
                 last[record.topic, record.partition] = record.offset
                 try:
