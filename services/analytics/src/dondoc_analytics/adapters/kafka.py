@@ -262,11 +262,11 @@ class _Compact:
             if tp not in remaining or tp in self.pending:
                 continue
             result = fetched[tp]
-            if type(result) is not aiokafka_fetcher.FetchResult:
+            if type(result) is not aiokafka_fetcher.FetchResult:  # a FetchError
+                if out:
+                    return  # raised on the next read, as getmany does it
                 del fetched[tp]
                 self.fetcher._notify(self.fetcher._wait_consume_future)
-                if out:
-                    return  # the error comes on the next read, as getmany does it
                 result.check_raise()
             records = self._records_of(tp, result)
             del fetched[tp]
