@@ -212,12 +212,13 @@ static PyObject *parse(PyObject *module, PyObject *args) {
         const unsigned char *batch_end = batch + 12 + length;
         int magic = batch[16];
         int attributes = (batch[21] << 8) | batch[22];
-        if (magic != 2 || (attributes & 0x07) != 0) { status = 1; break; }
+        if (magic != 2) { status = 1; break; }
         if (check_crcs) {
             uint32_t stored = (uint32_t)be32(batch + 17);
             if (crc32c(batch + 21, (size_t)(batch_end - (batch + 21))) != stored)
                 CORRUPT("a record batch whose CRC-32C does not match");
         }
+        if ((attributes & 0x07) != 0) { status = 1; break; }  /* compressed: aiokafka's */
         int64_t batch_next = base + be32(batch + 23) + 1;
         if (!(attributes & 0x20)) {  /* not a control batch */
             int32_t count = be32(batch + 57);
