@@ -9,7 +9,8 @@ Reads the topics of the history `bench/analytics.py` wrote last on that stack (t
 is taken from its read models' database). Each variant runs in a fresh process, the
 variants alternate, round after round; every run touches the attributes the loaders read
 (topic, partition, offset, headers, value) and checks that it read every record once.
-The `confluent-raw` variant needs confluent-kafka, which the project does not depend on
+The `compact` variant is `read_range(compact=True)`: aiokafka's fetches, the records read by
+the compiled reader of `dondoc_kafkabatch` (docs/adr/0012). The `confluent-raw` variant needs confluent-kafka, which the project does not depend on
 (`uv pip install confluent-kafka==2.16.1` for the measurement; docs/PERFORMANCE.md says
 why); without it the variant is left out.
 """
