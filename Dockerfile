@@ -11,6 +11,13 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 
 ARG UV_VERSION=0.13.9
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+# A C compiler for the workspace's one C extension (libs/kafkabatch, docs/adr/0014), in this
+# stage only: the runtime stage gets the compiled module, not the compiler. Not pinned: the
+# base image's libc6 decides libc6-dev's version (a pin breaks at the next point release).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -22,6 +29,7 @@ WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 COPY libs/contracts/pyproject.toml libs/contracts/
 COPY libs/platform/pyproject.toml libs/platform/
+COPY libs/kafkabatch/pyproject.toml libs/kafkabatch/setup.py libs/kafkabatch/
 COPY services/directives/pyproject.toml services/directives/
 COPY services/tasks/pyproject.toml services/tasks/
 COPY services/reports/pyproject.toml services/reports/

@@ -9,7 +9,8 @@ Reads the topics of the history `bench/analytics.py` wrote last on that stack (t
 is taken from its read models' database). Each variant runs in a fresh process, the
 variants alternate, round after round; every run touches the attributes the loaders read
 (topic, partition, offset, headers, value) and checks that it read every record once.
-The `confluent-raw` variant needs confluent-kafka, which the project does not depend on
+The `compact` variant is `read_range(compact=True)`: aiokafka's fetches, the records read by
+the compiled reader of `dondoc_kafkabatch` (docs/adr/0014). The `confluent-raw` variant needs confluent-kafka, which the project does not depend on
 (`uv pip install confluent-kafka==2.16.1` for the measurement; docs/PERFORMANCE.md says
 why); without it the variant is left out.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 
 VARIANTS = {
     "aiokafka": "aiokafka as the loaders used it (reader(), read_range, 20,000 a batch)",
+    "compact": "aiokafka's fetches, the compiled record-batch reader (read_range(compact=True))",
     "aiokafka-tuned": "aiokafka, CRCs unchecked, 16/64 MiB fetches, 100,000 a batch",
     "confluent-raw": "confluent-kafka's consume(10,000), the Message methods called, no record",
 }
@@ -53,7 +55,7 @@ async def one(variant: str, bootstrap: str, topics: list[str]) -> dict:
     seen: dict = {}
     size = 0
     started, cpu = time.perf_counter(), time.process_time()
-    if variant.startswith("aiokafka"):
+    if variant.startswith("aiokafka") or variant == "compact":
         tuned = variant == "aiokafka-tuned"
         options = ({"check_crcs": False, "max_partition_fetch_bytes": 16 * 1024 * 1024,
                     "fetch_max_bytes": 64 * 1024 * 1024} if tuned else {})
@@ -61,7 +63,8 @@ async def one(variant: str, bootstrap: str, topics: list[str]) -> dict:
         await consumer.start()
         try:
             async for records in kafka.read_range(consumer, {}, ends,
-                                                  max_records=100_000 if tuned else 20_000):
+                                                  max_records=100_000 if tuned else 20_000,
+                                                  compact=variant == "compact"):
                 size += touch(records, seen)
         finally:
             await kafka.close(consumer)

@@ -25,6 +25,9 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
 
+#: every case read both ways: aiokafka's records, and the compiled reader's (`compact`)
+both_readers = pytest.mark.parametrize("compact", [False, True], ids=["aiokafka", "compact"])
+
 
 async def write(bootstrap: str, sends: list[tuple[str, int, bytes | None, list]]) -> None:
     """As our relays write: an idempotent producer, acks from all replicas."""
@@ -49,8 +52,8 @@ def record(topic: str, partition: int, n: int) -> tuple[str, int, bytes | None, 
     return topic, partition, value, headers
 
 
-async def batches_of(bootstrap, starts, ends, **options) -> list[list]:
-    consumer = kafka.reader(bootstrap)
+async def batches_of(bootstrap, starts, ends, *, reader_options=None, **options) -> list[list]:
+    consumer = kafka.reader(bootstrap, **(reader_options or {}))
     await consumer.start()
     try:
         return [batch async for batch in kafka.read_range(consumer, starts, ends, **options)]
@@ -70,8 +73,9 @@ def by_partition(records) -> dict[tuple[str, int], list]:
     return dict(out)
 
 
+@both_readers
 async def test_a_range_is_read_whole_once_and_byte_for_byte_as_written(
-        kafka_bootstrap: str) -> None:
+        kafka_bootstrap: str, compact: bool) -> None:
     prefix = new_prefix()
     topics = [f"{prefix}a", f"{prefix}b", f"{prefix}c"]
     await ensure_topics(kafka_bootstrap, [TopicSpec(t, PARTITIONS) for t in topics])
@@ -87,7 +91,7 @@ async def test_a_range_is_read_whole_once_and_byte_for_byte_as_written(
     ends[TopicPartition(topics[2], 0)] = 1
     starts = {TopicPartition(topics[0], 0): 17, TopicPartition(topics[1], 2): 76}
 
-    batches = await batches_of(kafka_bootstrap, starts, ends, max_records=50)
+    batches = await batches_of(kafka_bootstrap, starts, ends, max_records=50, compact=compact)
     assert all(0 < len(batch) <= 50 for batch in batches)
     mine = by_partition(r for batch in batches for r in batch)
     for tp, end in ends.items():
@@ -101,8 +105,9 @@ async def test_a_range_is_read_whole_once_and_byte_for_byte_as_written(
     assert any(("empty", None) in headers for _, headers, _ in sample)
 
 
+@both_readers
 async def test_transaction_markers_and_aborted_records_are_read_with_the_uncommitted_isolation(
-        kafka_bootstrap: str) -> None:
+        kafka_bootstrap: str, compact: bool) -> None:
     """Our producers are idempotent, not transactional; a log written in transactions all
     the same (markers take offsets no record has; aborted records stay in the log) is read
     with the uncommitted isolation: every record once, a range ending on or just past a
@@ -126,14 +131,16 @@ async def test_transaction_markers_and_aborted_records_are_read_with_the_uncommi
     (end,) = (await kafka.end_offsets(kafka_bootstrap, [topic])).values()
     assert end == 24
     for ends in (24, 23, 18, 17, 12, 6, 3):
-        mine = await read(kafka_bootstrap, {}, {TopicPartition(topic, 0): ends}, max_records=4)
+        mine = await read(kafka_bootstrap, {}, {TopicPartition(topic, 0): ends}, max_records=4,
+                          compact=compact)
         assert [r.offset for r in mine] == [o for o in range(ends) if o % 6 != 5], ends
         assert [r.value for r in mine] == [
             record(topic, 0, 10 * (o // 6) + o % 6)[2] for o in range(ends) if o % 6 != 5], ends
 
 
+@both_readers
 async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_read(
-        kafka_bootstrap: str) -> None:
+        kafka_bootstrap: str, compact: bool) -> None:
     topic = f"{new_prefix()}short"
     await ensure_topics(kafka_bootstrap, [TopicSpec(topic, 2)])
     await write(kafka_bootstrap, [record(topic, p, n) for p in (0, 1) for n in range(30)])
@@ -144,7 +151,8 @@ async def test_a_log_shorter_than_the_range_asked_for_is_an_error_not_a_short_re
     try:
         with pytest.raises(kafka.RangeReadError, match=rf"{topic}\[1\] ends at offset 30, before the 31"):
             async with asyncio.timeout(60):  # raised in seconds, not after the stall time
-                async for batch in kafka.read_range(consumer, {}, ends, stall_seconds=600):
+                async for batch in kafka.read_range(consumer, {}, ends, stall_seconds=600,
+                                                    compact=compact):
                     got.extend(batch)
     finally:
         await kafka.close(consumer)
@@ -158,7 +166,9 @@ async def test_an_unreachable_broker_fails_the_reader_s_start(unused_tcp_port: i
     await kafka.close(consumer)
 
 
-async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: Path) -> None:
+@both_readers
+async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: Path,
+                                                                      compact: bool) -> None:
     """A broker of the test's own, stopped after the first batch: the read raises (within
     its stall time), it does not end quietly with what it had."""
     base = StackConfig.from_env()
@@ -182,7 +192,7 @@ async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: P
                 async with asyncio.timeout(60):
                     async for batch in kafka.read_range(
                             consumer, {}, {TopicPartition(topic, 0): 3000}, max_records=10,
-                            stall_seconds=5):
+                            stall_seconds=5, compact=compact):
                         if not read:
                             await asyncio.to_thread(stack.kafka.stop)
                         read += len(batch)
@@ -191,3 +201,48 @@ async def test_a_broker_stopped_mid_read_is_an_error_in_bounded_time(tmp_path: P
         assert 0 < read < 3000
     finally:
         await asyncio.to_thread(stack.discard, report=lambda line: None)
+
+
+def exactly(records) -> dict[tuple[str, int], list]:
+    """What the loaders read of each record, with the types: (offset, headers, value)."""
+    out: dict[tuple[str, int], list] = defaultdict(list)
+    for r in records:
+        headers = tuple(r.headers or ())
+        assert all(type(k) is str and (v is None or type(v) is bytes) for k, v in headers)
+        assert r.value is None or type(r.value) is bytes
+        out[r.topic, r.partition].append((r.offset, headers, r.value))
+    return dict(out)
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+async def test_the_compiled_reader_gives_what_aiokafka_gives_record_for_record(
+        kafka_bootstrap: str, compression: str | None) -> None:
+    """The same records in the same order, on logs written as our relays write them (and
+    one compressed, which the compiled reader hands to aiokafka's reader), read from
+    offset 0 and from offsets in the middle of batches, with small and large fetches."""
+    prefix = new_prefix()
+    topics = [f"{prefix}x", f"{prefix}y"]
+    await ensure_topics(kafka_bootstrap, [TopicSpec(t, PARTITIONS) for t in topics])
+    counts = {(t, p): 40 * p + 3 * i for i, t in enumerate(topics) for p in range(PARTITIONS)}
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                                enable_idempotence=True, compression_type=compression,
+                                linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(t, value=value, key=b"k", partition=p, headers=headers)
+                   for (t, p), count in counts.items() for n in range(count)
+                   for _, _, value, headers in [record(t, p, n)]]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    ends = {TopicPartition(t, p): count for (t, p), count in counts.items()}
+    for starts, fetch in [({}, {}),
+                          ({tp: end // 3 for tp, end in ends.items()},
+                           {"max_partition_fetch_bytes": 700, "fetch_max_bytes": 2000})]:
+        theirs = exactly(await read(kafka_bootstrap, starts, ends, reader_options=fetch))
+        mine = await read(kafka_bootstrap, starts, ends, reader_options=fetch, compact=True)
+        assert exactly(mine) == theirs
+        assert sum(map(len, theirs.values())) == sum(end - starts.get(tp, 0)
+                                                     for tp, end in ends.items())
+        kinds = {type(r).__name__ for r in mine}
+        assert kinds == ({"Record"} if compression is None else {"ConsumerRecord"}), kinds

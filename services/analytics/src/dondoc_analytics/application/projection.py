@@ -93,7 +93,8 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     if tasks is not None:  # what it keeps is not garbage, and what it drops has no cycles:
         gc.disable()       # the collector need not walk it, while it loads
     try:
-        async for records in kafka.read_range(consumer, {}, ends, max_records=chunk):
+        async for records in kafka.read_range(consumer, {}, ends, max_records=chunk,
+                                              compact=True):
             load_records(records, decode_record, tasks, rows, last, out)
             if len(rows) >= chunk:
                 if tasks is not None:  # nor once it is on again (the young objects kept
