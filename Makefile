@@ -21,7 +21,7 @@ export DONDOC_KUSTOMIZE := $(abspath $(KUSTOMIZE))
 # Files `make generate` writes; CI fails when one of them is stale.
 GENERATED := requirements.lock.txt docs deploy k8s docker-compose.yml .env.example
 
-.PHONY: help install tools demo test test-unit test-integration generate check-generated lock clean down \
+.PHONY: help install c-toolchain tools demo test test-unit test-integration generate check-generated lock clean down \
 	bench bench-backbone bench-commands
 
 help:
@@ -38,8 +38,28 @@ $(UV):
 
 .venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml \
 		libs/kafkabatch/src/dondoc_kafkabatch/_batches.c
+	@$(MAKE) --no-print-directory c-toolchain
 	$(UV) sync --frozen --all-packages
 	@touch $@
+
+# libs/kafkabatch is a C extension (docs/adr/0014): a C compiler and Python's headers, from
+# Debian's packages when missing and this is root on Debian, else a clear error.
+c-toolchain:
+	@if ! command -v cc >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing gcc (Debian) for libs/kafkabatch"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev; \
+	  else echo "make: libs/kafkabatch needs a C compiler: apt-get install gcc" >&2; exit 1; fi; \
+	fi
+	@if ! $(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then \
+	  pkg=python$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing $$pkg (Debian) for libs/kafkabatch"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkg; \
+	  else echo "make: libs/kafkabatch needs Python's headers: apt-get install $$pkg" >&2; exit 1; fi; \
+	fi
 
 install: .venv/.synced
 
