@@ -45,6 +45,17 @@ class Recording:
         self.batches.append([r.offset for r in records])
 
 
+async def _committed_becomes(bootstrap: str, group: str, topic: str, expected: int,
+                             timeout: float = 10.0) -> None:
+    """Wait, within `timeout`, for the group's committed offset to be `expected` (the commit's
+    answer comes after the pending offsets are sent); fail naming what it is."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (committed := await _committed(bootstrap, group, topic)) != expected:
+        assert loop.time() < deadline, f"committed offset {committed}, expected {expected}"
+        await asyncio.sleep(0.05)  # a poll interval inside the deadline
+
+
 @contextlib.asynccontextmanager
 async def consuming(bootstrap: str, topic: str, inbox: Recording,
                     commit_every: float) -> AsyncIterator[tuple[AIOKafkaProducer, object, str]]:
@@ -84,14 +95,12 @@ async def test_offsets_are_committed_in_one_go_and_never_past_a_batch_being_hand
         await asyncio.wait_for(inbox.holding.wait(), 10)
         (commits,) = subscriber.paced_commits.values()
         await _until(lambda: not commits.pending, timeout=10)
-        await asyncio.sleep(0.3)  # the commit's answer
         # the consumer has fetched 8 and 9, handled 0–7 only: the next to read is 8
-        assert await _committed(kafka_bootstrap, group, topic_name) == 8
+        await _committed_becomes(kafka_bootstrap, group, topic_name, 8)
         inbox.release.set()
         await _until(lambda: len(inbox.offsets) == 10)
         await _until(lambda: commits.commits >= 2 and not commits.pending, timeout=10)
-        await asyncio.sleep(0.3)
-        assert await _committed(kafka_bootstrap, group, topic_name) == 10
+        await _committed_becomes(kafka_bootstrap, group, topic_name, 10)
         # ten batches, committed in a few commits (FastStream's policy: one a batch)
         assert len(inbox.batches) >= 9
         assert 2 <= len(sent) <= 4 and commits.commits == len(sent)
@@ -108,8 +117,7 @@ async def test_a_failed_batch_is_delivered_again_and_its_offset_committed_after(
         assert inbox.failed
         (commits,) = subscriber.paced_commits.values()
         await _until(lambda: not commits.pending, timeout=10)
-        await asyncio.sleep(0.3)
-        assert await _committed(kafka_bootstrap, group, topic_name) == 2
+        await _committed_becomes(kafka_bootstrap, group, topic_name, 2)
 
 
 def test_the_broker_logs_warnings_and_errors_but_not_each_batch(
