@@ -16,6 +16,7 @@ from dondoc_platform.inbox import Record, subscribe
 from dondoc_platform.kafka import TopicSpec, WarningsOnly, ensure_topics, make_broker
 from dondoc_platform.settings import KafkaSettings
 from tests.integration.test_kafka_roundtrip import _committed, _wait_for as _until
+from tests.support.services import until
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +46,13 @@ class Recording:
         self.batches.append([r.offset for r in records])
 
 
-async def _committed_becomes(bootstrap: str, group: str, topic: str, expected: int,
-                             timeout: float = 10.0) -> None:
-    """Wait, within `timeout`, for the group's committed offset to be `expected` (the commit's
-    answer comes after the pending offsets are sent); fail naming what it is."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (committed := await _committed(bootstrap, group, topic)) != expected:
-        assert loop.time() < deadline, f"committed offset {committed}, expected {expected}"
-        await asyncio.sleep(0.05)  # a poll interval inside the deadline
+async def _committed_becomes(bootstrap: str, group: str, topic: str, expected: int) -> None:
+    """Wait (`until`'s deadline) for the group's committed offset to be `expected`: the
+    commit's answer comes after the pending offsets are sent."""
+    async def committed() -> bool:
+        return await _committed(bootstrap, group, topic) == expected
+
+    await until(committed, timeout=10, what=f"the committed offset to be {expected}")
 
 
 @contextlib.asynccontextmanager
