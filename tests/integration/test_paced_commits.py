@@ -130,3 +130,92 @@ def test_the_broker_logs_warnings_and_errors_but_not_each_batch(
         (logging.ERROR, "Kafka error occurred")]
     broker = make_broker(KafkaSettings(bootstrap="127.0.0.1:1"))
     assert isinstance(broker.config.logger.params_storage.get_logger(context=None), WarningsOnly)
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_each_batch_goes_straight_to_the_inbox_not_through_faststream_s_pipeline(
+        kafka_bootstrap: str, topic_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct path (`_DirectBatches`): FastStream's message pipeline is never entered,
+    and the broker's `faststream_received_*` metrics still count every batch, its records,
+    its status and its failure, under the same names and labels as FastStream's."""
+    from faststream._internal.endpoint.subscriber.usecase import SubscriberUsecase
+
+    entered: list[object] = []
+    process_message = SubscriberUsecase.process_message
+
+    async def counted(self, msg):  # noqa: ANN001, ANN202 - FastStream's signature
+        entered.append(msg)
+        return await process_message(self, msg)
+
+    monkeypatch.setattr(SubscriberUsecase, "process_message", counted)
+    labels = {"app_name": "dondoc", "broker": "kafka", "handler": topic_name}
+    inbox = Recording()
+    async with consuming(kafka_bootstrap, topic_name, inbox, 0.2) as (producer, subscriber, group):
+        for n in range(3):
+            await producer.send_and_wait(topic_name, f"event {n}".encode())
+            await _until(lambda: len(inbox.offsets) == n + 1)
+        await producer.send_and_wait(topic_name, b"fail")  # fails once, then handled
+        await _until(lambda: inbox.offsets == [0, 1, 2, 3])
+        await _committed_becomes(kafka_bootstrap, group, topic_name, 4)
+        assert subscriber.consume_one.batches == len(inbox.batches) + 1  # with the failed one
+    assert entered == []
+    assert _sample("faststream_received_messages_total", **labels) == 5
+    assert _sample("faststream_received_processed_messages_total", **labels, status="acked") == 4
+    assert _sample("faststream_received_processed_messages_total", **labels, status="nacked") == 1
+    assert _sample("faststream_received_processed_messages_exceptions_total", **labels,
+                   exception_type="RuntimeError") == 1
+    assert _sample("faststream_received_processed_messages_duration_seconds_count", **labels) == 5
+    assert _sample("faststream_received_messages_size_bytes_sum", **labels) == 3 * 7 + 2 * 4
+    assert _sample("faststream_received_messages_in_process", **labels) == 0
+
+
+async def test_a_failed_batch_of_two_partitions_is_sought_back_on_each(
+        kafka_bootstrap: str, topic_name: str) -> None:
+    """A batch spanning two partitions whose handling fails: each partition is sought back to
+    its earliest record of the batch, so both come again and nothing is skipped."""
+    await ensure_topics(kafka_bootstrap, [TopicSpec(topic_name, partitions=2)])
+    inbox = Recording()
+    inbox.release.set()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:  # written before the consumer starts: its first fetch holds both partitions' records
+        for partition in (0, 1):
+            for value in (b"a", b"b", b"fail" if partition == 1 else b"c"):
+                await producer.send_and_wait(topic_name, value, partition=partition)
+    finally:
+        await producer.stop()
+    broker = make_broker(KafkaSettings(bootstrap=kafka_bootstrap))
+    offered: list[list[tuple[int, int]]] = []
+    handle = inbox.handle
+
+    async def noting(records: Sequence[Record]) -> None:
+        offered.append([(r.partition, r.offset) for r in records])
+        await handle(records)
+
+    inbox.handle = noting  # type: ignore[method-assign]
+    subscribe(broker, [topic_name], group_id=f"g-{topic_name}", inbox=inbox, commit_every=0.2)
+    async with broker:
+        await broker.start()
+        await _until(lambda: len(inbox.offsets) == 6, timeout=15)
+    failed = next(batch for batch in offered if (1, 2) in batch)
+    assert {p for p, _ in failed} == {0, 1}, "the failing batch holds both partitions"
+    # each partition's records of the failed batch were offered again and handled once
+    assert sorted(inbox.offsets) == [0, 0, 1, 1, 2, 2]
+    again = [pair for batch in offered[offered.index(failed) + 1:] for pair in batch]
+    assert set(failed) <= set(again)
+
+
+async def test_with_commit_every_0_each_batch_commits_the_consumer_s_position(
+        kafka_bootstrap: str, topic_name: str) -> None:
+    inbox = Recording()
+    async with consuming(kafka_bootstrap, topic_name, inbox, 0) as (producer, subscriber, group):
+        for n in range(3):
+            await producer.send_and_wait(topic_name, f"event {n}".encode())
+            await _until(lambda: len(inbox.offsets) == n + 1)
+            await _committed_becomes(kafka_bootstrap, group, topic_name, n + 1)
+        assert subscriber.paced_commits == {}

@@ -663,11 +663,120 @@ class _PacedAck:
         self.commits.consumer.seek(partition, offset)
 
 
+class _DirectBatches:
+    """A batch subscriber's `consume_one`: each fetched batch straight to the inbox.
+
+    FastStream hands every batch to a generic pipeline - a context scope, its middlewares
+    (acknowledgement, logging, Prometheus), a parser and decoder, the handler's dependency
+    injection - that costs about 0.6 ms of CPU per batch (measured alone: a consumer of one
+    record a batch at 50/s used 1.9-2.0 ms per record through aiokafka's `getmany` alone,
+    2.5-2.6 through FastStream), and at a steady rate a batch holds one or two events.
+    The inbox reads the raw records and needs none of it. What the pipeline did for it is
+    done here: FastStream's graceful-stop lock is held while a batch is handled; a batch
+    whose handling fails is sought back (each partition to its earliest record in the batch,
+    FastStream's nack) and logged; a handled batch is acknowledged (`PacedCommits`, or a
+    commit of the consumer's position with `commit_every=0`, FastStream's ack); the
+    `faststream_received_*` metrics of the broker's Prometheus middleware are kept, same
+    names and labels. The consumer's loop, its start, stop, group membership and rebalances
+    stay FastStream's and aiokafka's."""
+
+    def __init__(self, subscriber: Any, inbox: Inbox, commits: Callable[[Any], PacedCommits | None],
+                 metrics: Any | None) -> None:
+        self.subscriber = subscriber
+        self.inbox = inbox
+        self.commits = commits
+        self.metrics = metrics  # the broker's Prometheus middleware, if it has one
+        self._labelled: dict[str, tuple[Any, ...]] = {}
+        self.batches = 0  # batches handled here (tests)
+
+    async def __call__(self, batch: Sequence[Record]) -> None:
+        subscriber = self.subscriber
+        if not subscriber.running or not batch:
+            return
+        consumer = subscriber.consumer
+        with subscriber.lock:
+            self.batches += 1
+            counted = self._count(batch)
+            started = time.perf_counter()
+            failed: Exception | None = None
+            try:
+                await self.inbox.handle(batch)
+            except Exception as e:  # noqa: BLE001 - the batch comes again, as FastStream's nack
+                failed = e
+                earliest: dict[Any, int] = {}
+                for record in batch:
+                    tp = _topic_partition(record.topic, record.partition)
+                    if record.offset < earliest.get(tp, record.offset + 1):
+                        earliest[tp] = record.offset
+                for tp, offset in earliest.items():
+                    consumer.seek(tp, offset)
+                log.exception("handling a batch of %d records from %s failed; it comes again",
+                              len(batch), batch[0].topic)
+            else:
+                commits = self.commits(consumer)
+                if commits is not None:
+                    commits.handled(batch)
+                else:
+                    await consumer.commit()
+            finally:
+                if counted is not None:
+                    self._counted(counted, len(batch), time.perf_counter() - started, failed)
+
+    def _count(self, batch: Sequence[Record]) -> tuple[Any, ...] | None:
+        if self.metrics is None:
+            return None
+        topic = batch[0].topic
+        labelled = self._labelled.get(topic)
+        if labelled is None:
+            container = self.metrics._metrics_container
+            app = self.metrics._metrics_manager._app_name
+            labels = {"app_name": app, "broker": "kafka", "handler": topic}
+            labelled = self._labelled[topic] = (
+                container.received_messages_total.labels(**labels),
+                container.received_messages_size_bytes.labels(**labels),
+                container.received_messages_in_process.labels(**labels),
+                container.received_processed_messages_duration_seconds.labels(**labels),
+                container.received_processed_messages_total.labels(**labels, status="acked"),
+                container.received_processed_messages_total.labels(**labels, status="nacked"),
+                container.received_processed_messages_exceptions_total, labels)
+        received, size, in_process, *_ = labelled
+        received.inc(len(batch))
+        size.observe(sum(len(r.value or b"") for r in batch))
+        in_process.inc(len(batch))
+        return labelled
+
+    @staticmethod
+    def _counted(labelled: tuple[Any, ...], n: int, seconds: float, failed: Exception | None) -> None:
+        _, _, in_process, duration, acked, nacked, exceptions, labels = labelled
+        duration.observe(seconds)
+        in_process.dec(n)
+        if failed is None:
+            acked.inc(n)
+        else:
+            nacked.inc(n)
+            exceptions.labels(**labels, exception_type=type(failed).__name__).inc()
+
+
+def _topic_partition(topic: str, partition: int) -> Any:
+    from aiokafka.structs import TopicPartition
+
+    return TopicPartition(topic, partition)
+
+
+def _prometheus_middleware(broker: Any) -> Any | None:
+    for middleware in getattr(broker, "middlewares", ()):
+        if hasattr(middleware, "_metrics_container") and hasattr(middleware, "_metrics_manager"):
+            return middleware
+    return None
+
+
 def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox,
-              max_records: int = 500, commit_every: float = COMMIT_EVERY, **options: Any) -> Any:
+              max_records: int = 500, commit_every: float = COMMIT_EVERY,
+              pipeline: bool = False, **options: Any) -> Any:
     """Register `inbox` as a batch subscriber: at-least-once, raw records, safe headers; the
     handled offsets committed at most every `commit_every` seconds (`PacedCommits`; 0: after
-    each batch, as FastStream does)."""
+    each batch, as FastStream does). Each batch goes straight to the inbox (`_DirectBatches`);
+    `pipeline=True` sends it through FastStream's whole message pipeline instead."""
     from faststream.kafka import KafkaMessage  # noqa: F401 - the message class of the broker
 
     paced: dict[int, PacedCommits] = {}  # per aiokafka consumer (one per subscriber)
@@ -709,4 +818,16 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
         await inbox.handle(batch)
 
     subscriber.paced_commits = paced  # type: ignore[attr-defined] - for tests
+    if not pipeline:
+        def commits_of(consumer: Any) -> PacedCommits | None:
+            if commit_every <= 0:
+                return None
+            commits = paced.get(id(consumer))
+            if commits is None or commits.consumer is not consumer:
+                commits = paced[id(consumer)] = PacedCommits(consumer, commit_every)
+            return commits
+
+        # FastStream's consumer loop calls `consume_one` with each fetched batch
+        subscriber.consume_one = _DirectBatches(  # type: ignore[method-assign]
+            subscriber, inbox, commits_of, _prometheus_middleware(broker))
     return subscriber
