@@ -56,13 +56,14 @@ async def _committed_becomes(bootstrap: str, group: str, topic: str, expected: i
 
 
 @contextlib.asynccontextmanager
-async def consuming(bootstrap: str, topic: str, inbox: Recording,
-                    commit_every: float) -> AsyncIterator[tuple[AIOKafkaProducer, object, str]]:
+async def consuming(bootstrap: str, topic: str, inbox: Recording, commit_every: float,
+                    pipeline: bool = False) -> AsyncIterator[tuple[AIOKafkaProducer, object, str]]:
     """A one-partition topic, `inbox` subscribed to it (started) and a producer to it."""
     await ensure_topics(bootstrap, [TopicSpec(topic, partitions=1)])
     group = f"g-{topic}"
     broker = make_broker(KafkaSettings(bootstrap=bootstrap))
-    subscriber = subscribe(broker, [topic], group_id=group, inbox=inbox, commit_every=commit_every)
+    subscriber = subscribe(broker, [topic], group_id=group, inbox=inbox, commit_every=commit_every,
+                           pipeline=pipeline)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
@@ -73,8 +74,10 @@ async def consuming(bootstrap: str, topic: str, inbox: Recording,
         await producer.stop()
 
 
+@pytest.mark.parametrize("pipeline", [False, True], ids=["direct", "faststream-pipeline"])
 async def test_offsets_are_committed_in_one_go_and_never_past_a_batch_being_handled(
-        kafka_bootstrap: str, topic_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        kafka_bootstrap: str, topic_name: str, monkeypatch: pytest.MonkeyPatch,
+        pipeline: bool) -> None:
     sent: list[object] = []  # the consumers' commits, counted on the way to the broker
     commit = AIOKafkaConsumer.commit
 
@@ -84,7 +87,8 @@ async def test_offsets_are_committed_in_one_go_and_never_past_a_batch_being_hand
 
     monkeypatch.setattr(AIOKafkaConsumer, "commit", counted)
     inbox = Recording()
-    async with consuming(kafka_bootstrap, topic_name, inbox, 1.0) as (producer, subscriber, group):
+    async with consuming(kafka_bootstrap, topic_name, inbox, 1.0, pipeline) as (
+            producer, subscriber, group):
         for n in range(8):  # one at a time: a batch each, as at a steady rate
             await producer.send_and_wait(topic_name, f"event {n}".encode())
             await _until(lambda: len(inbox.offsets) == n + 1)
@@ -105,10 +109,12 @@ async def test_offsets_are_committed_in_one_go_and_never_past_a_batch_being_hand
         assert 2 <= len(sent) <= 4 and commits.commits == len(sent)
 
 
+@pytest.mark.parametrize("pipeline", [False, True], ids=["direct", "faststream-pipeline"])
 async def test_a_failed_batch_is_delivered_again_and_its_offset_committed_after(
-        kafka_bootstrap: str, topic_name: str) -> None:
+        kafka_bootstrap: str, topic_name: str, pipeline: bool) -> None:
     inbox = Recording()
-    async with consuming(kafka_bootstrap, topic_name, inbox, 0.2) as (producer, subscriber, group):
+    async with consuming(kafka_bootstrap, topic_name, inbox, 0.2, pipeline) as (
+            producer, subscriber, group):
         await producer.send_and_wait(topic_name, b"before")
         await _until(lambda: inbox.offsets == [0])
         await producer.send_and_wait(topic_name, b"fail")

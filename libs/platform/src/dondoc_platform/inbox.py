@@ -781,6 +781,15 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
 
     paced: dict[int, PacedCommits] = {}  # per aiokafka consumer (one per subscriber)
 
+    def commits_of(consumer: Any) -> PacedCommits | None:
+        """The consumer's paced commits (None with `commit_every=0`: FastStream's commit)."""
+        if commit_every <= 0:
+            return None
+        commits = paced.get(id(consumer))
+        if commits is None or commits.consumer is not consumer:
+            commits = paced[id(consumer)] = PacedCommits(consumer, commit_every)
+        return commits
+
     async def parse(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
         batch = records if isinstance(records, tuple) else (records,)
         # FastStream's batch parser decodes every header of every record into a dict that
@@ -797,10 +806,8 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
         message.body = [r.value or b"" for r in batch]
         message.message_id = f"{batch[0].offset}-{batch[-1].offset}-{batch[0].timestamp}"
         consumer = getattr(message, "consumer", None)
-        if commit_every > 0 and consumer is not None and hasattr(consumer, "assignment"):
-            commits = paced.get(id(consumer))
-            if commits is None or commits.consumer is not consumer:
-                commits = paced[id(consumer)] = PacedCommits(consumer, commit_every)
+        if consumer is not None and hasattr(consumer, "assignment") and (
+                commits := commits_of(consumer)) is not None:
             message.consumer = _PacedAck(commits, batch)
         return message
 
@@ -819,14 +826,6 @@ def subscribe(broker: Any, topics: Sequence[str], *, group_id: str, inbox: Inbox
 
     subscriber.paced_commits = paced  # type: ignore[attr-defined] - for tests
     if not pipeline:
-        def commits_of(consumer: Any) -> PacedCommits | None:
-            if commit_every <= 0:
-                return None
-            commits = paced.get(id(consumer))
-            if commits is None or commits.consumer is not consumer:
-                commits = paced[id(consumer)] = PacedCommits(consumer, commit_every)
-            return commits
-
         # FastStream's consumer loop calls `consume_one` with each fetched batch
         subscriber.consume_one = _DirectBatches(  # type: ignore[method-assign]
             subscriber, inbox, commits_of, _prometheus_middleware(broker))
