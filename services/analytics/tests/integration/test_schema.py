@@ -74,3 +74,45 @@ def test_a_database_collating_through_strcoll_is_named_at_start(new_postgres_dat
         with psycopg.connect(admin, autocommit=True) as conn:
             for name in names.values():
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+#: The events lookups the code makes (the live consumer's refresh by task and by directive,
+#: the as-of adjustment counts, a task's history), with their parameters left unbound as a
+#: prepared statement's generic plan has them, and the index each must be able to use.
+_LOOKUPS = [
+    ("task_id = {0}", 1, "events_task"),
+    ("task_id = {0} AND event_type = {1}", 2, "events_task"),
+    ("task_id IN ({0}, {1}) AND fact_kind IS NOT NULL", 2, "events_task"),
+    ("directive_id IN ({0}, {1}) AND event_type IN ({2}, {3})", 4, "events_directive"),
+    ("directive_id = {0} AND task_id IS NULL", 1, "events_directive"),
+]
+
+
+@pytest.mark.parametrize(("where", "params", "index"), _LOOKUPS)
+def test_the_events_lookups_can_use_the_partial_indexes(read_url: str, where: str, params: int,
+                                                         index: str) -> None:
+    """The events' task and directive indexes leave out the rows without one (docs/adr/0015):
+    every lookup by a task or a directive must still be able to use them, on both backends,
+    whatever the values (a generic plan on PostgreSQL: `=` and `IN` imply NOT NULL)."""
+    parts = Parts(Settings(store_url=read_url))
+    generation = parts.ensure_schema()
+    name = f"an{generation}_{index}"
+    try:
+        with parts.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                marks = [f"${n + 1}" for n in range(params)]
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+                conn.exec_driver_sql(f"PREPARE lookup ({', '.join(['text'] * params)}) AS "
+                                     f"SELECT * FROM analytics_events WHERE {where.format(*marks)}")
+                values = ", ".join(f"'v{n}'" for n in range(params))
+                plan = [row[0] for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE lookup ({values})")]
+                conn.exec_driver_sql("DEALLOCATE lookup")
+            else:
+                plan = [row[-1] for row in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN SELECT * FROM analytics_events "
+                    f"WHERE {where.format(*['?'] * params)}",
+                    tuple(f"v{n}" for n in range(params)))]
+        assert any(name in line for line in plan), plan
+    finally:
+        parts.engine.dispose()

@@ -75,9 +75,13 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
     md = metadata if metadata is not None else sa.MetaData()
     p = prefix
 
-    def ix(name: str, *cols: str, include: tuple[str, ...] = ()) -> list[sa.Index]:
-        """An index; `include`: columns carried in it on PostgreSQL (index-only scans)."""
-        options = {"postgresql_include": list(include)} if include else {}
+    def ix(name: str, *cols: str, include: tuple[str, ...] = (),
+           where: str | None = None) -> list[sa.Index]:
+        """An index; `include`: columns carried in it on PostgreSQL (index-only scans);
+        `where`: the rows it holds (a partial index, on both backends)."""
+        options: dict = {"postgresql_include": list(include)} if include else {}
+        if where is not None:
+            options.update(postgresql_where=sa.text(where), sqlite_where=sa.text(where))
         return [sa.Index(f"{p}{name}", *cols, **options)] if with_indexes else []
 
     events = sa.Table(
@@ -109,9 +113,13 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
         sa.Column("audit_hash", sa.String(64), nullable=True),
         sa.Column("payload", sa.Text, nullable=False),
         # what the history (API, dashboards), the as-of adjustment counts and the live
-        # consumer look events up by; nothing looks them up by log position
-        *ix("events_task", "task_id", "business_day"),
-        *ix("events_directive", "directive_id"),
+        # consumer look events up by; nothing looks them up by log position. Every such
+        # lookup names a task or a directive (`=` or `IN`, which PostgreSQL and SQLite
+        # know imply NOT NULL), so the events without one are left out: most events have
+        # no directive (only its issue and its tasks' assignments do), the reports' and
+        # units' none a task, and a rebuild sorts only the rest (docs/adr/0015)
+        *ix("events_task", "task_id", "business_day", where="task_id IS NOT NULL"),
+        *ix("events_directive", "directive_id", where="directive_id IS NOT NULL"),
     )
     event_tasks = sa.Table(
         f"{p}event_tasks", md,

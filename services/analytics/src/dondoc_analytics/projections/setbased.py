@@ -120,11 +120,14 @@ WHERE event_type IN ('ReportRequested', 'ReportSubmitted', 'ReportReviewed', 'Di
 _REPORT_REVIEWS = """
 INSERT INTO "{report_reviews}" (event_id, report_id, revision, outcome, reviewed_on,
     lines_specific, lines_generic, topic, partition, kafka_offset)
-SELECT event_id, p->>'report_id', (p->>'revision')::int, p->>'outcome', business_day,
-       (SELECT count(*) FROM jsonb_array_elements(p->'lines') AS l WHERE l->>'quality' = 'specific'),
-       (SELECT count(*) FROM jsonb_array_elements(p->'lines') AS l WHERE l->>'quality' = 'generic'),
-       topic, partition, kafka_offset
-FROM pg_temp.analytics_keyed WHERE event_type = 'ReportReviewed'
+SELECT k.event_id, k.p->>'report_id', (k.p->>'revision')::int, k.p->>'outcome', k.business_day,
+       q.specific, q.generic, k.topic, k.partition, k.kafka_offset
+FROM pg_temp.analytics_keyed AS k CROSS JOIN LATERAL (  -- the lines, read once
+    SELECT count(*) FILTER (WHERE l->>'quality' = 'specific') AS specific,
+           count(*) FILTER (WHERE l->>'quality' = 'generic') AS generic
+    FROM jsonb_array_elements(k.p->'lines') AS l
+) AS q
+WHERE k.event_type = 'ReportReviewed'
 """
 
 _UNIT_VERSIONS = """
