@@ -163,8 +163,7 @@ class Projector:
                        derive) -> None:
         e = self.t.events
         for chunk in chunks(sorted(keys)):
-            found = conn.execute(sa.select(*keyed_columns(e, key)).where(
-                key.in_(chunk), e.c.event_type.in_(types)).order_by(key)).mappings()
+            found = conn.execute(keyed_lookup(e, key, chunk, types)).mappings()
             rows = _derive_keyed(found, derive)
             conn.execute(table.delete().where(table_key.in_(chunk)))
             if rows:
@@ -255,3 +254,13 @@ def _unique(rows: list[Row], table: sa.Table) -> list[Row]:
             seen.add(k)
             out.append(row)
     return out
+
+
+def keyed_lookup(events: sa.Table, key: sa.Column, keys: Sequence[str], types: Sequence[str]):
+    """The events of `types` whose `key` is one of `keys`, in key order (the live refresh).
+
+    The types are sent as literals: the events' partial indexes (schema) hold some types
+    only, and a planner proves a partial index usable from constants, not from parameters."""
+    return sa.select(*keyed_columns(events, key)).where(
+        key.in_(keys), events.c.event_type.in_(sa.bindparam(
+            "types", list(types), expanding=True, literal_execute=True))).order_by(key)

@@ -25,13 +25,14 @@ from dondoc_platform.inbox import Delivery
 
 from dondoc_analytics.domain.facts import concerned_tasks, day_reader, fact_maker
 from dondoc_analytics.domain.names import match_key
+from dondoc_analytics.projections.schema import REPORT_TYPES
 from dondoc_analytics.domain.timeliness import FactKind, TaskFact, fold_changes
 
 Row = dict[str, Any]
 
 TASK_FACT_TYPES = ("TaskAssigned", "TaskReassigned", "TaskDeadlineAdjusted", "TaskCompleted",
                    "TaskWithdrawn")
-REPORT_ROW_TYPES = ("ReportRequested", "ReportSubmitted")
+REPORT_ROW_TYPES = REPORT_TYPES  # the report events' partial index names them (schema)
 DIRECTIVE_TYPES = ("DirectiveIssued", "DirectiveAmended", "DirectiveRevoked")
 UNIT_TYPES = ("UnitRegistered", "UnitChanged")
 LINKED_TYPES = ("ReportRequested", "ReportSubmitted", "ReportReviewed")

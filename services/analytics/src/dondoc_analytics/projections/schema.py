@@ -17,6 +17,12 @@ import sqlalchemy as sa
 
 from dondoc_platform.inbox import inbox_tables
 
+#: The events a report's row is derived from (`rows.REPORT_ROW_TYPES`), as the predicate of
+#: the partial index the live consumer finds them by; a lookup must name these same types as
+#: literals (`report_events`) so that the planner can use it whatever the plan.
+REPORT_TYPES = ("ReportRequested", "ReportSubmitted")
+REPORT_EVENTS = "event_type IN ({})".format(", ".join(f"'{t}'" for t in REPORT_TYPES))
+
 BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 Id = sa.String(128)
 Moment = sa.DateTime(timezone=True)
@@ -120,6 +126,9 @@ def projection_tables(prefix: str, metadata: sa.MetaData | None = None, *,
         # units' none a task, and a rebuild sorts only the rest (docs/adr/0015)
         *ix("events_task", "task_id", "business_day", where="task_id IS NOT NULL"),
         *ix("events_directive", "directive_id", where="directive_id IS NOT NULL"),
+        # the live consumer looks a report's events up by its subject (`Projector.refresh`);
+        # without this, each batch holding a report event scanned the whole table
+        *ix("events_report", "subject", where=REPORT_EVENTS),
     )
     event_tasks = sa.Table(
         f"{p}event_tasks", md,
