@@ -176,6 +176,17 @@ def test_the_readers_utf8_check_is_pythons(data: bytes) -> None:
     assert batches.utf8_valid(b"padding!" + data + b"padding!") is valid
 
 
+@pytest.mark.parametrize("data", [
+    b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xf0\x80\x80\x80",
+    b"\xf0\x8f\xbf\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+    b"\xff", b"\x80", b"\xe1\x80", b"\xf1\x80\x80", b"\xe1\x80\xc0",
+    b"\xc2\x80", b"\xdf\xbf", b"\xe0\xa0\x80", b"\xed\x9f\xbf", b"\xee\x80\x80", b"\xef\xbf\xbf",
+    b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf", "Sở Nội vụ".encode()])
+def test_the_readers_utf8_check_at_each_boundary(data: bytes) -> None:
+    """The boundaries of each length (overlong forms, surrogates, U+10FFFF, cut sequences)."""
+    test_the_readers_utf8_check_is_pythons.hypothesis.inner_test(data)
+
+
 @pytest.mark.parametrize("causation", [None, "c-1"])
 @pytest.mark.parametrize("model", CATALOGUE, ids=lambda m: m.__name__)
 def test_every_relayed_type_is_trusted_from_the_reader(model, causation) -> None:
