@@ -125,7 +125,9 @@ def _pass(records: list, chunk: int) -> tuple[float, float, list, object, object
     for start in range(0, len(records), 2_000):  # batches as Kafka hands them over
         batch = records[start:start + 2_000]
         rows: list = []
-        if load_records is not None:
+        if load_records is not None and hasattr(decoder, "replay"):  # given the record (0016)
+            load_records(batch, decoder.replay, tasks, rows, last, out)
+        elif load_records is not None:
             load_records(batch, decoder.decode_record, tasks, rows, last, out)
         else:
             _loop_670c86b(batch, decoder.decode_record, event_values_and_fact, tasks, rows,
@@ -166,7 +168,11 @@ def _copy(url: str, every: list, folded: tuple) -> dict[str, float]:
             for start in range(0, len(rows), 20_000):
                 with engine.begin() as conn:
                     started = time.process_time()
-                    projector.copy_tuples(conn, table, cols, rows[start:start + 20_000])
+                    if rows and isinstance(rows[0][-1], bytes):  # the payload's bytes (0016)
+                        projector.copy_tuples(conn, table, cols, rows[start:start + 20_000],
+                                              {"payload": "bytea"})
+                    else:
+                        projector.copy_tuples(conn, table, cols, rows[start:start + 20_000])
                     spent += time.process_time() - started
             out[name] = spent
     finally:

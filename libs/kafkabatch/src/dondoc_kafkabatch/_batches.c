@@ -13,6 +13,13 @@
  * fetch limit, as aiokafka's MemoryRecords treats it). `next_offset` is the offset to fetch
  * next, as aiokafka's PartitionRecords.next_fetch_offset. CRC-32C of each batch is checked
  * when check_crcs is true (CorruptBatch otherwise); malformed records raise CorruptBatch.
+ *
+ * relay (optional): the header names of the relay's forms (a tuple of tuples of str,
+ * docs/adr/0016). A record whose headers are exactly one form's, in order, with the values
+ * `ContractDecoder.relayed` requires at the positions it reads them, gets `relay` =
+ * (ce_type, ce_source, ce_id, ce_sequence, ce_audithash) and keeps its header bytes, made
+ * into `headers` only when read; every other record's `relay` is None and its headers are
+ * made at once, as before.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -80,8 +87,11 @@ typedef struct {
     PyObject *topic;
     PyObject *partition;
     PyObject *offset;
-    PyObject *headers;
+    PyObject *headers;      /* NULL until read, for a record in the relay's form */
     PyObject *value;
+    PyObject *relay;        /* (ce_type, ce_source, id, sequence, audit hash), or NULL */
+    PyObject *raw_headers;  /* the record's header bytes, while `headers` is NULL */
+    Py_ssize_t hcount;
 } Record;
 
 static void Record_dealloc(Record *self) {
@@ -90,22 +100,43 @@ static void Record_dealloc(Record *self) {
     Py_XDECREF(self->offset);
     Py_XDECREF(self->headers);
     Py_XDECREF(self->value);
+    Py_XDECREF(self->relay);
+    Py_XDECREF(self->raw_headers);
     PyObject_Free(self);
 }
 
+static PyObject *Record_headers(Record *self, void *closure);
+
 static PyObject *Record_repr(Record *self) {
-    return PyUnicode_FromFormat("Record(topic=%R, partition=%R, offset=%R, headers=%R, value=%R)",
-                                self->topic, self->partition, self->offset, self->headers,
-                                self->value);
+    PyObject *headers = Record_headers(self, NULL);
+    if (headers == NULL) return NULL;
+    PyObject *repr = PyUnicode_FromFormat(
+        "Record(topic=%R, partition=%R, offset=%R, headers=%R, value=%R)",
+        self->topic, self->partition, self->offset, headers, self->value);
+    Py_DECREF(headers);
+    return repr;
+}
+
+static PyObject *Record_relay(Record *self, void *closure) {
+    PyObject *relay = self->relay != NULL ? self->relay : Py_None;
+    Py_INCREF(relay);
+    return relay;
 }
 
 static PyMemberDef Record_members[] = {
     {"topic", T_OBJECT, offsetof(Record, topic), READONLY, "the topic"},
     {"partition", T_OBJECT, offsetof(Record, partition), READONLY, "the partition"},
     {"offset", T_OBJECT, offsetof(Record, offset), READONLY, "the record's offset"},
-    {"headers", T_OBJECT, offsetof(Record, headers), READONLY,
-     "a tuple of (str, bytes | None) pairs, in the record's order"},
     {"value", T_OBJECT, offsetof(Record, value), READONLY, "bytes, or None"},
+    {NULL}
+};
+
+static PyGetSetDef Record_getset[] = {
+    {"headers", (getter)Record_headers, NULL,
+     "a tuple of (str, bytes | None) pairs, in the record's order", NULL},
+    {"relay", (getter)Record_relay, NULL,
+     "for a record in the relay's form (parse's `relay`): (ce_type: bytes, ce_source: bytes, "
+     "ce_id: str, ce_sequence: int, ce_audithash: str); else None", NULL},
     {NULL}
 };
 
@@ -118,6 +149,7 @@ static PyTypeObject RecordType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A Kafka record as the analytics loaders read it (no key, no timestamp).",
     .tp_members = Record_members,
+    .tp_getset = Record_getset,
 };
 
 /* ---- header keys: the same few strings on every record, decoded once ----
@@ -175,6 +207,169 @@ static int varlong(Cursor *c, int64_t *out) {
     return -1;
 }
 
+/* ---- headers ---- */
+
+typedef struct { const unsigned char *p; int64_t len; } Span;  /* len -1: null */
+
+/* One header at the cursor, its key and value (not copied); NULL, or what is malformed. */
+static const char *scan_header(Cursor *rc, Span *key, Span *val) {
+    int64_t hk, hv;
+    if (varlong(rc, &hk) < 0 || hk < 0 || hk > rc->end - rc->p) return "a header's key";
+    key->p = rc->p; key->len = hk; rc->p += hk;
+    if (varlong(rc, &hv) < 0 || hv < -1 || hv > rc->end - rc->p) return "a header's value";
+    val->p = rc->p; val->len = hv;
+    if (hv > 0) rc->p += hv;
+    return NULL;
+}
+
+static PyObject *header_pair(Span key, Span val, int64_t position) {
+    PyObject *k = header_key(key.p, key.len, position);
+    if (k == NULL) return NULL;
+    PyObject *v;
+    if (val.len < 0) { v = Py_None; Py_INCREF(v); }
+    else {
+        v = PyBytes_FromStringAndSize((const char *)val.p, val.len);
+        if (v == NULL) { Py_DECREF(k); return NULL; }
+    }
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) { Py_DECREF(k); Py_DECREF(v); return NULL; }
+    PyTuple_SET_ITEM(pair, 0, k);
+    PyTuple_SET_ITEM(pair, 1, v);
+    return pair;
+}
+
+/* The headers of a record whose header bytes were checked by parse (a relayed record's,
+ * read when asked for). */
+static PyObject *Record_headers(Record *self, void *closure) {
+    if (self->headers == NULL) {
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(self->raw_headers);
+        Cursor rc = {p, p + PyBytes_GET_SIZE(self->raw_headers)};
+        PyObject *headers = PyTuple_New(self->hcount);
+        if (headers == NULL) return NULL;
+        for (Py_ssize_t h = 0; h < self->hcount; h++) {
+            Span key, val;
+            PyObject *pair;
+            if (scan_header(&rc, &key, &val) != NULL) {
+                Py_DECREF(headers);
+                PyErr_SetString(PyExc_SystemError, "a relayed record's headers changed");
+                return NULL;
+            }
+            if ((pair = header_pair(key, val, h)) == NULL) { Py_DECREF(headers); return NULL; }
+            PyTuple_SET_ITEM(headers, h, pair);
+        }
+        self->headers = headers;
+        Py_CLEAR(self->raw_headers);
+    }
+    Py_INCREF(self->headers);
+    return self->headers;
+}
+
+/* Whether n bytes are UTF-8 as Python's strict decoder takes it (no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, Py_ssize_t n) {
+    const unsigned char *end = s + n;
+    while (s < end) {
+        if (end - s >= 8) {
+            uint64_t w; memcpy(&w, s, 8);
+            if (!(w & 0x8080808080808080ULL)) { s += 8; continue; }
+        }
+        unsigned char c = *s;
+        if (c < 0x80) { s++; continue; }
+        if (c < 0xC2) return 0;
+        if (c < 0xE0) {
+            if (end - s < 2 || (s[1] & 0xC0) != 0x80) return 0;
+            s += 2; continue;
+        }
+        if (c < 0xF0) {
+            if (end - s < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+            if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F)) return 0;
+            s += 3; continue;
+        }
+        if (c < 0xF5) {
+            if (end - s < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80
+                    || (s[3] & 0xC0) != 0x80) return 0;
+            if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F)) return 0;
+            s += 4; continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* The relay's form (the Python side, `ContractDecoder.relayed`, says what it is and reads
+ * the same positions): the header names exactly those of one of parse's `relay` forms, in
+ * their order; ce_specversion (0) "1.0"; ce_id (1) not empty, UTF-8; ce_type (2) and
+ * ce_source (3) present; ce_sequence (8) ASCII digits; ce_audithash (last) 64 bytes, UTF-8;
+ * the value present and UTF-8. */
+#define RELAY_MAX 12
+typedef struct { int forms; Py_ssize_t count[2]; const char *name[2][RELAY_MAX];
+                 Py_ssize_t len[2][RELAY_MAX]; } RelayForms;
+
+static int relay_forms(PyObject *relay, RelayForms *out) {
+    out->forms = 0;
+    if (relay == NULL || relay == Py_None) return 0;
+    if (!PyTuple_Check(relay) || PyTuple_GET_SIZE(relay) > 2) {
+        PyErr_SetString(PyExc_TypeError, "relay: a tuple of at most two tuples of header names");
+        return -1;
+    }
+    for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(relay); f++) {
+        PyObject *names = PyTuple_GET_ITEM(relay, f);
+        if (!PyTuple_Check(names) || PyTuple_GET_SIZE(names) < 10
+                || PyTuple_GET_SIZE(names) > RELAY_MAX) {
+            PyErr_SetString(PyExc_TypeError, "relay: each form 10 to 12 header names");
+            return -1;
+        }
+        out->count[f] = PyTuple_GET_SIZE(names);
+        for (Py_ssize_t i = 0; i < out->count[f]; i++) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            if (!PyUnicode_Check(name)) { PyErr_SetString(PyExc_TypeError, "relay: names are str"); return -1; }
+            out->name[f][i] = PyUnicode_AsUTF8AndSize(name, &out->len[f][i]);
+            if (out->name[f][i] == NULL) return -1;
+        }
+        out->forms++;
+    }
+    return 0;
+}
+
+/* (ce_type, ce_source, id, sequence, audit hash) of a record in the relay's form; NULL
+ * without an error when it is not in that form. */
+static PyObject *relay_of(const RelayForms *forms, const Span *keys, const Span *vals,
+                          int64_t hcount, const unsigned char *value, int64_t vlen) {
+    int f = -1;
+    for (int i = 0; i < forms->forms; i++) if (forms->count[i] == hcount) f = i;
+    if (f < 0) return NULL;
+    for (int64_t h = 0; h < hcount; h++)
+        if (keys[h].len != forms->len[f][h] || memcmp(keys[h].p, forms->name[f][h], keys[h].len) != 0)
+            return NULL;
+    Span spec = vals[0], ident = vals[1], type = vals[2], source = vals[3], sequence = vals[8],
+         audit = vals[hcount - 1];
+    if (spec.len != 3 || memcmp(spec.p, "1.0", 3) != 0) return NULL;
+    if (ident.len <= 0 || !utf8_valid(ident.p, ident.len)) return NULL;
+    if (type.len < 0 || source.len < 0 || sequence.len <= 0) return NULL;
+    for (int64_t i = 0; i < sequence.len; i++)
+        if (sequence.p[i] < '0' || sequence.p[i] > '9') return NULL;
+    if (audit.len != 64 || !utf8_valid(audit.p, audit.len)) return NULL;
+    if (vlen < 0 || !utf8_valid(value, vlen)) return NULL;
+    PyObject *number;
+    if (sequence.len <= 18) {
+        long long n = 0;
+        for (int64_t i = 0; i < sequence.len; i++) n = n * 10 + (sequence.p[i] - '0');
+        number = PyLong_FromLongLong(n);
+    } else {  /* as Python's int(): its limit on digits included */
+        char *digits = PyMem_Malloc(sequence.len + 1);
+        if (digits == NULL) return PyErr_NoMemory();
+        memcpy(digits, sequence.p, sequence.len);
+        digits[sequence.len] = 0;
+        number = PyLong_FromString(digits, NULL, 10);
+        PyMem_Free(digits);
+    }
+    if (number == NULL) return NULL;
+    return Py_BuildValue("y#y#s#Ns#", (const char *)type.p, (Py_ssize_t)type.len,
+                         (const char *)source.p, (Py_ssize_t)source.len,
+                         (const char *)ident.p, (Py_ssize_t)ident.len, number,
+                         (const char *)audit.p, (Py_ssize_t)audit.len);
+}
+
 static inline int64_t be64(const unsigned char *p) {
     uint64_t v = 0; for (int i = 0; i < 8; i++) v = (v << 8) | p[i]; return (int64_t)v;
 }
@@ -192,9 +387,12 @@ static PyObject *parse(PyObject *module, PyObject *args) {
     long long fetch_offset, end;
     PyObject *topic, *partition;
     int check_crcs;
-    if (!PyArg_ParseTuple(args, "y*nLLUOp", &view, &pos, &fetch_offset, &end, &topic,
-                          &partition, &check_crcs))
+    PyObject *relay_names = NULL;
+    RelayForms forms;
+    if (!PyArg_ParseTuple(args, "y*nLLUOp|O", &view, &pos, &fetch_offset, &end, &topic,
+                          &partition, &check_crcs, &relay_names))
         return NULL;
+    if (relay_forms(relay_names, &forms) < 0) { PyBuffer_Release(&view); return NULL; }
     const unsigned char *data = view.buf;
     const unsigned char *limit = data + view.len;
     const unsigned char *batch = data + pos;
@@ -238,6 +436,7 @@ static PyObject *parse(PyObject *module, PyObject *args) {
                 if (klen > 0) rc.p += klen;
                 if (varlong(&rc, &vlen) < 0 || vlen < -1 || vlen > rc.end - rc.p) CORRUPT("a record's value");
                 PyObject *value;
+                const unsigned char *vstart = rc.p;
                 if (vlen < 0) { value = Py_None; Py_INCREF(value); }
                 else {
                     value = PyBytes_FromStringAndSize((const char *)rc.p, vlen);
@@ -247,42 +446,56 @@ static PyObject *parse(PyObject *module, PyObject *args) {
                 if (varlong(&rc, &hcount) < 0 || hcount < 0 || hcount > rc.end - rc.p) {
                     Py_DECREF(value); CORRUPT("a record's header count");
                 }
-                PyObject *headers = PyTuple_New(hcount);
-                if (headers == NULL) { Py_DECREF(value); goto fail; }
-                for (int64_t h = 0; h < hcount; h++) {
-                    int64_t hk, hv;
-                    if (varlong(&rc, &hk) < 0 || hk < 0 || hk > rc.end - rc.p) {
-                        Py_DECREF(value); Py_DECREF(headers); CORRUPT("a header's key");
+                PyObject *headers = NULL, *relay = NULL, *raw = NULL;
+                if (forms.forms && hcount <= RELAY_MAX) {
+                    /* read them all, then either the relay's form (headers made when
+                     * asked for) or the headers now */
+                    Span keys[RELAY_MAX], vals[RELAY_MAX];
+                    const unsigned char *first = rc.p;
+                    for (int64_t h = 0; h < hcount; h++) {
+                        const char *bad = scan_header(&rc, &keys[h], &vals[h]);
+                        if (bad != NULL) { Py_DECREF(value); CORRUPT(bad); }
                     }
-                    PyObject *key = header_key(rc.p, hk, h);
-                    if (key == NULL) { Py_DECREF(value); Py_DECREF(headers); goto fail; }
-                    rc.p += hk;
-                    PyObject *hvalue;
-                    if (varlong(&rc, &hv) < 0 || hv < -1 || hv > rc.end - rc.p) {
-                        Py_DECREF(key); Py_DECREF(value); Py_DECREF(headers);
-                        CORRUPT("a header's value");
+                    if (rc.p != rc.end) { Py_DECREF(value); CORRUPT("a record's length"); }
+                    relay = relay_of(&forms, keys, vals, hcount, vstart, vlen);
+                    if (relay == NULL && PyErr_Occurred()) { Py_DECREF(value); goto fail; }
+                    if (relay != NULL) {
+                        raw = PyBytes_FromStringAndSize((const char *)first, rc.p - first);
+                        if (raw == NULL) { Py_DECREF(relay); Py_DECREF(value); goto fail; }
+                    } else {
+                        headers = PyTuple_New(hcount);
+                        if (headers == NULL) { Py_DECREF(value); goto fail; }
+                        for (int64_t h = 0; h < hcount; h++) {
+                            PyObject *pair = header_pair(keys[h], vals[h], h);
+                            if (pair == NULL) { Py_DECREF(value); Py_DECREF(headers); goto fail; }
+                            PyTuple_SET_ITEM(headers, h, pair);
+                        }
                     }
-                    if (hv < 0) { hvalue = Py_None; Py_INCREF(hvalue); }
-                    else {
-                        hvalue = PyBytes_FromStringAndSize((const char *)rc.p, hv);
-                        if (hvalue == NULL) { Py_DECREF(key); Py_DECREF(value); Py_DECREF(headers); goto fail; }
-                        rc.p += hv;
+                } else {
+                    headers = PyTuple_New(hcount);
+                    if (headers == NULL) { Py_DECREF(value); goto fail; }
+                    for (int64_t h = 0; h < hcount; h++) {
+                        Span key, val;
+                        const char *bad = scan_header(&rc, &key, &val);
+                        if (bad != NULL) { Py_DECREF(value); Py_DECREF(headers); CORRUPT(bad); }
+                        PyObject *pair = header_pair(key, val, h);
+                        if (pair == NULL) { Py_DECREF(value); Py_DECREF(headers); goto fail; }
+                        PyTuple_SET_ITEM(headers, h, pair);
                     }
-                    PyObject *pair = PyTuple_New(2);
-                    if (pair == NULL) {
-                        Py_DECREF(key); Py_DECREF(hvalue); Py_DECREF(value); Py_DECREF(headers); goto fail;
-                    }
-                    PyTuple_SET_ITEM(pair, 0, key);
-                    PyTuple_SET_ITEM(pair, 1, hvalue);
-                    PyTuple_SET_ITEM(headers, h, pair);
+                    if (rc.p != rc.end) { Py_DECREF(value); Py_DECREF(headers); CORRUPT("a record's length"); }
                 }
-                if (rc.p != rc.end) { Py_DECREF(value); Py_DECREF(headers); CORRUPT("a record's length"); }
                 Record *rec = PyObject_New(Record, &RecordType);
-                if (rec == NULL) { Py_DECREF(value); Py_DECREF(headers); goto fail; }
+                if (rec == NULL) {
+                    Py_DECREF(value); Py_XDECREF(headers); Py_XDECREF(relay); Py_XDECREF(raw);
+                    goto fail;
+                }
                 Py_INCREF(topic); rec->topic = topic;
                 Py_INCREF(partition); rec->partition = partition;
                 rec->headers = headers;
                 rec->value = value;
+                rec->relay = relay;
+                rec->raw_headers = raw;
+                rec->hcount = (Py_ssize_t)hcount;
                 rec->offset = PyLong_FromLongLong(offset);
                 if (rec->offset == NULL || PyList_Append(out, (PyObject *)rec) < 0) {
                     Py_DECREF(rec); goto fail;
@@ -312,11 +525,20 @@ static PyObject *py_crc32c(PyObject *module, PyObject *arg) {
     return PyLong_FromUnsignedLong(crc);
 }
 
+static PyObject *py_utf8_valid(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    int valid = utf8_valid(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(valid);
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS,
-     "parse(data, pos, fetch_offset, end, topic, partition, check_crcs) -> "
+     "parse(data, pos, fetch_offset, end, topic, partition, check_crcs[, relay]) -> "
      "(records, pos, next_offset, status)"},
     {"crc32c", py_crc32c, METH_O, "CRC-32C of a buffer"},
+    {"utf8_valid", py_utf8_valid, METH_O, "whether a buffer is UTF-8 (Python's strict decoding)"},
     {NULL}
 };
 

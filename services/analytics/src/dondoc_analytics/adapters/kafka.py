@@ -26,6 +26,7 @@ import dondoc_kafkabatch as batches
 from dondoc_contracts import AUDIT_CHECKPOINT_TOPIC, SERVICES, topic_for
 from dondoc_platform.kafka import TopicSpec, event_topic
 
+from dondoc_analytics.adapters.compiled import RELAY_FORMS
 from dondoc_analytics.projections.schema import POSITIONS
 
 Offsets = dict[TopicPartition, int]
@@ -129,7 +130,9 @@ async def read_range(consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition,
     The records are aiokafka's `ConsumerRecord`s; with `compact`, records with only `topic`,
     `partition`, `offset`, `headers` (a tuple of (str, bytes | None) pairs) and `value`, read
     from the fetched bytes by the compiled reader (`dondoc_kafkabatch`, docs/adr/0014):
-    the same records in the same order, some 2× cheaper (docs/PERFORMANCE.md)."""
+    the same records in the same order, some 2× cheaper (docs/PERFORMANCE.md); a record in
+    the relay's form also has `relay`, its headers made only when read
+    (`ContractDecoder.replay`, docs/adr/0016)."""
     wanted = {tp: end for tp, end in ends.items() if starts.get(tp, 0) < end}
     if not wanted:
         return
@@ -286,7 +289,7 @@ class _Compact:
         try:
             records, pos, next_offset, status = batches.parse(
                 fetched.data, 0, partition.next_fetch_offset, end, tp.topic, tp.partition,
-                self.fetcher._check_crcs)
+                self.fetcher._check_crcs, RELAY_FORMS)
         except batches.CorruptBatch as error:
             raise RangeReadError(f"{tp.topic}[{tp.partition}]: {error}") from error
         if status == batches.UNSUPPORTED:

@@ -85,7 +85,7 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     rows: list[tuple] = []
     copying: asyncio.Future | None = None  # the previous chunk, copied while we decode
     decoder = contract_decoder()
-    decode_record = decoder.replay_record
+    decode_record = decoder.replay
     compiled_before, trusted_before = decoder.fast, decoder.trusted
     consumer = kafka.reader(bootstrap)
     await consumer.start()
@@ -128,13 +128,14 @@ async def load(bootstrap: str, engine: sa.Engine, tables: ProjectionTables, ends
     return out
 
 
-def load_records(records: Sequence[Any], decode_record: Callable[..., Any],
+def load_records(records: Sequence[Any], decode_record: Callable[[Any], Any],
                  tasks: LoadedTasks | None, rows: list[tuple], last: dict[tuple[str, int], int],
                  out: Loaded) -> None:
     """`load`'s work on one batch of records read: each decoded (`decode_record`, the
-    compiled decoder's), its event row appended to `rows`, its fact noted in `tasks` (when
-    the loader folds); the last offset read of each partition in `last`, the records no
-    contract accepts counted in `out`."""
+    compiled decoder's `replay`, given the record), its event row appended to `rows` (the
+    payload as UTF-8 bytes), its fact noted in `tasks` (when the loader folds); the last
+    offset read of each partition in `last`, the records no contract accepts counted in
+    `out`."""
     append = rows.append
     add = tasks.add if tasks is not None else None
     undecodable = 0
@@ -142,8 +143,7 @@ def load_records(records: Sequence[Any], decode_record: Callable[..., Any],
         topic, partition, offset = record.topic, record.partition, record.offset
         last[topic, partition] = offset
         try:
-            event_id, position, audit_hash, event, payload = decode_record(
-                record.headers or (), record.value)
+            event_id, position, audit_hash, event, payload = decode_record(record)
         except UndecodableEvent:
             undecodable += 1
             continue
@@ -155,13 +155,24 @@ def load_records(records: Sequence[Any], decode_record: Callable[..., Any],
     out.undecodable += undecodable
 
 
+#: the events' payload column: the loaders' rows hold it as the stored text's UTF-8 bytes
+_PAYLOAD = EVENT_COLUMNS.index("payload")
+
+
 def _copy_events(engine: sa.Engine, table: sa.Table, rows: list[tuple]) -> None:
+    """The loaders' event rows (their payload as UTF-8 bytes) into the events table. On
+    PostgreSQL the bytes go as they are: a binary COPY sends each value's bytes with no type
+    of its own, and the server reads the text column's with text's own input (checking the
+    UTF-8), so the stored text is the one psycopg would have sent for the decoded `str`,
+    without decoding it here and encoding it again there (docs/adr/0016)."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            copy_tuples(conn, table, EVENT_COLUMNS, rows)
+            copy_tuples(conn, table, EVENT_COLUMNS, rows, {"payload": "bytea"})
         else:
             conn.execute(sqlite.insert(table).on_conflict_do_nothing(),
-                         [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+                         [dict(zip(EVENT_COLUMNS, (*row[:_PAYLOAD], row[_PAYLOAD].decode(),
+                                                   *row[_PAYLOAD + 1:])))
+                          for row in rows])
 
 
 def _copy_tasks(engine: sa.Engine, tables: ProjectionTables, tasks: LoadedTasks) -> None:

@@ -61,15 +61,20 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, 
 
 
 def copy_tuples(conn: sa.Connection, table: sa.Table, columns: Sequence[str],
-                rows: Sequence[tuple]) -> None:
+                rows: Sequence[tuple], sent_as: Mapping[str, str] | None = None) -> None:
     """COPY rows given as tuples in `columns` order (PostgreSQL), in COPY's binary format:
     numbers, days and moments go as they are instead of being written as text and parsed
     back (a third of the client's cost per row, and less work for the server); each value
-    still goes through its column's type (lengths, NOT NULL)."""
+    still goes through its column's type (lengths, NOT NULL). `sent_as`: the type psycopg
+    formats a column's values as, where it is not the column's own (binary COPY carries
+    no types: "bytea" sends `bytes` as they are, which the server reads with the column's
+    own input, e.g. a text column's UTF-8)."""
     cursor = conn.connection.dbapi_connection.cursor()
     names = ", ".join(f'"{c}"' for c in columns)
+    sent_as = sent_as or {}
     with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-        copy.set_types([table.c[c].type.compile(dialect=conn.dialect).partition("(")[0].lower()
+        copy.set_types([sent_as.get(c) or
+                        table.c[c].type.compile(dialect=conn.dialect).partition("(")[0].lower()
                         for c in columns])
         for row in rows:
             copy.write_row(row)
