@@ -187,3 +187,20 @@ def test_the_report_refresh_sends_its_types_as_literals(read_url: str) -> None:
             assert kind not in repr(parameters), parameters
     finally:
         parts.engine.dispose()
+
+
+def test_a_generation_made_before_the_report_index_gets_it_at_the_next_start(read_url: str) -> None:
+    """An installation upgraded in place must not keep scanning its events table for each
+    report until its next rebuild: the start of the new version builds the missing index."""
+    parts = Parts(Settings(store_url=read_url))
+    generation = parts.ensure_schema()
+    name = f"an{generation}_events_report"
+    try:
+        with parts.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        assert name not in {i["name"] for i in sa.inspect(parts.engine).get_indexes(f"an{generation}_events")}
+        assert Parts(Settings(store_url=read_url)).ensure_schema() == generation
+        indexes = {i["name"] for i in sa.inspect(parts.engine).get_indexes(f"an{generation}_events")}
+        assert name in indexes, indexes
+    finally:
+        parts.engine.dispose()

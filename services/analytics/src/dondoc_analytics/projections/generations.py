@@ -228,6 +228,9 @@ def upgrade_in_place(conn: sa.Connection, generation: int) -> None:
         _add_column(conn, FROZEN_REPORT_SCORECARDS.name, column)
     tables = tables_of(generation)
     _sentences_not_required(conn, tables)
+    # indexes added since the generation was made (the report events' partial index): a
+    # one-off build at the first start of this version (≈ 2 s at national scale), not a rebuild
+    tables.create_indexes(conn, tables.events)
     missing = _missing_columns(conn, tables.report_reviews)
     if not missing:
         return
