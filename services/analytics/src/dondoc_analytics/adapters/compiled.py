@@ -362,7 +362,7 @@ class ContractDecoder:
         of the compiled reader (`dondoc_kafkabatch`, given `RELAY_FORMS`) carries `relay`
         when it is in the relay's form as `relayed` reads it from the headers — the names
         in order, the spec version, a UTF-8 id, ASCII-digit sequence, 64-byte UTF-8 audit
-        hash, a UTF-8 value, checked in C (`tests/unit/test_record_batches.py` proves the
+        hash, a UTF-8 value, checked in C (`services/analytics/tests/unit/test_relayed_records.py` proves the
         two agree) — so only the type's source and its struct are left to check here, and
         neither the headers nor the value are made into Python objects. Any other record
         is `replay_record`'s, as before."""

@@ -429,7 +429,7 @@ class Projection:
           only if the events key confirms the fold (`folded_for_sure`: the repeats it
           dropped are those the loaders saw), else rolled back and derived again from the
           events table (`Projector.derive_tasks`, the live consumer's fold); then, once the
-          events key is committed, the events' two secondary indexes.
+          events key is committed, the events' secondary indexes (task, directive, report).
 
         (The set-based derive follows the events key rather than the tasks' keys, and the
         events' indexes the tasks' keys rather than the events key: the two sides then take
